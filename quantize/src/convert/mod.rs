@@ -1,0 +1,1 @@
+//! Model families: Hugging Face names, config and tokenizer -> GGUF.

@@ -1,0 +1,4 @@
+fn main() {
+    eprintln!("error: quantize is not implemented yet");
+    std::process::exit(2);
+}

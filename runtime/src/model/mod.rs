@@ -1,0 +1,1 @@
+//! A GGUF model: typed config and weights as views into the mapping.
