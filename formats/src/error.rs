@@ -18,6 +18,38 @@ pub enum Error {
     /// A metadata key that is missing or has the wrong type.
     #[error("metadata key `{key}`: {what}")]
     Key { key: String, what: String },
+    /// A request outside a tensor (rows past its end, a buffer of the wrong size).
+    #[error("tensor `{tensor}`: {what}")]
+    Range { tensor: String, what: String },
+    /// The GGUF writer was given something it cannot write (bad spec, wrong data size, ...).
+    #[error("GGUF writer: {0}")]
+    Write(String),
+    /// The GGUF writer's sink failed.
+    #[error("GGUF writer: {0}")]
+    WriteIo(#[source] std::io::Error),
+}
+
+impl Error {
+    pub(crate) fn corrupt(path: &std::path::Path, what: impl Into<String>) -> Self {
+        Error::Corrupt {
+            path: path.to_path_buf(),
+            what: what.into(),
+        }
+    }
+
+    pub(crate) fn unsupported(path: &std::path::Path, what: impl Into<String>) -> Self {
+        Error::Unsupported {
+            path: path.to_path_buf(),
+            what: what.into(),
+        }
+    }
+
+    pub(crate) fn io(path: &std::path::Path, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

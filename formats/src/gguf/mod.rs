@@ -4,11 +4,14 @@
 //! key/value pairs, tensor infos (name, n_dims u32, dims u64 innermost first, type u32,
 //! offset u64 relative to the data section), padding to `general.alignment`, tensor data.
 
+mod cursor;
+mod metadata;
 mod reader;
 mod value;
 mod writer;
 
-pub use reader::{GgufFile, GgufHeader, Metadata, TensorInfo};
+pub use metadata::Metadata;
+pub use reader::{tensor_n_bytes, GgufFile, GgufHeader, TensorInfo, MAX_ARRAY_DEPTH, MAX_DIMS};
 pub use value::{Value, ValueType};
 pub use writer::{GgufWriter, TensorSpec};
 
@@ -35,8 +38,13 @@ impl GgmlDims {
     }
 
     /// Number of rows: the product of every dim but the first.
+    /// Saturates at u64::MAX (a parsed header's dims never overflow).
     pub fn n_rows(&self) -> u64 {
-        self.0.iter().skip(1).product()
+        self.0
+            .iter()
+            .skip(1)
+            .try_fold(1u64, |acc, &d| acc.checked_mul(d))
+            .unwrap_or(u64::MAX)
     }
 
     /// Total elements, or None on overflow.
@@ -44,3 +52,6 @@ impl GgmlDims {
         self.0.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d))
     }
 }
+
+#[cfg(test)]
+mod tests;

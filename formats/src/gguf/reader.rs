@@ -1,22 +1,24 @@
-//! GGUF reader. STUB: API only; to be implemented.
-use super::{GgmlDims, Value};
-use crate::{GgmlType, Result};
+//! GGUF v3 reader: parses and validates the header of a byte image; [`GgufFile`] maps a file
+//! with memmap2 and hands out tensor data zero-copy.
+//!
+//! Every count and length read from the file is checked against the bytes left before
+//! anything is allocated, so a corrupt header is an error naming the key or tensor and the
+//! byte offset, never a huge allocation or a panic.
+use super::cursor::Cursor;
+use super::{GgmlDims, Metadata, Value, ValueType, ALIGNMENT_KEY, DEFAULT_ALIGNMENT, MAGIC};
+use crate::{Error, GgmlType, Result};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-/// Metadata in file order, with lookup by key and typed getters that widen integers.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Metadata {
-    entries: Vec<(String, Value)>,
-}
+/// ggml's GGML_MAX_DIMS: no tensor has more dims.
+pub const MAX_DIMS: u32 = 4;
+/// Deepest array nesting accepted (arrays of arrays of ...); bounds the parser's recursion.
+pub const MAX_ARRAY_DEPTH: usize = 16;
 
-impl Metadata {
-    pub fn get(&self, key: &str) -> Option<&Value> {
-        self.entries.iter().find(|(k, _)| k == key).map(|(_, v)| v)
-    }
-    pub fn entries(&self) -> &[(String, Value)] {
-        &self.entries
-    }
-}
+/// Smallest possible metadata entry: empty key (u64), value type (u32), one-byte value.
+const MIN_KV_BYTES: u64 = 8 + 4 + 1;
+/// Smallest possible tensor info: empty name (u64), n_dims (u32), type (u32), offset (u64).
+const MIN_TENSOR_INFO_BYTES: u64 = 8 + 4 + 4 + 8;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct TensorInfo {
@@ -27,6 +29,51 @@ pub struct TensorInfo {
     pub offset: u64,
     /// Size of the data in bytes (from dims and type).
     pub n_bytes: u64,
+}
+
+impl TensorInfo {
+    /// Total elements (checked against overflow when the header was parsed).
+    pub fn n_elements(&self) -> u64 {
+        self.dims.n_elements().unwrap_or(u64::MAX)
+    }
+}
+
+/// Bytes of a tensor of type `ty` with `dims`, or a message saying why there is no such size
+/// (row length not a whole number of blocks, overflow).
+pub fn tensor_n_bytes(ty: GgmlType, dims: &GgmlDims) -> std::result::Result<u64, String> {
+    let n_elements = dims
+        .n_elements()
+        .filter(|&n| n <= i64::MAX as u64)
+        .ok_or_else(|| format!("dims {:?} overflow the element count", dims.0))?;
+    let row_len = dims.row_len();
+    if !row_len.is_multiple_of(ty.block_size() as u64) {
+        return Err(format!(
+            "row length {row_len} is not a multiple of the {ty} block size {}",
+            ty.block_size()
+        ));
+    }
+    (n_elements / ty.block_size() as u64)
+        .checked_mul(ty.block_bytes() as u64)
+        .ok_or_else(|| format!("dims {:?} of type {ty} overflow the byte size", dims.0))
+}
+
+/// `n` rounded up to a multiple of `alignment` (a power of two), or None on overflow.
+pub(super) fn align_up(n: u64, alignment: u64) -> Option<u64> {
+    Some(n.checked_add(alignment - 1)? & !(alignment - 1))
+}
+
+/// Checks `general.alignment`: any integer type, a nonzero power of two that fits in u32.
+pub(super) fn alignment_of(metadata: &Metadata) -> std::result::Result<u64, String> {
+    match metadata.get(ALIGNMENT_KEY) {
+        None => Ok(DEFAULT_ALIGNMENT),
+        Some(v) => match v.as_u32() {
+            Some(a) if a.is_power_of_two() => Ok(a.into()),
+            _ => Err(format!(
+                "key `{ALIGNMENT_KEY}`: {} {v:.4} is not a nonzero power of two",
+                v.type_description()
+            )),
+        },
+    }
 }
 
 /// Everything before the tensor data, parsed and checked against the file length.
@@ -40,10 +87,263 @@ pub struct GgufHeader {
 }
 
 impl GgufHeader {
-    /// Parses and validates a whole GGUF image (used by [`GgufFile::open`] and the fuzzer).
-    pub fn parse(_bytes: &[u8], _path: &Path) -> Result<Self> {
-        todo!()
+    /// Parses and validates a whole GGUF image (used by [`GgufFile::open`] and the fuzzer):
+    /// after this, every tensor's data lies inside `bytes`.
+    pub fn parse(bytes: &[u8], path: &Path) -> Result<Self> {
+        let mut cur = Cursor::new(bytes, path);
+        read_preamble(&mut cur)?;
+        let n_tensors = cur.u64("tensor count")?;
+        let n_kv = cur.u64("metadata count")?;
+        check_count(&cur, n_kv, MIN_KV_BYTES, "metadata count", 16)?;
+        check_count(&cur, n_tensors, MIN_TENSOR_INFO_BYTES, "tensor count", 8)?;
+
+        let metadata = read_metadata(&mut cur, n_kv)?;
+        check_count(&cur, n_tensors, MIN_TENSOR_INFO_BYTES, "tensor count", 8)?;
+        let alignment = alignment_of(&metadata).map_err(|e| cur.corrupt(e))?;
+        let mut tensors = Vec::with_capacity(n_tensors as usize);
+        let mut names = HashSet::with_capacity(n_tensors as usize);
+        for i in 0..n_tensors {
+            let at = cur.pos();
+            let info = read_tensor_info(&mut cur, i)?;
+            if !names.insert(info.name.clone()) {
+                return Err(cur.corrupt(format!(
+                    "duplicate tensor name `{}` (tensor info {i} at byte offset {at})",
+                    info.name
+                )));
+            }
+            tensors.push(info);
+        }
+
+        let header_end = cur.pos() as u64;
+        let data_offset = align_up(header_end, alignment).ok_or_else(|| {
+            cur.corrupt(format!("alignment {alignment} overflows the data offset"))
+        })?;
+        let header = GgufHeader {
+            metadata,
+            tensors,
+            alignment,
+            data_offset,
+        };
+        header.check_data_ranges(bytes.len() as u64, path)?;
+        Ok(header)
     }
+
+    fn check_data_ranges(&self, file_len: u64, path: &Path) -> Result<()> {
+        if !self.tensors.is_empty() && self.data_offset > file_len {
+            return Err(Error::corrupt(
+                path,
+                format!(
+                    "data section starts at byte offset {} (aligned to {}), past the end of the file ({file_len} bytes)",
+                    self.data_offset, self.alignment
+                ),
+            ));
+        }
+        for t in &self.tensors {
+            if !t.offset.is_multiple_of(self.alignment) {
+                return Err(Error::corrupt(
+                    path,
+                    format!(
+                        "tensor `{}`: data offset {} is not a multiple of the alignment {}",
+                        t.name, t.offset, self.alignment
+                    ),
+                ));
+            }
+            let range = self.data_range(t);
+            match range {
+                Some((_, end)) if end <= file_len => {}
+                _ => {
+                    return Err(Error::corrupt(
+                        path,
+                        format!(
+                            "tensor `{}`: {} bytes of data at byte offset {} + {} lie outside the file ({file_len} bytes)",
+                            t.name, t.n_bytes, self.data_offset, t.offset
+                        ),
+                    ))
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Absolute [start, end) of a tensor's data, or None on overflow.
+    fn data_range(&self, info: &TensorInfo) -> Option<(u64, u64)> {
+        let start = self.data_offset.checked_add(info.offset)?;
+        Some((start, start.checked_add(info.n_bytes)?))
+    }
+
+    /// A tensor's bytes within the whole image `bytes`; None if they do not lie inside it
+    /// (never for a tensor of this header over the image it was parsed from).
+    pub fn tensor_data<'a>(&self, bytes: &'a [u8], info: &TensorInfo) -> Option<&'a [u8]> {
+        let (start, end) = self.data_range(info)?;
+        bytes.get(usize::try_from(start).ok()?..usize::try_from(end).ok()?)
+    }
+
+    pub fn tensor(&self, name: &str) -> Option<&TensorInfo> {
+        self.tensors.iter().find(|t| t.name == name)
+    }
+}
+
+fn read_preamble(cur: &mut Cursor) -> Result<()> {
+    let magic = cur.take(4, "magic")?;
+    if magic != MAGIC {
+        return Err(cur.corrupt(format!(
+            "not a GGUF file: magic {magic:02x?} at byte offset 0 (expected \"GGUF\")"
+        )));
+    }
+    let version = cur.u32("version")?;
+    match version {
+        3 => Ok(()),
+        1 | 2 => Err(Error::unsupported(
+            cur.path(),
+            format!("GGUF version {version} is not supported (only version 3); re-convert the model with a current llama.cpp"),
+        )),
+        v if v.swap_bytes() == 3 => Err(Error::unsupported(
+            cur.path(),
+            "big-endian GGUF is not supported (only little-endian version 3)",
+        )),
+        v => Err(Error::unsupported(
+            cur.path(),
+            format!("GGUF version {v} at byte offset 4 is not supported (only version 3)"),
+        )),
+    }
+}
+
+/// Errors when `count` items of at least `min_bytes` each cannot fit in what is left.
+fn check_count(cur: &Cursor, count: u64, min_bytes: u64, what: &str, at: usize) -> Result<()> {
+    let left = cur.remaining() as u64;
+    if count > left / min_bytes {
+        return Err(cur.corrupt(format!(
+            "{what} {count} (at byte offset {at}) cannot fit in the {left} bytes left after byte offset {}",
+            cur.pos()
+        )));
+    }
+    Ok(())
+}
+
+fn read_metadata(cur: &mut Cursor, n_kv: u64) -> Result<Metadata> {
+    let mut metadata = Metadata::new();
+    for i in 0..n_kv {
+        let at = cur.pos();
+        let raw_key = cur.raw_string(&format!("metadata entry {i}: key"))?;
+        let key = std::str::from_utf8(raw_key).map_err(|e| {
+            cur.corrupt(format!(
+                "metadata entry {i}: key {:?} at byte offset {at} is not valid UTF-8 ({e})",
+                String::from_utf8_lossy(raw_key)
+            ))
+        })?;
+        let ctx = format!("key `{key}`");
+        let type_at = cur.pos();
+        let type_id = cur.u32(&ctx)?;
+        let ty = ValueType::from_id(type_id).ok_or_else(|| {
+            cur.corrupt(format!(
+                "{ctx}: unknown value type id {type_id} at byte offset {type_at}"
+            ))
+        })?;
+        let value = read_value(cur, ty, &ctx, 0)?;
+        if metadata.contains(key) {
+            return Err(cur.corrupt(format!(
+                "duplicate metadata key `{key}` at byte offset {at}"
+            )));
+        }
+        metadata.set(key, value);
+    }
+    Ok(metadata)
+}
+
+fn read_value(cur: &mut Cursor, ty: ValueType, ctx: &str, depth: usize) -> Result<Value> {
+    Ok(match ty {
+        ValueType::U8 => Value::U8(cur.u8(ctx)?),
+        ValueType::I8 => Value::I8(cur.i8(ctx)?),
+        ValueType::U16 => Value::U16(cur.u16(ctx)?),
+        ValueType::I16 => Value::I16(cur.i16(ctx)?),
+        ValueType::U32 => Value::U32(cur.u32(ctx)?),
+        ValueType::I32 => Value::I32(cur.i32(ctx)?),
+        ValueType::F32 => Value::F32(cur.f32(ctx)?),
+        ValueType::U64 => Value::U64(cur.u64(ctx)?),
+        ValueType::I64 => Value::I64(cur.i64(ctx)?),
+        ValueType::F64 => Value::F64(cur.f64(ctx)?),
+        ValueType::Bool => {
+            let at = cur.pos();
+            match cur.u8(ctx)? {
+                0 => Value::Bool(false),
+                1 => Value::Bool(true),
+                b => {
+                    return Err(cur.corrupt(format!(
+                        "{ctx}: bool at byte offset {at} has byte value {b} (expected 0 or 1)"
+                    )))
+                }
+            }
+        }
+        ValueType::String => Value::String(cur.string(ctx)?.to_string()),
+        ValueType::Array => read_array(cur, ctx, depth)?,
+    })
+}
+
+fn read_array(cur: &mut Cursor, ctx: &str, depth: usize) -> Result<Value> {
+    let at = cur.pos();
+    if depth >= MAX_ARRAY_DEPTH {
+        return Err(cur.corrupt(format!(
+            "{ctx}: arrays nested deeper than {MAX_ARRAY_DEPTH} at byte offset {at}"
+        )));
+    }
+    let type_id = cur.u32(ctx)?;
+    let elem = ValueType::from_id(type_id).ok_or_else(|| {
+        cur.corrupt(format!(
+            "{ctx}: array at byte offset {at} has unknown element type id {type_id}"
+        ))
+    })?;
+    let count = cur.u64(ctx)?;
+    let left = cur.remaining() as u64;
+    if count > left / elem.min_encoded_size() as u64 {
+        return Err(cur.corrupt(format!(
+            "{ctx}: array at byte offset {at} claims {count} {elem} elements, which cannot fit in the {left} bytes left"
+        )));
+    }
+    let mut items = Vec::with_capacity(count as usize);
+    for _ in 0..count {
+        items.push(read_value(cur, elem, ctx, depth + 1)?);
+    }
+    Ok(Value::Array(elem, items))
+}
+
+fn read_tensor_info(cur: &mut Cursor, index: u64) -> Result<TensorInfo> {
+    let at = cur.pos();
+    let name = cur
+        .string(&format!("tensor info {index} (at byte offset {at}): name"))?
+        .to_string();
+    let ctx = format!("tensor `{name}` (info at byte offset {at})");
+    let n_dims = cur.u32(&ctx)?;
+    if n_dims > MAX_DIMS {
+        return Err(cur.corrupt(format!("{ctx}: {n_dims} dims (at most {MAX_DIMS})")));
+    }
+    let mut dims = Vec::with_capacity(n_dims as usize);
+    for _ in 0..n_dims {
+        let d = cur.u64(&ctx)?;
+        if d > i64::MAX as u64 {
+            return Err(cur.corrupt(format!("{ctx}: dim {d} is out of range")));
+        }
+        dims.push(d);
+    }
+    let dims = GgmlDims(dims);
+    let type_at = cur.pos();
+    let type_id = cur.u32(&ctx)?;
+    let ty = GgmlType::from_id(type_id).ok_or_else(|| {
+        Error::unsupported(
+            cur.path(),
+            format!(
+                "{ctx}: unknown or unsupported ggml type id {type_id} at byte offset {type_at}"
+            ),
+        )
+    })?;
+    let offset = cur.u64(&ctx)?;
+    let n_bytes = tensor_n_bytes(ty, &dims).map_err(|e| cur.corrupt(format!("{ctx}: {e}")))?;
+    Ok(TensorInfo {
+        name,
+        dims,
+        ty,
+        offset,
+        n_bytes,
+    })
 }
 
 /// A GGUF file mapped into memory.
@@ -54,8 +354,17 @@ pub struct GgufFile {
 }
 
 impl GgufFile {
-    pub fn open(_path: &Path) -> Result<Self> {
-        todo!()
+    pub fn open(path: &Path) -> Result<Self> {
+        let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        // SAFETY: the mapping is read-only and private to this process; like every mmap reader
+        // we rely on the file not being truncated or rewritten while it is mapped.
+        let mmap = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
+        let header = GgufHeader::parse(&mmap, path)?;
+        Ok(GgufFile {
+            path: path.to_path_buf(),
+            header,
+            mmap,
+        })
     }
     pub fn metadata(&self) -> &Metadata {
         &self.header.metadata
@@ -64,11 +373,48 @@ impl GgufFile {
         &self.header.tensors
     }
     pub fn tensor(&self, name: &str) -> Option<&TensorInfo> {
-        self.header.tensors.iter().find(|t| t.name == name)
+        self.header.tensor(name)
     }
-    /// The tensor's bytes, zero-copy from the mapping.
+    /// The whole mapped file.
+    pub fn bytes(&self) -> &[u8] {
+        &self.mmap
+    }
+    /// The tensor's bytes, zero-copy from the mapping. The mapping is page-aligned and data
+    /// offsets are multiples of the alignment (>= 32 by default), so the slice can be cast
+    /// to blocks. An info that does not belong to this file and lies outside it gives an
+    /// empty slice.
     pub fn tensor_data(&self, info: &TensorInfo) -> &[u8] {
-        let start = (self.header.data_offset + info.offset) as usize;
-        &self.mmap[start..start + info.n_bytes as usize]
+        self.header.tensor_data(&self.mmap, info).unwrap_or(&[])
+    }
+    /// The tensor's data as a slice of `T` (f32, f16, a block type), checking that the bytes
+    /// are exactly a whole number of `T` and aligned for it.
+    pub fn tensor_as<T: bytemuck::Pod>(&self, info: &TensorInfo) -> Result<&[T]> {
+        let data = self.header.tensor_data(&self.mmap, info).ok_or_else(|| {
+            Error::corrupt(
+                &self.path,
+                format!("tensor `{}`: data lies outside the file", info.name),
+            )
+        })?;
+        bytemuck::try_cast_slice(data).map_err(|e| {
+            Error::corrupt(
+                &self.path,
+                format!(
+                    "tensor `{}`: {} bytes of {} cannot be viewed as {} ({e:?})",
+                    info.name,
+                    data.len(),
+                    info.ty,
+                    std::any::type_name::<T>()
+                ),
+            )
+        })
+    }
+}
+
+impl std::fmt::Debug for GgufFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GgufFile")
+            .field("path", &self.path)
+            .field("header", &self.header)
+            .finish_non_exhaustive()
     }
 }
