@@ -1,0 +1,142 @@
+//! Scalar float conversions as ggml does them for files: f32 -> f16 (IEEE round to nearest even,
+//! ggml `ggml_compute_fp32_to_fp16`) and f32 -> bf16 (ggml `ggml_compute_fp32_to_bf16`), plus
+//! whole-row conversions to and from little-endian bytes.
+
+use half::f16;
+
+/// The f16 bits ggml stores for a NaN input: a quiet NaN, sign kept, payload dropped.
+pub const F16_QUIET_NAN: u16 = 0x7e00;
+
+/// f32 -> f16 bits, ggml's `GGML_FP32_TO_FP16` (the portable FP16-library algorithm):
+/// round to nearest, ties to even, subnormals kept, overflow to infinity; a NaN becomes
+/// `sign | 0x7e00` (its payload is not kept).
+#[inline]
+pub fn f32_to_f16_bits(x: f32) -> u16 {
+    if x.is_nan() {
+        let sign = ((x.to_bits() >> 16) & 0x8000) as u16;
+        return sign | F16_QUIET_NAN;
+    }
+    f16::from_f32(x).to_bits()
+}
+
+/// f16 bits -> f32, exact (ggml `GGML_FP16_TO_FP32`).
+#[inline]
+pub fn f16_bits_to_f32(bits: u16) -> f32 {
+    f16::from_bits(bits).to_f32()
+}
+
+/// f32 -> bf16 bits, ggml `ggml_compute_fp32_to_bf16`: a NaN keeps its upper 16 bits with the
+/// quiet bit (0x0040) set; everything else rounds the upper 16 bits to nearest, ties to even,
+/// by adding 0x7fff plus the lowest kept bit. Subnormals are not flushed; a value that rounds
+/// past the largest finite bf16 becomes infinity.
+#[inline]
+pub fn f32_to_bf16_bits(x: f32) -> u16 {
+    let bits = x.to_bits();
+    if bits & 0x7fff_ffff > 0x7f80_0000 {
+        return ((bits >> 16) | 0x0040) as u16;
+    }
+    let lowest_kept = (bits >> 16) & 1;
+    // Cannot overflow: the largest non-NaN magnitude 0x7f80_0000 (+ sign) plus 0x8000 fits.
+    (bits.wrapping_add(0x7fff + lowest_kept) >> 16) as u16
+}
+
+/// bf16 bits -> f32, exact: the bits become the upper half of an f32.
+#[inline]
+pub fn bf16_bits_to_f32(bits: u16) -> f32 {
+    f32::from_bits(u32::from(bits) << 16)
+}
+
+/// src (n) -> dst (4n bytes): f32 as little-endian bytes. Caller checks the lengths.
+pub(super) fn write_f32_le(src: &[f32], dst: &mut [u8]) {
+    debug_assert_eq!(dst.len(), src.len() * 4);
+    for (out, x) in dst.chunks_exact_mut(4).zip(src) {
+        out.copy_from_slice(&x.to_le_bytes());
+    }
+}
+
+/// src (n) -> dst (2n bytes): f16 bits, little-endian. Caller checks the lengths.
+pub(super) fn write_f16_le(src: &[f32], dst: &mut [u8]) {
+    debug_assert_eq!(dst.len(), src.len() * 2);
+    for (out, x) in dst.chunks_exact_mut(2).zip(src) {
+        out.copy_from_slice(&f32_to_f16_bits(*x).to_le_bytes());
+    }
+}
+
+/// src (n) -> dst (2n bytes): bf16 bits, little-endian. Caller checks the lengths.
+pub(super) fn write_bf16_le(src: &[f32], dst: &mut [u8]) {
+    debug_assert_eq!(dst.len(), src.len() * 2);
+    for (out, x) in dst.chunks_exact_mut(2).zip(src) {
+        out.copy_from_slice(&f32_to_bf16_bits(*x).to_le_bytes());
+    }
+}
+
+/// src (4n bytes) -> dst (n): little-endian f32. Caller checks the lengths.
+pub(super) fn read_f32_le(src: &[u8], dst: &mut [f32]) {
+    debug_assert_eq!(src.len(), dst.len() * 4);
+    for (x, bytes) in dst.iter_mut().zip(src.chunks_exact(4)) {
+        *x = f32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
+    }
+}
+
+/// src (2n bytes) -> dst (n): little-endian f16 bits. Caller checks the lengths.
+pub(super) fn read_f16_le(src: &[u8], dst: &mut [f32]) {
+    debug_assert_eq!(src.len(), dst.len() * 2);
+    for (x, bytes) in dst.iter_mut().zip(src.chunks_exact(2)) {
+        *x = f16_bits_to_f32(u16::from_le_bytes([bytes[0], bytes[1]]));
+    }
+}
+
+/// src (2n bytes) -> dst (n): little-endian bf16 bits. Caller checks the lengths.
+pub(super) fn read_bf16_le(src: &[u8], dst: &mut [f32]) {
+    debug_assert_eq!(src.len(), dst.len() * 2);
+    for (x, bytes) in dst.iter_mut().zip(src.chunks_exact(2)) {
+        *x = bf16_bits_to_f32(u16::from_le_bytes([bytes[0], bytes[1]]));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn f16_round_trips_every_non_nan_pattern() {
+        for bits in 0..=u16::MAX {
+            let x = f16_bits_to_f32(bits);
+            if x.is_nan() {
+                // ggml: any NaN comes back as the canonical quiet NaN with its sign.
+                assert_eq!(
+                    f32_to_f16_bits(x),
+                    (bits & 0x8000) | F16_QUIET_NAN,
+                    "{bits:#06x}"
+                );
+            } else {
+                assert_eq!(f32_to_f16_bits(x), bits, "{bits:#06x}");
+            }
+        }
+    }
+
+    #[test]
+    fn bf16_round_trips_every_pattern() {
+        for bits in 0..=u16::MAX {
+            let x = bf16_bits_to_f32(bits);
+            let expected = if x.is_nan() { bits | 0x0040 } else { bits };
+            assert_eq!(f32_to_bf16_bits(x), expected, "{bits:#06x}");
+        }
+    }
+
+    #[test]
+    fn bf16_rounds_ties_to_even_and_overflows_to_inf() {
+        // 1.0 + half an ulp of bf16: tie, lowest kept bit 0 -> stays.
+        assert_eq!(f32_to_bf16_bits(f32::from_bits(0x3f80_8000)), 0x3f80);
+        // Kept lsb 1 and a tie -> rounds up to even.
+        assert_eq!(f32_to_bf16_bits(f32::from_bits(0x3f81_8000)), 0x3f82);
+        assert_eq!(f32_to_bf16_bits(f32::from_bits(0x3f80_8001)), 0x3f81);
+        assert_eq!(f32_to_bf16_bits(f32::MAX), 0x7f80);
+        assert_eq!(f32_to_bf16_bits(-f32::MAX), 0xff80);
+        // Subnormal: not flushed.
+        assert_eq!(f32_to_bf16_bits(f32::from_bits(0x0001_8000)), 0x0002);
+        assert_eq!(f32_to_bf16_bits(-0.0), 0x8000);
+        // Signalling NaN with payload in the upper half: quiet bit set, payload kept.
+        assert_eq!(f32_to_bf16_bits(f32::from_bits(0xff81_0001)), 0xffc1);
+    }
+}
