@@ -492,14 +492,6 @@ fn hf_name(gguf: &str, n_head: usize, n_head_kv: usize) -> (String, usize) {
     (format!("model.layers.{layer}.{hf}"), heads)
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    sha2::Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
 /// Every 2-D tensor of llama.cpp's SmolLM2-135M-Instruct Q8_0, Q4_0 and Q4_1 files (made from
 /// the BF16 folder via an F32 GGUF): our quantization of the BF16 weights, widened exactly to
 /// f32 and Q/K-permuted as llama.cpp's converter does, has the manifest's sha256. The weights
@@ -558,7 +550,7 @@ fn smollm2_tensors_match_llama_cpp_manifests() {
                 "{ty} {name}"
             );
             assert_eq!(
-                sha256_hex(&out),
+                common::sha256_hex(&out),
                 expected["sha256"].as_str().unwrap(),
                 "{ty} {name}: bytes differ from llama.cpp's"
             );

@@ -7,7 +7,6 @@ mod common;
 use edge_formats::gguf::{GgufFile, GgufWriter, TensorSpec, Value};
 use edge_formats::{BlockQ4_1, GgmlType};
 use serde_json::Value as Json;
-use sha2::{Digest, Sha256};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -20,13 +19,6 @@ fn tinystories_gguf(ty: &str) -> PathBuf {
 fn manifest(path: &Path) -> Json {
     let manifest = path.with_extension("manifest.json");
     serde_json::from_slice(&std::fs::read(&manifest).unwrap()).unwrap()
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 /// Python's `repr(float)`: the shortest round-trip digits, fixed notation when the decimal
@@ -136,7 +128,7 @@ fn check_value(key: &str, ours: &Value, want: &Json) {
             let mut json = String::new();
             python_compact_json(ours, &mut json);
             assert_eq!(
-                sha256_hex(json.as_bytes()),
+                common::sha256_hex(json.as_bytes()),
                 o["sha256_of_compact_json"].as_str().unwrap(),
                 "{key}: compact JSON hash"
             );
@@ -179,7 +171,7 @@ fn check_against_manifest(file: &GgufFile, manifest: &Json) {
         assert_eq!(t.ty.name(), w["type"].as_str().unwrap(), "{}", t.name);
         assert_eq!(t.n_bytes, w["nbytes"].as_u64().unwrap(), "{}", t.name);
         assert_eq!(
-            sha256_hex(file.tensor_data(t)),
+            common::sha256_hex(file.tensor_data(t)),
             w["sha256"].as_str().unwrap(),
             "{}",
             t.name

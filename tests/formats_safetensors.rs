@@ -7,7 +7,6 @@ mod common;
 use edge_formats::gguf::GgufFile;
 use edge_formats::safetensors::{Dtype, SafeTensors};
 use serde_json::Value as Json;
-use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -107,10 +106,7 @@ fn f32_sha256(st: &SafeTensors, name: &str) -> String {
     let mut out = vec![0f32; v.shape.n_rows() * v.shape.row_len()];
     v.rows_to_f32(0, v.shape.n_rows(), &mut out).unwrap();
     st.release(name).unwrap();
-    Sha256::digest(bytemuck::cast_slice::<f32, u8>(&out))
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    common::sha256_hex(bytemuck::cast_slice::<f32, u8>(&out))
 }
 
 /// Every unpermuted tensor, converted to f32, hashes as in llama.cpp's F32 file.

@@ -6,7 +6,6 @@ mod common;
 
 use edge_formats::gguf::{GgufFile, Value};
 use edge_formats::GgmlType;
-use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -50,13 +49,6 @@ fn assert_same_as_gguf(ours: &Path, reference: &Path) {
     assert_eq!(ok, tk, "general.* and llama.* keys (with value types)");
 }
 
-fn sha256(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
 /// Tensor set and data hashes equal to a manifest, and its `general.*`/`llama.*` key values.
 fn assert_same_as_manifest(ours: &Path, manifest: &Path) {
     let ours = GgufFile::open(ours).unwrap();
@@ -78,7 +70,7 @@ fn assert_same_as_manifest(ours: &Path, manifest: &Path) {
         assert_eq!(o.dims.0, dims, "dims of {name}");
         assert_eq!(o.ty.name(), t["type"].as_str().unwrap(), "type of {name}");
         assert_eq!(
-            sha256(ours.tensor_data(o)),
+            common::sha256_hex(ours.tensor_data(o)),
             t["sha256"].as_str().unwrap(),
             "data of {name}"
         );

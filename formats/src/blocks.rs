@@ -73,6 +73,17 @@ impl GgmlType {
         GgmlType::BF16,
     ];
 
+    /// The types a weight tensor is stored in: all but Q8_1, which ggml uses only for
+    /// activations.
+    pub const WEIGHT_TYPES: [GgmlType; 6] = [
+        GgmlType::F32,
+        GgmlType::F16,
+        GgmlType::BF16,
+        GgmlType::Q8_0,
+        GgmlType::Q4_0,
+        GgmlType::Q4_1,
+    ];
+
     pub fn from_id(id: u32) -> Option<Self> {
         Self::ALL.into_iter().find(|t| *t as u32 == id)
     }
@@ -126,7 +137,9 @@ impl GgmlType {
 
     /// Parses the lowercase CLI spelling or the upper-case name: "q4_0", "Q4_0", "bf16".
     pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|t| t.name().eq_ignore_ascii_case(s))
+        Self::ALL
+            .into_iter()
+            .find(|t| t.name().eq_ignore_ascii_case(s))
     }
 
     /// `general.file_type` (llama_ftype) for a model whose 2-D weights have this type.

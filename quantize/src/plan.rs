@@ -63,14 +63,7 @@ pub struct Plan {
 }
 
 /// The types the user may ask for.
-pub const WRITABLE_TYPES: [GgmlType; 6] = [
-    GgmlType::F32,
-    GgmlType::F16,
-    GgmlType::BF16,
-    GgmlType::Q8_0,
-    GgmlType::Q4_0,
-    GgmlType::Q4_1,
-];
+pub const WRITABLE_TYPES: [GgmlType; 6] = GgmlType::WEIGHT_TYPES;
 
 /// What `--type`, `--output-type` and `--allow-fallback` decide.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -107,7 +100,7 @@ impl TypePolicy {
             self.ty
         };
         let row_len = dims.row_len();
-        if row_len.is_multiple_of(ty.block_size() as u64) {
+        if ty.row_bytes(row_len).is_some() {
             return Ok((ty, false));
         }
         if self.allow_fallback {

@@ -2,6 +2,8 @@
 //! scratch folders. Nothing here writes into ../shared.
 #![allow(dead_code)]
 
+pub mod tokenizer;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
@@ -56,6 +58,15 @@ pub fn smollm2_llamacpp_gguf() -> PathBuf {
     fetched_models().join("llama.cpp/SmolLM2-135M-Instruct.Q4_1.gguf")
 }
 
+/// Lower-case hex SHA-256 of `bytes`, as the manifests and reference files write digests.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 /// A fresh temporary folder, removed on drop.
 pub fn tempdir() -> tempfile::TempDir {
     tempfile::tempdir().expect("create temp dir")
@@ -66,8 +77,9 @@ pub fn tempdir() -> tempfile::TempDir {
 pub fn quantized(input: &Path, ty: edge_formats::GgmlType) -> PathBuf {
     use std::collections::HashMap;
     use std::sync::Mutex;
-    static OUT: OnceLock<(tempfile::TempDir, Mutex<HashMap<(PathBuf, u32), PathBuf>>)> =
-        OnceLock::new();
+    /// (input folder, type id) -> the file written for it.
+    type Written = Mutex<HashMap<(PathBuf, u32), PathBuf>>;
+    static OUT: OnceLock<(tempfile::TempDir, Written)> = OnceLock::new();
     let (dir, cache) = OUT.get_or_init(|| (tempdir(), Mutex::new(HashMap::new())));
     let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());
     let key = (input.to_path_buf(), ty.id());

@@ -20,6 +20,16 @@ pub const VERSION: u32 = 3;
 pub const DEFAULT_ALIGNMENT: u64 = 32;
 pub const ALIGNMENT_KEY: &str = "general.alignment";
 
+/// Values of `tokenizer.ggml.token_type`, one per token (llama.cpp's `llama_token_type`).
+pub mod token_type {
+    pub const NORMAL: i32 = 1;
+    pub const UNKNOWN: i32 = 2;
+    pub const CONTROL: i32 = 3;
+    pub const USER_DEFINED: i32 = 4;
+    pub const UNUSED: i32 = 5;
+    pub const BYTE: i32 = 6;
+}
+
 /// Tensor dimensions in ggml order: `0` is the row length (innermost), as stored in GGUF.
 /// Safetensors shapes are outermost first ([`crate::safetensors::Shape`]); convert with
 /// [`GgmlDims::from_shape`].

@@ -52,8 +52,7 @@ pub fn tensor_n_bytes(ty: GgmlType, dims: &GgmlDims) -> std::result::Result<u64,
             ty.block_size()
         ));
     }
-    (n_elements / ty.block_size() as u64)
-        .checked_mul(ty.block_bytes() as u64)
+    ty.row_bytes(n_elements)
         .ok_or_else(|| format!("dims {:?} of type {ty} overflow the byte size", dims.0))
 }
 

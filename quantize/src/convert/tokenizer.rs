@@ -16,22 +16,12 @@
 //!
 //! Anything else is an error naming the file and the key.
 
-use edge_formats::gguf::{Value, ValueType};
+use edge_formats::gguf::{token_type, Value, ValueType};
 use serde_json::Value as Json;
 use std::path::{Path, PathBuf};
 
 /// Marks a GGUF whose tokenizer follows tokenizer.json's semantics through `edge.tokenizer.*`.
 pub const EDGE_TOKENIZER_VERSION: u32 = 1;
-
-/// llama.cpp's token types (`llama_token_type`).
-pub mod token_type {
-    pub const NORMAL: i32 = 1;
-    pub const UNKNOWN: i32 = 2;
-    pub const CONTROL: i32 = 3;
-    pub const USER_DEFINED: i32 = 4;
-    pub const UNUSED: i32 = 5;
-    pub const BYTE: i32 = 6;
-}
 
 /// llama.cpp's Llama 3 pre-tokenizer regex, as tokenizer.json's `Split` pattern spells it.
 const LLAMA3_SPLIT_REGEX: &str = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
