@@ -1,0 +1,28 @@
+//! The runtime's one error type. Messages name the file, key, tensor or value at fault.
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Format(#[from] edge_formats::Error),
+    /// The model file is readable but not something we can run (architecture, tensor type,
+    /// missing tensor, inconsistent shapes); the message names it.
+    #[error("{0}")]
+    Model(String),
+    #[error("tokenizer: {0}")]
+    Tokenizer(String),
+    #[error("chat template: {0}")]
+    Template(String),
+    /// The prompt or generation does not fit the context.
+    #[error("context full: {0}")]
+    ContextFull(String),
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+    #[error("{path}: {source}")]
+    Io {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,273 @@
+//! A decoding session: the KV cache and every buffer, allocated once in `Session::new`;
+//! `forward` runs one token and allocates nothing (DESIGN convention 7).
+
+pub mod pool;
+
+use crate::forward::{self, RunState, StepContext};
+use crate::kernels::Kernels;
+use crate::model::Model;
+use crate::{Error, Result};
+use pool::ThreadPool;
+use std::sync::Arc;
+
+/// Element type of the KV cache.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum KvType {
+    #[default]
+    F32,
+    F16,
+}
+
+impl KvType {
+    pub fn name(self) -> &'static str {
+        match self {
+            KvType::F32 => "f32",
+            KvType::F16 => "f16",
+        }
+    }
+
+    /// Bytes per element.
+    pub fn size(self) -> usize {
+        match self {
+            KvType::F32 => 4,
+            KvType::F16 => 2,
+        }
+    }
+}
+
+impl std::fmt::Display for KvType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for KvType {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "f32" => Ok(KvType::F32),
+            "f16" => Ok(KvType::F16),
+            _ => Err(Error::InvalidArgument(format!(
+                "KV cache type `{s}`: expected f32 or f16"
+            ))),
+        }
+    }
+}
+
+/// How to build a session. `Default`: n_ctx 0 (= min(4096, n_ctx_train)), all cores, f32 KV
+/// cache, the best kernels for this CPU (`EDGE_ISA` honoured).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SessionParams {
+    /// Context length in tokens; 0 = min(4096, the model's context_length).
+    pub n_ctx: usize,
+    /// Threads for the matrix products (the caller's thread included); 0 = all cores.
+    pub n_threads: usize,
+    pub kv_type: KvType,
+    /// None = `Kernels::detect()`.
+    pub kernels: Option<Kernels>,
+}
+
+/// The context used when `SessionParams::n_ctx` is 0, at most.
+pub const DEFAULT_MAX_CTX: usize = 4096;
+
+/// The number of threads `n_threads: 0` means: the cores this process may use.
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// What a session holds in memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MemoryPlan {
+    /// Mapped weight bytes (read once per token).
+    pub weights_bytes: u64,
+    /// Keys and values of every layer and position.
+    pub kv_bytes: u64,
+    pub kv_type: KvType,
+    pub n_ctx: usize,
+    /// Activations, quantized activations, attention scores, logits, RoPE tables.
+    pub scratch_bytes: u64,
+}
+
+impl MemoryPlan {
+    pub fn total(&self) -> u64 {
+        self.weights_bytes + self.kv_bytes + self.scratch_bytes
+    }
+}
+
+/// One sequence being decoded.
+pub struct Session {
+    model: Arc<Model>,
+    kernels: Kernels,
+    pool: ThreadPool,
+    /// Every buffer, the KV cache (which knows n_ctx and its element type) included.
+    state: RunState,
+    /// Positions filled in the KV cache (the next token goes at `pos`).
+    pos: usize,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("model", &self.model.path())
+            .field("kernels", &self.kernels.name())
+            .field("n_threads", &self.pool.n_threads())
+            .field("n_ctx", &self.n_ctx())
+            .field("kv_type", &self.kv_type())
+            .field("pos", &self.pos)
+            .finish()
+    }
+}
+
+impl Session {
+    /// Allocates everything a token needs and starts the worker threads.
+    pub fn new(model: Arc<Model>, params: SessionParams) -> Result<Session> {
+        let cfg = model.config();
+        let n_ctx = match params.n_ctx {
+            0 => cfg.n_ctx_train.min(DEFAULT_MAX_CTX),
+            n => n,
+        };
+        let n_threads = match params.n_threads {
+            0 => default_threads(),
+            n => n,
+        };
+        // Refuse sizes whose buffers cannot be addressed before trying to allocate them.
+        let kv_elems = cfg
+            .n_layer
+            .checked_mul(cfg.kv_dim())
+            .and_then(|n| n.checked_mul(n_ctx))
+            .and_then(|n| n.checked_mul(2 * params.kv_type.size()));
+        let scores = cfg.n_head.checked_mul(n_ctx);
+        if !matches!(kv_elems, Some(b) if b <= isize::MAX as usize) || scores.is_none() {
+            return Err(Error::InvalidArgument(format!(
+                "n_ctx {n_ctx}: the KV cache of {} layers x {} would not fit in memory",
+                cfg.n_layer,
+                cfg.kv_dim()
+            )));
+        }
+        let pool = ThreadPool::new(n_threads).map_err(|e| Error::Io {
+            path: model.path().to_path_buf(),
+            source: e,
+        })?;
+        let state = RunState::new(cfg, n_ctx, params.kv_type);
+        Ok(Session {
+            kernels: params.kernels.unwrap_or_else(Kernels::detect),
+            pool,
+            state,
+            pos: 0,
+            model,
+        })
+    }
+
+    /// Runs `token` at the next position and returns the logits (n_vocab) there.
+    /// Errors: token id out of range (InvalidArgument), no room left (ContextFull).
+    pub fn forward(&mut self, token: u32) -> Result<&[f32]> {
+        self.check_room(1)?;
+        self.check_token(token)?;
+        self.step(token, true)?;
+        Ok(&self.state.logits)
+    }
+
+    /// Runs `tokens` in order and returns the logits of the last one. All ids and the room
+    /// needed are checked before anything runs; an empty slice is an error.
+    pub fn forward_batch(&mut self, tokens: &[u32]) -> Result<&[f32]> {
+        let Some((&last, rest)) = tokens.split_last() else {
+            return Err(Error::InvalidArgument(
+                "forward_batch: no tokens given".to_string(),
+            ));
+        };
+        self.check_room(tokens.len())?;
+        for &t in tokens {
+            self.check_token(t)?;
+        }
+        for &t in rest {
+            self.step(t, false)?;
+        }
+        self.step(last, true)?;
+        Ok(&self.state.logits)
+    }
+
+    /// The logits of the last `forward` / `forward_batch` (n_vocab).
+    pub fn logits(&self) -> &[f32] {
+        &self.state.logits
+    }
+
+    /// Positions filled in the KV cache: the position the next token takes.
+    pub fn pos(&self) -> usize {
+        self.pos
+    }
+
+    pub fn n_ctx(&self) -> usize {
+        self.state.kv_shape.n_ctx
+    }
+
+    pub fn n_threads(&self) -> usize {
+        self.pool.n_threads()
+    }
+
+    pub fn kernels(&self) -> &Kernels {
+        &self.kernels
+    }
+
+    pub fn kv_type(&self) -> KvType {
+        self.state.kv.kv_type()
+    }
+
+    pub fn model(&self) -> &Arc<Model> {
+        &self.model
+    }
+
+    /// Forgets every position (the cache is overwritten as new tokens come).
+    pub fn reset(&mut self) {
+        self.pos = 0;
+    }
+
+    /// Keeps the first `n_pos` positions and forgets the rest; `n_pos >= pos()` changes
+    /// nothing.
+    pub fn truncate(&mut self, n_pos: usize) {
+        self.pos = self.pos.min(n_pos);
+    }
+
+    pub fn memory_plan(&self) -> MemoryPlan {
+        MemoryPlan {
+            weights_bytes: self.model.weights_bytes(),
+            kv_bytes: self.state.kv.n_bytes() as u64,
+            kv_type: self.kv_type(),
+            n_ctx: self.n_ctx(),
+            scratch_bytes: self.state.scratch_bytes() as u64,
+        }
+    }
+
+    fn check_room(&self, n: usize) -> Result<()> {
+        let n_ctx = self.n_ctx();
+        if n > n_ctx - self.pos {
+            return Err(Error::ContextFull(format!(
+                "{n} more token(s) at position {} do not fit in n_ctx {n_ctx}",
+                self.pos
+            )));
+        }
+        Ok(())
+    }
+
+    fn check_token(&self, token: u32) -> Result<()> {
+        let n_vocab = self.model.config().n_vocab;
+        if token as usize >= n_vocab {
+            return Err(Error::InvalidArgument(format!(
+                "token id {token} is out of range (vocabulary of {n_vocab})"
+            )));
+        }
+        Ok(())
+    }
+
+    fn step(&mut self, token: u32, want_logits: bool) -> Result<()> {
+        let model = &*self.model;
+        let mut cx = StepContext {
+            cfg: model.config(),
+            weights: model.weights(),
+            kernels: &self.kernels,
+            pool: &mut self.pool,
+        };
+        forward::step(&mut cx, &mut self.state, token, self.pos, want_logits)?;
+        self.pos += 1;
+        Ok(())
+    }
+}

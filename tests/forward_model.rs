@@ -1,0 +1,264 @@
+//! `Model::open` on broken files (every problem reported at once, naming keys, tensors,
+//! shapes and types) and `Session` semantics (context full, bad ids, truncate, batch vs
+//! single steps, thread count), on llama.cpp's tinystories-656k F32 file and edits of it.
+
+mod common;
+
+use edge::model::Model;
+use edge::session::{KvType, Session, SessionParams};
+use edge::Error;
+use edge_formats::gguf::{GgmlDims, GgufFile, GgufWriter, TensorSpec, Value};
+use edge_formats::GgmlType;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+fn tinystories_f32() -> PathBuf {
+    common::shared_models().join("llama.cpp-made/tinystories-656k.f32.gguf")
+}
+
+/// A tensor for `rewrite`: its spec and data.
+struct Tensor {
+    spec: TensorSpec,
+    data: Vec<u8>,
+}
+
+/// Writes a copy of `src` with its metadata and tensors passed through the edit functions.
+fn rewrite(
+    src: &Path,
+    dst: &Path,
+    edit_meta: impl Fn(&mut Vec<(String, Value)>),
+    edit_tensors: impl Fn(&mut Vec<Tensor>),
+) {
+    let file = GgufFile::open(src).unwrap();
+    let mut meta: Vec<(String, Value)> = file.metadata().entries().to_vec();
+    edit_meta(&mut meta);
+    let mut tensors: Vec<Tensor> = file
+        .tensors()
+        .iter()
+        .map(|t| Tensor {
+            spec: TensorSpec {
+                name: t.name.clone(),
+                dims: t.dims.clone(),
+                ty: t.ty,
+            },
+            data: file.tensor_data(t).to_vec(),
+        })
+        .collect();
+    edit_tensors(&mut tensors);
+    let specs: Vec<TensorSpec> = tensors.iter().map(|t| t.spec.clone()).collect();
+    let out = std::io::BufWriter::new(std::fs::File::create(dst).unwrap());
+    let mut w = GgufWriter::new(out, &meta, &specs).unwrap();
+    for t in &tensors {
+        w.write_tensor(&t.data).unwrap();
+    }
+    w.finish().unwrap();
+}
+
+fn open_err(path: &Path) -> String {
+    match Model::open(path) {
+        Ok(_) => panic!("{} opened", path.display()),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn all_missing_and_mistyped_keys_in_one_error() {
+    let dir = common::tempdir();
+    let path = dir.path().join("keys.gguf");
+    rewrite(
+        &tinystories_f32(),
+        &path,
+        |meta| {
+            meta.retain(|(k, _)| k != "llama.block_count" && k != "llama.context_length");
+            for (k, v) in meta.iter_mut() {
+                if k == "llama.attention.layer_norm_rms_epsilon" {
+                    *v = Value::from("small");
+                }
+            }
+        },
+        |_| {},
+    );
+    let e = open_err(&path);
+    for needle in [
+        "keys.gguf",
+        "llama.block_count: missing",
+        "llama.context_length: missing",
+        "llama.attention.layer_norm_rms_epsilon: expected a float32 or float64, found string",
+    ] {
+        assert!(e.contains(needle), "`{needle}` not in: {e}");
+    }
+}
+
+#[test]
+fn unsupported_architecture_is_named() {
+    let dir = common::tempdir();
+    let path = dir.path().join("arch.gguf");
+    rewrite(
+        &tinystories_f32(),
+        &path,
+        |meta| {
+            for (k, v) in meta.iter_mut() {
+                if k == "general.architecture" {
+                    *v = Value::from("mamba");
+                }
+            }
+        },
+        |_| {},
+    );
+    let e = open_err(&path);
+    assert!(e.contains("unsupported architecture `mamba`"), "{e}");
+}
+
+#[test]
+fn all_tensor_problems_in_one_error() {
+    let dir = common::tempdir();
+    let path = dir.path().join("tensors.gguf");
+    rewrite(
+        &tinystories_f32(),
+        &path,
+        |_| {},
+        |tensors| {
+            tensors.retain(|t| t.spec.name != "blk.1.ffn_up.weight");
+            for t in tensors.iter_mut() {
+                if t.spec.name == "blk.0.attn_k.weight" {
+                    // (32, 128) instead of (64, 128)
+                    t.spec.dims = GgmlDims(vec![128, 32]);
+                    t.data.truncate(128 * 32 * 4);
+                }
+                if t.spec.name == "blk.1.ffn_gate.weight" {
+                    // Same bytes as 1-row-per-36-byte Q8_1 blocks would need: make it Q8_1.
+                    let n_blocks = t.data.len() / 4 / 32;
+                    t.spec.ty = GgmlType::Q8_1;
+                    t.data = vec![0; n_blocks * 36];
+                }
+            }
+        },
+    );
+    let e = open_err(&path);
+    for needle in [
+        "tensor blk.1.ffn_up.weight: missing",
+        "tensor blk.0.attn_k.weight: dims [128, 32], expected [128, 64]",
+        "tensor blk.1.ffn_gate.weight: type Q8_1 is not supported",
+    ] {
+        assert!(e.contains(needle), "`{needle}` not in: {e}");
+    }
+}
+
+fn session(n_ctx: usize, n_threads: usize) -> Session {
+    let model = Arc::new(Model::open(&tinystories_f32()).unwrap());
+    Session::new(
+        model,
+        SessionParams {
+            n_ctx,
+            n_threads,
+            ..Default::default()
+        },
+    )
+    .unwrap()
+}
+
+const PROMPT: [u32; 6] = [1, 80, 147, 201, 282, 57];
+
+#[test]
+fn context_full_and_bad_ids_are_clear_errors() {
+    let mut s = session(8, 1);
+    assert_eq!(s.n_ctx(), 8);
+    assert!(matches!(s.forward(2048), Err(Error::InvalidArgument(_))));
+    assert!(matches!(
+        s.forward_batch(&[]),
+        Err(Error::InvalidArgument(_))
+    ));
+    // A batch with one bad id runs nothing.
+    assert!(matches!(
+        s.forward_batch(&[1, 2, 99999]),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert_eq!(s.pos(), 0);
+    // A batch that does not fit runs nothing.
+    let e = s.forward_batch(&[1; 9]).unwrap_err();
+    assert!(matches!(e, Error::ContextFull(_)), "{e}");
+    assert_eq!(s.pos(), 0);
+    s.forward_batch(&[1; 7]).unwrap();
+    s.forward(5).unwrap();
+    assert_eq!(s.pos(), 8);
+    let e = s.forward(5).unwrap_err();
+    assert!(matches!(e, Error::ContextFull(_)), "{e}");
+    assert!(e.to_string().contains("n_ctx 8"), "{e}");
+    s.reset();
+    assert_eq!(s.pos(), 0);
+    s.forward(1).unwrap();
+}
+
+#[test]
+fn batch_single_steps_threads_and_truncate_agree_exactly() {
+    let mut one = session(32, 1);
+    let batch = one.forward_batch(&PROMPT).unwrap().to_vec();
+    one.reset();
+    let mut single = Vec::new();
+    for &t in &PROMPT {
+        single = one.forward(t).unwrap().to_vec();
+    }
+    assert_eq!(batch, single, "forward_batch vs forward one by one");
+
+    let mut two = session(32, 2);
+    assert_eq!(two.n_threads(), 2);
+    assert_eq!(
+        two.forward_batch(&PROMPT).unwrap(),
+        &batch[..],
+        "1 vs 2 threads"
+    );
+    // Go on, then cut back to the prompt minus its last token and redo it.
+    let after = two.forward(313).unwrap().to_vec();
+    two.forward(598).unwrap();
+    two.truncate(PROMPT.len() - 1);
+    assert_eq!(two.pos(), PROMPT.len() - 1);
+    assert_eq!(
+        two.forward(PROMPT[5]).unwrap(),
+        &batch[..],
+        "after truncate"
+    );
+    assert_eq!(
+        two.forward(313).unwrap(),
+        &after[..],
+        "after truncate, next step"
+    );
+    two.truncate(100);
+    assert_eq!(two.pos(), PROMPT.len() + 1);
+}
+
+#[test]
+fn memory_plan_adds_up() {
+    let model = Arc::new(Model::open(&tinystories_f32()).unwrap());
+    let cfg = model.config().clone();
+    assert_eq!(
+        (cfg.n_layer, cfg.n_embd, cfg.n_head, cfg.n_head_kv),
+        (2, 128, 8, 4)
+    );
+    assert_eq!((cfg.n_vocab, cfg.head_dim, cfg.n_ff), (2048, 16, 384));
+    for (kv_type, size) in [(KvType::F32, 4), (KvType::F16, 2)] {
+        let s = Session::new(
+            model.clone(),
+            SessionParams {
+                n_ctx: 0,
+                n_threads: 1,
+                kv_type,
+                kernels: None,
+            },
+        )
+        .unwrap();
+        let plan = s.memory_plan();
+        assert_eq!(plan.n_ctx, cfg.n_ctx_train.min(4096));
+        assert_eq!(plan.kv_type, kv_type);
+        let kv = 2 * cfg.n_layer * plan.n_ctx * cfg.n_head_kv * cfg.head_dim * size;
+        assert_eq!(plan.kv_bytes, kv as u64);
+        // All weights of this F32 file: every tensor once (tied output).
+        let file = GgufFile::open(&tinystories_f32()).unwrap();
+        let all: u64 = file.tensors().iter().map(|t| t.n_bytes).sum();
+        assert_eq!(plan.weights_bytes, all);
+        assert!(plan.scratch_bytes >= (cfg.n_head * plan.n_ctx * 4) as u64);
+        assert_eq!(
+            plan.total(),
+            plan.weights_bytes + plan.kv_bytes + plan.scratch_bytes
+        );
+    }
+}
