@@ -1,0 +1,732 @@
+//! Kernels: every SIMD table this machine runs against the generic reference, and the
+//! generic reference against float64 arithmetic on the dequantized values.
+//!
+//! Tolerances (stated once, used below):
+//! - quantizers: bit-identical across ISAs.
+//! - quantized dots, ISA vs generic: the per-block integer sums are identical; only the f32
+//!   accumulation order differs, so |simd - generic| <= 2 (nb + 4) eps32 * sum_b |term_b|
+//!   (term_b = sumi_b d_w d_x, plus |m s| for Q4_1).
+//! - float dots, ISA vs generic: |simd - generic| <= 2 (n + 4) eps32 * sum_i |w_i x_i|.
+//! - generic vs float64 on the dequantized values: (nb + 3) eps32 * sum |term_b| for Q4_0 and
+//!   Q8_0 (each term is rounded at most twice, then accumulated); Q4_1 adds the error of the
+//!   f16 block sum s of Q8_1 (rounded from the f32 scale): sum_b |m_b| |s_b - d_x sum(q_x)|.
+//!
+//! Absolute sums are taken element-wise (sum_j |w_j x_j| d_w d_x), which bounds the lane-wise
+//! partial sums the SIMD kernels scale separately.
+
+use edge::kernels::{generic, Activation, Kernels, MatData, Matrix};
+use edge_formats::{BlockQ4_0, BlockQ4_1, BlockQ8_0, BlockQ8_1, GgmlType, QK};
+use half::{bf16, f16};
+
+const EPS: f64 = f32::EPSILON as f64;
+
+/// xorshift64* for test inputs.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    /// Uniform in [-1, 1).
+    fn sym(&mut self) -> f32 {
+        (self.next() >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+fn simd_tables() -> Vec<Kernels> {
+    let tables: Vec<Kernels> = Kernels::available()
+        .filter(|k| k.name() != "scalar")
+        .collect();
+    eprintln!(
+        "SIMD tables on this machine: {:?}",
+        tables.iter().map(|k| k.name()).collect::<Vec<_>>()
+    );
+    tables
+}
+
+/// Activation vectors: random at several scales, zeros, exact ties, lone spikes.
+fn activation_cases(rng: &mut Rng, n: usize) -> Vec<Vec<f32>> {
+    let mut cases = Vec::new();
+    for scale in [
+        1e-38f32,
+        1e-30,
+        1e-6,
+        1.0,
+        3.0e3,
+        8.0e6,
+        1e30,
+        f32::MAX / 2.0,
+    ] {
+        cases.push((0..n).map(|_| rng.sym() * scale).collect());
+    }
+    cases.push(vec![0.0; n]);
+    cases.push(
+        (0..n)
+            .map(|i| if i % 2 == 0 { -0.0 } else { 0.0 })
+            .collect(),
+    );
+    // Ties: amax 127 per block makes id = 1, so k + 0.5 lands exactly on a tie.
+    cases.push(
+        (0..n)
+            .map(|i| {
+                if i % QK == 0 {
+                    127.0
+                } else {
+                    (rng.below(254) as f32 - 127.0) + 0.5
+                }
+            })
+            .collect(),
+    );
+    cases.push(
+        (0..n)
+            .map(|i| if i % 37 == 5 { 100.0 } else { rng.sym() * 1e-3 })
+            .collect(),
+    );
+    cases
+}
+
+#[test]
+fn q8_0_activation_quantizer_rounds_ties_to_even_by_hand() {
+    // amax = 127 -> d = 1, id = 127 / 127 = 1: products are the inputs themselves.
+    let mut x = [0.0f32; QK];
+    let ties = [
+        127.0, 0.5, 1.5, 2.5, -0.5, -1.5, -2.5, 3.5, 126.5, -126.5, 0.4999, 2.5001,
+    ];
+    x[..ties.len()].copy_from_slice(&ties);
+    let want: [i8; 12] = [127, 0, 2, 2, 0, -2, -2, 4, 126, -126, 0, 3];
+    for k in Kernels::available() {
+        let mut out = [BlockQ8_0::default()];
+        k.quantize_q8_0(&x, &mut out);
+        assert_eq!(out[0].d, f16::from_f32(1.0), "{}", k.name());
+        assert_eq!(&out[0].qs[..12], &want, "{}: ties to even", k.name());
+        let mut out1 = [BlockQ8_1::default()];
+        k.quantize_q8_1(&x, &mut out1);
+        assert_eq!(&out1[0].qs[..12], &want, "{}: q8_1 ties to even", k.name());
+        let sum: i32 = want.iter().map(|&q| q as i32).sum();
+        assert_eq!(
+            out1[0].s,
+            f16::from_f32(sum as f32),
+            "{}: s = d * sum(q)",
+            k.name()
+        );
+    }
+}
+
+#[test]
+fn file_quantizer_rounds_half_away_from_zero_unlike_activation_quantizer() {
+    let mut x = [0.0f32; QK];
+    x[0] = 127.0;
+    x[1] = 2.5; // file: 3, activation: 2
+    x[2] = -0.5; // file: -1, activation: 0
+    let mut file_bytes = vec![0u8; GgmlType::Q8_0.row_bytes(QK as u64).unwrap() as usize];
+    edge_quantize::codec::quantize_row(GgmlType::Q8_0, &x, &mut file_bytes).unwrap();
+    let file: &[BlockQ8_0] = bytemuck::cast_slice(&file_bytes);
+    assert_eq!(
+        (file[0].qs[1], file[0].qs[2]),
+        (3, -1),
+        "file quantizer: half away from zero"
+    );
+    let mut act = [BlockQ8_0::default()];
+    generic::quantize_q8_0(&x, &mut act);
+    assert_eq!(
+        (act[0].qs[1], act[0].qs[2]),
+        (2, 0),
+        "activation quantizer: half to even"
+    );
+    assert_ne!(file[0].qs, act[0].qs);
+}
+
+#[test]
+fn activation_quantizer_error_is_within_half_a_step() {
+    // |x - q d16| <= d/2 (rounding) + 127 |d - d16| (q uses the f32 scale, dequant the f16 one).
+    let mut rng = Rng(7);
+    for x in activation_cases(&mut rng, 96) {
+        let mut q = vec![BlockQ8_0::default(); 3];
+        generic::quantize_q8_0(&x, &mut q);
+        for (b, xb) in q.iter().zip(x.chunks(QK)) {
+            let amax = xb.iter().fold(0.0f32, |m, v| m.max(v.abs())) as f64;
+            let d = amax / 127.0;
+            let d16 = b.d.to_f64();
+            if !d16.is_finite() || (d > 0.0 && 127.0 / amax == f64::INFINITY) {
+                continue;
+            }
+            for (v, qv) in xb.iter().zip(b.qs) {
+                let err = (*v as f64 - qv as f64 * d16).abs();
+                let bound = d / 2.0 * (1.0 + 1e-6) + 127.0 * (d - d16).abs() + 1e-45;
+                assert!(err <= bound, "x {v} q {qv} d16 {d16}: err {err} > {bound}");
+            }
+        }
+    }
+}
+
+#[test]
+fn simd_quantizers_are_bit_identical_to_generic() {
+    let mut rng = Rng(11);
+    for k in simd_tables() {
+        for n in [0usize, 1, 31, 32, 33, 47, 64, 96, 100, 160, 576, 1536, 1537] {
+            for x in activation_cases(&mut rng, n) {
+                let nb = n.div_ceil(QK);
+                let (mut a0, mut b0) = (
+                    vec![BlockQ8_0::default(); nb],
+                    vec![BlockQ8_0::default(); nb],
+                );
+                generic::quantize_q8_0(&x, &mut a0);
+                k.quantize_q8_0(&x, &mut b0);
+                assert_eq!(a0, b0, "{} q8_0 n={n} x[0]={:?}", k.name(), x.first());
+                let (mut a1, mut b1) = (
+                    vec![BlockQ8_1::default(); nb],
+                    vec![BlockQ8_1::default(); nb],
+                );
+                generic::quantize_q8_1(&x, &mut a1);
+                k.quantize_q8_1(&x, &mut b1);
+                assert_eq!(a1, b1, "{} q8_1 n={n} x[0]={:?}", k.name(), x.first());
+                for (q0, q1) in a0.iter().zip(&a1) {
+                    assert_eq!((q0.d, q0.qs), (q1.d, q1.qs), "q8_0 and q8_1 share d and qs");
+                }
+            }
+        }
+    }
+}
+
+fn rand_f16_scale(rng: &mut Rng, scale: f32) -> f16 {
+    f16::from_f32(scale * (0.25 + 0.75 * (rng.sym() + 1.0) / 2.0))
+}
+
+fn rand_q4_0(rng: &mut Rng, nb: usize, scale: f32) -> Vec<BlockQ4_0> {
+    (0..nb)
+        .map(|_| BlockQ4_0 {
+            d: rand_f16_scale(rng, scale),
+            qs: std::array::from_fn(|_| rng.next() as u8),
+        })
+        .collect()
+}
+
+fn rand_q4_1(rng: &mut Rng, nb: usize, scale: f32) -> Vec<BlockQ4_1> {
+    (0..nb)
+        .map(|_| BlockQ4_1 {
+            d: rand_f16_scale(rng, scale),
+            m: f16::from_f32(-8.0 * rand_f16_scale(rng, scale).to_f32()),
+            qs: std::array::from_fn(|_| rng.next() as u8),
+        })
+        .collect()
+}
+
+fn rand_q8_0(rng: &mut Rng, nb: usize, scale: f32) -> Vec<BlockQ8_0> {
+    (0..nb)
+        .map(|_| BlockQ8_0 {
+            d: rand_f16_scale(rng, scale),
+            qs: std::array::from_fn(|_| (rng.below(255) as i32 - 127) as i8),
+        })
+        .collect()
+}
+
+/// Per-block exact terms in f64: (signed sum, sum of |terms|, extra Q4_1 tolerance).
+fn nib(qs: &[u8; 16], j: usize) -> i64 {
+    if j < 16 {
+        (qs[j] & 15) as i64
+    } else {
+        (qs[j - 16] >> 4) as i64
+    }
+}
+
+/// Q4_0 . Q8_0 in f64: (exact sum, sum over elements of |w_j x_j| d_w d_x). The element-wise
+/// absolute sum bounds the lane-wise partial sums a SIMD kernel scales separately.
+fn exact_q4_0(w: &[BlockQ4_0], x: &[BlockQ8_0]) -> (f64, f64) {
+    let (mut s, mut a) = (0.0, 0.0);
+    for (b, y) in w.iter().zip(x) {
+        let d = b.d.to_f64() * y.d.to_f64();
+        let sumi: i64 = (0..QK).map(|j| (nib(&b.qs, j) - 8) * y.qs[j] as i64).sum();
+        let sumabs: i64 = (0..QK)
+            .map(|j| ((nib(&b.qs, j) - 8) * y.qs[j] as i64).abs())
+            .sum();
+        s += sumi as f64 * d;
+        a += sumabs as f64 * d.abs();
+    }
+    (s, a)
+}
+
+fn exact_q8_0(w: &[BlockQ8_0], x: &[BlockQ8_0]) -> (f64, f64) {
+    let (mut s, mut a) = (0.0, 0.0);
+    for (b, y) in w.iter().zip(x) {
+        let d = b.d.to_f64() * y.d.to_f64();
+        let sumi: i64 = (0..QK).map(|j| b.qs[j] as i64 * y.qs[j] as i64).sum();
+        let sumabs: i64 = (0..QK)
+            .map(|j| (b.qs[j] as i64 * y.qs[j] as i64).abs())
+            .sum();
+        s += sumi as f64 * d;
+        a += sumabs as f64 * d.abs();
+    }
+    (s, a)
+}
+
+/// Q4_1 . Q8_1 in f64: (sum of d_w d_x sumi + m s, the absolute terms, and how far that is from
+/// the dot of the dequantized values, |m| |s - d_x sum(q_x)| per block: s is the f16 rounding
+/// of the *f32* d times sum(q), so it carries its own error, as in ggml).
+fn exact_q4_1(w: &[BlockQ4_1], x: &[BlockQ8_1]) -> (f64, f64, f64) {
+    let (mut s, mut a, mut dequant_gap) = (0.0, 0.0, 0.0);
+    for (b, y) in w.iter().zip(x) {
+        let d = b.d.to_f64() * y.d.to_f64();
+        let sumi: i64 = (0..QK).map(|j| nib(&b.qs, j) * y.qs[j] as i64).sum();
+        let sumabs: i64 = (0..QK)
+            .map(|j| (nib(&b.qs, j) * y.qs[j] as i64).abs())
+            .sum();
+        let sumq: i64 = y.qs.iter().map(|&q| q as i64).sum();
+        let ms = b.m.to_f64() * y.s.to_f64();
+        s += sumi as f64 * d + ms;
+        a += sumabs as f64 * d.abs() + ms.abs();
+        dequant_gap += b.m.to_f64().abs() * (y.s.to_f64() - y.d.to_f64() * sumq as f64).abs();
+    }
+    (s, a, dequant_gap)
+}
+
+/// The f64 dot of the dequantized Q4_1 row and Q8_1 activation.
+fn dequantized_q4_1(w: &[BlockQ4_1], x: &[BlockQ8_1]) -> f64 {
+    let mut s = 0.0;
+    for (b, y) in w.iter().zip(x) {
+        for j in 0..QK {
+            let wv = nib(&b.qs, j) as f64 * b.d.to_f64() + b.m.to_f64();
+            s += wv * (y.qs[j] as f64 * y.d.to_f64());
+        }
+    }
+    s
+}
+
+fn check(name: &str, got: f32, want: f64, tol: f64) {
+    assert!(
+        (got as f64 - want).abs() <= tol,
+        "{name}: got {got}, want {want}, |diff| {} > tol {tol}",
+        (got as f64 - want).abs()
+    );
+}
+
+const BLOCK_COUNTS: [usize; 9] = [0, 1, 2, 3, 5, 8, 18, 48, 49];
+const SCALES: [f32; 4] = [1e-3, 1.0, 30.0, 1e-7];
+
+#[test]
+fn quantized_dots_generic_vs_float64() {
+    let mut rng = Rng(3);
+    for nb in BLOCK_COUNTS {
+        for scale in SCALES {
+            let x: Vec<f32> = (0..nb * QK).map(|_| rng.sym() * scale * 10.0).collect();
+            let (mut x0, mut x1) = (
+                vec![BlockQ8_0::default(); nb],
+                vec![BlockQ8_1::default(); nb],
+            );
+            generic::quantize_q8_0(&x, &mut x0);
+            generic::quantize_q8_1(&x, &mut x1);
+            let w = rand_q4_0(&mut rng, nb, scale);
+            let (want, abs) = exact_q4_0(&w, &x0);
+            check(
+                "q4_0",
+                generic::dot_q4_0_q8_0(&w, &x0),
+                want,
+                (nb as f64 + 3.0) * EPS * abs,
+            );
+            let w = rand_q8_0(&mut rng, nb, scale);
+            let (want, abs) = exact_q8_0(&w, &x0);
+            check(
+                "q8_0",
+                generic::dot_q8_0_q8_0(&w, &x0),
+                want,
+                (nb as f64 + 3.0) * EPS * abs,
+            );
+            let w = rand_q4_1(&mut rng, nb, scale);
+            let (want, abs, gap) = exact_q4_1(&w, &x1);
+            let got = generic::dot_q4_1_q8_1(&w, &x1);
+            check("q4_1", got, want, (nb as f64 + 3.0) * EPS * abs);
+            let deq = dequantized_q4_1(&w, &x1);
+            check(
+                "q4_1 vs dequantized",
+                got,
+                deq,
+                (nb as f64 + 3.0) * EPS * abs + gap * (1.0 + 1e-9),
+            );
+        }
+    }
+}
+
+#[test]
+fn quantized_dots_simd_vs_generic() {
+    let mut rng = Rng(5);
+    for k in simd_tables() {
+        for nb in BLOCK_COUNTS {
+            for scale in SCALES {
+                let tol = |abs: f64| 2.0 * (nb as f64 + 4.0) * EPS * abs;
+                let name = |t: &str| format!("{} {t} nb={nb} scale={scale}", k.name());
+                let x: Vec<f32> = (0..nb * QK).map(|_| rng.sym() * scale * 10.0).collect();
+                let (mut x0, mut x1) = (
+                    vec![BlockQ8_0::default(); nb],
+                    vec![BlockQ8_1::default(); nb],
+                );
+                k.quantize_q8_0(&x, &mut x0);
+                k.quantize_q8_1(&x, &mut x1);
+
+                let w = rand_q4_0(&mut rng, nb, scale);
+                let (_, abs) = exact_q4_0(&w, &x0);
+                let g = generic::dot_q4_0_q8_0(&w, &x0) as f64;
+                check(&name("q4_0"), (k.dot_q4_0_q8_0)(&w, &x0), g, tol(abs));
+
+                let w = rand_q8_0(&mut rng, nb, scale);
+                let (_, abs) = exact_q8_0(&w, &x0);
+                let g = generic::dot_q8_0_q8_0(&w, &x0) as f64;
+                check(&name("q8_0"), (k.dot_q8_0_q8_0)(&w, &x0), g, tol(abs));
+                // Extreme weights: all nibbles 0 or 15, all q8 at +-127.
+                let mut w8 = w.clone();
+                for b in &mut w8 {
+                    b.qs = std::array::from_fn(|j| if j % 3 == 0 { -127 } else { 127 });
+                }
+                let (_, abs) = exact_q8_0(&w8, &x0);
+                let g = generic::dot_q8_0_q8_0(&w8, &x0) as f64;
+                check(
+                    &name("q8_0 extreme"),
+                    (k.dot_q8_0_q8_0)(&w8, &x0),
+                    g,
+                    tol(abs),
+                );
+
+                let mut w = rand_q4_1(&mut rng, nb, scale);
+                if nb % 2 == 1 {
+                    for b in &mut w {
+                        b.qs = [0xF0; 16];
+                    }
+                }
+                let (_, abs, _) = exact_q4_1(&w, &x1);
+                let g = generic::dot_q4_1_q8_1(&w, &x1) as f64;
+                check(&name("q4_1"), (k.dot_q4_1_q8_1)(&w, &x1), g, tol(abs));
+
+                let mut w4 = rand_q4_0(&mut rng, nb, scale);
+                for b in &mut w4 {
+                    b.qs = [0x0F; 16]; // -8 and +7
+                }
+                let (_, abs) = exact_q4_0(&w4, &x0);
+                let g = generic::dot_q4_0_q8_0(&w4, &x0) as f64;
+                check(
+                    &name("q4_0 extreme"),
+                    (k.dot_q4_0_q8_0)(&w4, &x0),
+                    g,
+                    tol(abs),
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn float_dots_simd_vs_generic_and_float64() {
+    let mut rng = Rng(9);
+    let lens: Vec<usize> = (0..=70).chain([127, 576, 1536, 1537]).collect();
+    let tables: Vec<Kernels> = Kernels::available().collect();
+    for n in lens {
+        for scale in [1.0f32, 1e-20, 1e15] {
+            let w: Vec<f32> = (0..n).map(|_| rng.sym() * scale).collect();
+            let x: Vec<f32> = (0..n).map(|_| rng.sym()).collect();
+            let wh: Vec<f16> = w.iter().map(|&v| f16::from_f32(v / scale)).collect();
+            let wb: Vec<bf16> = w.iter().map(|&v| bf16::from_f32(v)).collect();
+            let exact = |ws: &dyn Fn(usize) -> f64| -> (f64, f64) {
+                let terms = (0..n).map(|i| ws(i) * x[i] as f64);
+                (terms.clone().sum(), terms.map(f64::abs).sum())
+            };
+            let (e32, a32) = exact(&|i| w[i] as f64);
+            let (e16, a16) = exact(&|i| wh[i].to_f64());
+            let (eb, ab) = exact(&|i| wb[i].to_f64());
+            let tol = |a: f64| 2.0 * (n as f64 + 4.0) * EPS * a + 1e-45;
+            for k in &tables {
+                check(
+                    &format!("{} f32 n={n}", k.name()),
+                    (k.dot_f32)(&w, &x),
+                    e32,
+                    tol(a32),
+                );
+                check(
+                    &format!("{} f16 n={n}", k.name()),
+                    (k.dot_f16_f32)(&wh, &x),
+                    e16,
+                    tol(a16),
+                );
+                check(
+                    &format!("{} bf16 n={n}", k.name()),
+                    (k.dot_bf16_f32)(&wb, &x),
+                    eb,
+                    tol(ab),
+                );
+                let g = generic::dot_f32(&w, &x) as f64;
+                check(
+                    &format!("{} f32 vs generic n={n}", k.name()),
+                    (k.dot_f32)(&w, &x),
+                    g,
+                    tol(a32),
+                );
+                let g = generic::dot_f16_f32(&wh, &x) as f64;
+                check(
+                    &format!("{} f16 vs generic", k.name()),
+                    (k.dot_f16_f32)(&wh, &x),
+                    g,
+                    tol(a16),
+                );
+                let g = generic::dot_bf16_f32(&wb, &x) as f64;
+                check(
+                    &format!("{} bf16 vs generic", k.name()),
+                    (k.dot_bf16_f32)(&wb, &x),
+                    g,
+                    tol(ab),
+                );
+            }
+        }
+    }
+}
+
+/// A (rows, k) matrix of `ty` made by the project's file quantizer from random weights.
+fn file_matrix_bytes(rng: &mut Rng, ty: GgmlType, rows: usize, k: usize) -> Vec<u8> {
+    let w: Vec<f32> = (0..rows * k).map(|_| rng.sym() * 0.1).collect();
+    let mut bytes = vec![0u8; ty.row_bytes((rows * k) as u64).unwrap() as usize];
+    edge_quantize::codec::quantize_row(ty, &w, &mut bytes).unwrap();
+    bytes
+}
+
+/// Copies bytes into u32-aligned storage (the mapping is aligned; a Vec<u8> may not be).
+fn aligned(bytes: &[u8]) -> Vec<u32> {
+    let mut v = vec![0u32; bytes.len().div_ceil(4)];
+    bytemuck::cast_slice_mut::<u32, u8>(&mut v)[..bytes.len()].copy_from_slice(bytes);
+    v
+}
+
+#[test]
+fn matvec_every_type_and_isa_matches_row_dots() {
+    let mut rng = Rng(13);
+    let (rows, k) = (37, 160);
+    let x: Vec<f32> = (0..k).map(|_| rng.sym()).collect();
+    for ty in [
+        GgmlType::F32,
+        GgmlType::F16,
+        GgmlType::BF16,
+        GgmlType::Q8_0,
+        GgmlType::Q4_0,
+        GgmlType::Q4_1,
+    ] {
+        let bytes = file_matrix_bytes(&mut rng, ty, rows, k);
+        let store = aligned(&bytes);
+        let m =
+            Matrix::from_bytes(ty, &bytemuck::cast_slice(&store)[..bytes.len()], rows, k).unwrap();
+        assert_eq!((m.rows, m.k, m.data.ggml_type()), (rows, k, ty));
+        let scalar = Kernels::scalar();
+        let mut act = Activation::new(k);
+        act.prepare(&scalar, &x);
+        let mut want = vec![0.0f32; rows];
+        scalar.matvec(&mut want, &m, &act);
+        // Scalar matvec = generic dot per row, exactly; and close to float64 of dequantized.
+        let mut deq = vec![0.0f32; k];
+        let mut xdeq = vec![0.0f32; k];
+        for (r, &got) in want.iter().enumerate() {
+            generic::dequantize_row(&m, r, &mut deq);
+            let (xs, exact_ok) = match ty {
+                GgmlType::Q4_1 => (&x, false),
+                GgmlType::Q8_0 | GgmlType::Q4_0 => {
+                    let xm = Matrix {
+                        data: MatData::Q8_0(&act.q8_0),
+                        rows: 1,
+                        k,
+                    };
+                    generic::dequantize_row(&xm, 0, &mut xdeq);
+                    (&xdeq, true)
+                }
+                _ => (&x, true),
+            };
+            let terms: Vec<f64> = deq
+                .iter()
+                .zip(xs.iter())
+                .map(|(a, b)| *a as f64 * *b as f64)
+                .collect();
+            let e: f64 = terms.iter().sum();
+            let a: f64 = terms.iter().map(|t| t.abs()).sum();
+            // Q4_1 runs against x quantized to Q8_1: compare loosely with the f32 x (quantization
+            // error of x: 1/254 of each block's amax per element).
+            let tol = if exact_ok {
+                2.0 * (k as f64 + 4.0) * EPS * a
+            } else {
+                a / 100.0
+            };
+            check(&format!("{ty} row {r} vs f64"), got, e, tol);
+        }
+        for kern in Kernels::available() {
+            let mut act = Activation::new(k);
+            act.prepare(&kern, &x);
+            let mut out = vec![f32::NAN; rows + 3];
+            kern.matvec(&mut out, &m, &act);
+            assert!(
+                out[rows..].iter().all(|v| v.is_nan()),
+                "matvec wrote past rows"
+            );
+            for r in 0..rows {
+                let tol = 2.0
+                    * (k as f64 + 4.0)
+                    * EPS
+                    * want.iter().map(|v| v.abs() as f64).fold(1.0, f64::max)
+                    * 8.0;
+                check(
+                    &format!("{} {ty} row {r}", kern.name()),
+                    out[r],
+                    want[r] as f64,
+                    tol,
+                );
+            }
+            // A sub-view of rows gives the same rows.
+            let sub = m.rows(5, 11);
+            let mut part = vec![0.0f32; 6];
+            kern.matvec(&mut part, &sub, &act);
+            assert_eq!(&part[..], &out[5..11], "{} {ty} rows(5, 11)", kern.name());
+        }
+    }
+}
+
+#[test]
+fn dequantize_row_matches_the_file_codec_exactly() {
+    let mut rng = Rng(17);
+    let (rows, k) = (4, 96);
+    for ty in [
+        GgmlType::F32,
+        GgmlType::F16,
+        GgmlType::BF16,
+        GgmlType::Q8_0,
+        GgmlType::Q4_0,
+        GgmlType::Q4_1,
+    ] {
+        let bytes = file_matrix_bytes(&mut rng, ty, rows, k);
+        let store = aligned(&bytes);
+        let m =
+            Matrix::from_bytes(ty, &bytemuck::cast_slice(&store)[..bytes.len()], rows, k).unwrap();
+        let row_bytes = ty.row_bytes(k as u64).unwrap() as usize;
+        for r in 0..rows {
+            let mut ours = vec![f32::NAN; k];
+            generic::dequantize_row(&m, r, &mut ours);
+            let mut theirs = vec![0.0f32; k];
+            edge_quantize::codec::dequantize_row(
+                ty,
+                &bytes[r * row_bytes..(r + 1) * row_bytes],
+                &mut theirs,
+            )
+            .unwrap();
+            let same = ours
+                .iter()
+                .zip(&theirs)
+                .all(|(a, b)| a.to_bits() == b.to_bits());
+            assert!(same, "{ty} row {r}: {:?} vs {:?}", &ours[..4], &theirs[..4]);
+        }
+        let mut out = vec![1.0f32; k];
+        generic::dequantize_row(&m, rows, &mut out);
+        assert!(
+            out.iter().all(|&v| v == 0.0),
+            "{ty}: a row past the end reads as zeros"
+        );
+    }
+}
+
+#[test]
+fn matrix_from_bytes_checks_length_alignment_and_type() {
+    let store = vec![0u32; 64];
+    let bytes: &[u8] = bytemuck::cast_slice(&store);
+    assert!(Matrix::from_bytes(GgmlType::F32, &bytes[..128], 1, 32).is_ok());
+    assert!(
+        Matrix::from_bytes(GgmlType::F32, &bytes[..124], 1, 32).is_err(),
+        "short"
+    );
+    assert!(
+        Matrix::from_bytes(GgmlType::F32, &bytes[1..129], 1, 32).is_err(),
+        "misaligned"
+    );
+    assert!(
+        Matrix::from_bytes(GgmlType::Q4_0, &bytes[..18], 1, 31).is_err(),
+        "ragged k"
+    );
+    assert!(Matrix::from_bytes(GgmlType::Q4_0, &bytes[..36], 2, 32).is_ok());
+    assert!(
+        Matrix::from_bytes(GgmlType::Q8_1, &bytes[..36], 1, 32).is_err(),
+        "Q8_1 weights"
+    );
+    assert!(
+        Matrix::from_bytes(GgmlType::Q8_0, &bytes[..34], usize::MAX, 32).is_err(),
+        "overflow"
+    );
+    let err = Matrix::from_bytes(GgmlType::Q4_1, &bytes[..30], 1, 32)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("Q4_1"), "{err}");
+}
+
+#[test]
+fn activation_prepare_reuses_its_buffers() {
+    let k = Kernels::detect();
+    let mut act = Activation::new(1536);
+    let ptrs = (act.f32.as_ptr(), act.q8_0.as_ptr(), act.q8_1.as_ptr());
+    for n in [1536, 576, 64, 1536] {
+        let x: Vec<f32> = (0..n).map(|i| (i as f32).sin()).collect();
+        act.prepare(&k, &x);
+        assert_eq!(
+            (act.len(), act.q8_0.len(), act.q8_1.len()),
+            (n, n / QK, n / QK)
+        );
+        assert_eq!(
+            ptrs,
+            (act.f32.as_ptr(), act.q8_0.as_ptr(), act.q8_1.as_ptr())
+        );
+    }
+}
+
+#[test]
+fn dispatch_names_and_env() {
+    assert_eq!(Kernels::scalar().name(), "scalar");
+    assert_eq!(Kernels::by_name("scalar").map(|k| k.name()), Some("scalar"));
+    assert!(Kernels::by_name("sse9").is_none());
+    #[cfg(target_arch = "x86_64")]
+    {
+        let has = is_x86_feature_detected!("avx2")
+            && is_x86_feature_detected!("fma")
+            && is_x86_feature_detected!("f16c");
+        assert_eq!(Kernels::by_name("avx2").is_some(), has);
+        assert_eq!(Kernels::best().name(), if has { "avx2" } else { "scalar" });
+        assert!(Kernels::by_name("neon").is_none());
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        assert!(
+            Kernels::by_name("neon").is_some(),
+            "NEON is baseline on aarch64"
+        );
+        let has = std::arch::is_aarch64_feature_detected!("dotprod");
+        assert_eq!(Kernels::by_name("dotprod").is_some(), has);
+        assert_eq!(Kernels::best().name(), if has { "dotprod" } else { "neon" });
+        assert!(Kernels::by_name("avx2").is_none());
+    }
+}
+
+/// On aarch64 the quantized dots reduce each block to its exact integer sum and scale it in
+/// the generic order: bit-identical to generic, not merely within tolerance.
+#[cfg(target_arch = "aarch64")]
+#[test]
+fn arm_quantized_dots_are_bit_identical_to_generic() {
+    let mut rng = Rng(21);
+    for k in simd_tables() {
+        for nb in BLOCK_COUNTS {
+            let x: Vec<f32> = (0..nb * QK).map(|_| rng.sym()).collect();
+            let (mut x0, mut x1) = (
+                vec![BlockQ8_0::default(); nb],
+                vec![BlockQ8_1::default(); nb],
+            );
+            k.quantize_q8_0(&x, &mut x0);
+            k.quantize_q8_1(&x, &mut x1);
+            let w = rand_q4_0(&mut rng, nb, 0.1);
+            let (a, b) = ((k.dot_q4_0_q8_0)(&w, &x0), generic::dot_q4_0_q8_0(&w, &x0));
+            assert_eq!(a.to_bits(), b.to_bits(), "{} q4_0 nb={nb}", k.name());
+            let w = rand_q4_1(&mut rng, nb, 0.1);
+            let (a, b) = ((k.dot_q4_1_q8_1)(&w, &x1), generic::dot_q4_1_q8_1(&w, &x1));
+            assert_eq!(a.to_bits(), b.to_bits(), "{} q4_1 nb={nb}", k.name());
+            let w = rand_q8_0(&mut rng, nb, 0.1);
+            let (a, b) = ((k.dot_q8_0_q8_0)(&w, &x0), generic::dot_q8_0_q8_0(&w, &x0));
+            assert_eq!(a.to_bits(), b.to_bits(), "{} q8_0 nb={nb}", k.name());
+        }
+    }
+}

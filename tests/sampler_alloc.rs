@@ -1,0 +1,70 @@
+//! `Sampler::sample` and `accept` allocate nothing after `Sampler::new` (DESIGN convention 7).
+//! One test in its own binary so that no other test allocates while we count.
+
+use edge::sampler::{Sampler, SamplerParams};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+struct Counting;
+static ALLOCS: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: forwards to the system allocator; only counts calls.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCS.fetch_add(1, Ordering::SeqCst);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCS.fetch_add(1, Ordering::SeqCst);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+#[test]
+fn sample_and_accept_allocate_nothing() {
+    let n_vocab = 49152;
+    let logits: Vec<f32> = (0..n_vocab)
+        .map(|i| ((i * 7919) % 1000) as f32 / 100.0)
+        .collect();
+    let configs = [
+        SamplerParams::default(),
+        SamplerParams::greedy(),
+        SamplerParams {
+            top_k: 0,
+            top_p: 0.9,
+            repeat_penalty: 1.3,
+            ..Default::default()
+        },
+        SamplerParams {
+            top_k: 0,
+            top_p: 1.0,
+            min_p: 0.0,
+            ..Default::default()
+        },
+    ];
+    for params in configs {
+        let mut s = Sampler::new(params, n_vocab);
+        let before = ALLOCS.load(Ordering::SeqCst);
+        for _ in 0..100 {
+            let t = s.sample(&logits);
+            s.accept(t);
+        }
+        s.reset();
+        let after = ALLOCS.load(Ordering::SeqCst);
+        assert_eq!(
+            after - before,
+            0,
+            "{params:?}: {} allocations",
+            after - before
+        );
+    }
+}
