@@ -12,7 +12,7 @@ use crate::model::{ModelConfig, Weights};
 use crate::session::pool::{chunk_rows, ChunkCounter, ThreadPool};
 use crate::session::KvType;
 use crate::{Error, Result};
-use attention::{attend_head, AttentionArgs, KvCache, KvShape};
+use attention::{attend_head, round_to_f16_in_place, AttentionArgs, KvCache, KvShape};
 use ops::{add_in_place, rms_norm, swiglu_in_place, RopeTable};
 
 /// Every buffer one token needs. Allocated in `new`; `step` allocates nothing.
@@ -144,6 +144,10 @@ pub fn step(
         st.rope.apply(&mut st.q, cfg.head_dim, pos);
         st.rope.apply(&mut st.k, cfg.head_dim, pos);
         st.kv.store(&st.kv_shape, layer, pos, &st.k, &st.v);
+        if st.kv.kv_type() == KvType::F16 {
+            // ggml's flash attention converts q to the f16 of the keys before the dot products.
+            round_to_f16_in_place(&mut st.q);
+        }
         let args = AttentionArgs {
             cache: &st.kv,
             shape: st.kv_shape,

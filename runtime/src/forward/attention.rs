@@ -138,15 +138,55 @@ pub fn attend_head(
         }
         KvCache::F16 { k, v } => {
             let (keys, values) = (&k[plane..plane + len], &v[plane..plane + len]);
-            for (sc, key) in scores.iter_mut().zip(keys.chunks_exact(hd)) {
-                *sc = (args.kernels.dot_f16_f32)(key, q) * args.scale;
-            }
-            softmax_in_place(scores);
-            for (&p, val) in scores.iter().zip(values.chunks_exact(hd)) {
-                for (o, x) in out.iter_mut().zip(val) {
-                    *o += p * x.to_f32();
-                }
-            }
+            attend_f16_online(args, q, keys, values, out);
         }
+    }
+}
+
+/// Rounds every element to the nearest f16 (ties to even), keeping it as f32.
+pub fn round_to_f16_in_place(x: &mut [f32]) {
+    for e in x {
+        *e = f16::from_f32(*e).to_f32();
+    }
+}
+
+/// Attention over an f16 cache with the arithmetic of ggml's CPU flash attention
+/// (`ggml_compute_forward_flash_attn_ext_f16_one_chunk`), which llama.cpp uses by default:
+/// online softmax over positions in order, the weighted sum of values accumulated in f16
+/// (rounded after every update), divided by the softmax sum at the end. `q` must already be
+/// rounded to f16 ([`round_to_f16_in_place`]). Matching it keeps greedy decoding with an f16
+/// cache close to llama.cpp's.
+// q (head_dim), keys (n_pos, head_dim), values (n_pos, head_dim) -> out (head_dim)
+fn attend_f16_online(
+    args: &AttentionArgs<'_>,
+    q: &[f32],
+    keys: &[f16],
+    values: &[f16],
+    out: &mut [f32],
+) {
+    let hd = args.shape.head_dim;
+    // out holds the f16 accumulator, widened: every value in it is an exact f16.
+    let mut max = f32::NEG_INFINITY;
+    let mut sum = 0.0f32;
+    for (key, val) in keys.chunks_exact(hd).zip(values.chunks_exact(hd)) {
+        let s = (args.kernels.dot_f16_f32)(key, q) * args.scale;
+        let (mut rescale, mut weight) = (1.0f32, 1.0f32);
+        if s > max {
+            rescale = (max - s).exp();
+            max = s;
+            for o in out.iter_mut() {
+                *o = f16::from_f32(*o * rescale).to_f32();
+            }
+        } else {
+            weight = (s - max).exp();
+        }
+        for (o, x) in out.iter_mut().zip(val) {
+            *o = f16::from_f32(*o + x.to_f32() * weight).to_f32();
+        }
+        sum = sum * rescale + weight;
+    }
+    let inv = if sum == 0.0 { 0.0 } else { 1.0 / sum };
+    for o in out.iter_mut() {
+        *o *= inv;
     }
 }
