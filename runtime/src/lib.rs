@@ -1,6 +1,13 @@
 //! edge: runs quantized Llama-family GGUF models on small CPUs.
 
+pub mod chat;
+pub mod error;
+pub mod forward;
 pub mod kernels;
 pub mod model;
+pub mod perplexity;
 pub mod sampler;
+pub mod session;
 pub mod tokenizer;
+
+pub use error::{Error, Result};

@@ -1,0 +1,57 @@
+//! `run-edge perplexity`: llama-perplexity's measurement; progress on stderr, the result line
+//! `PPL = X +/- Y` on stdout.
+
+use super::args::PerplexityArgs;
+use super::report::Loaded;
+use super::CliError;
+use edge::perplexity;
+use std::io::Write;
+
+pub fn run(args: &PerplexityArgs) -> Result<(), CliError> {
+    let model_path = args
+        .run
+        .model
+        .as_deref()
+        .ok_or(CliError::msg("no model: give one with -m"))?;
+    let text = std::fs::read_to_string(&args.file)
+        .map_err(|e| CliError::msg(format!("{}: {e}", args.file.display())))?;
+    if text.is_empty() {
+        return Err(CliError::msg(format!(
+            "{}: the file is empty",
+            args.file.display()
+        )));
+    }
+    let mut loaded = Loaded::open(model_path, &args.run, Some(args.ctx), args.kv_type)?;
+    let start = std::time::Instant::now();
+    let (tokens, bos) = perplexity::tokenize(&loaded.tokenizer, &text)?;
+    perplexity::check(tokens.len(), args.ctx, loaded.session.n_ctx(), args.chunks)?;
+    let tokenize_seconds = start.elapsed().as_secs_f64();
+    loaded.print_load_report();
+    eprintln!(
+        "tokenized: {} tokens in {:.0} ms",
+        tokens.len(),
+        tokenize_seconds * 1e3
+    );
+    let start = std::time::Instant::now();
+    let result = perplexity::run_tokens(
+        &mut loaded.session,
+        &tokens,
+        bos,
+        args.ctx,
+        args.chunks,
+        |chunk, ppl| {
+            eprint!("[{}]{ppl:.4},", chunk + 1);
+            let _ = std::io::stderr().flush();
+        },
+    )?;
+    eprintln!();
+    eprintln!(
+        "perplexity: {} chunks of {} tokens, {} tokens scored, {:.1} s",
+        result.n_chunks,
+        result.n_ctx,
+        result.n_tokens_scored,
+        start.elapsed().as_secs_f64()
+    );
+    println!("PPL = {:.4} +/- {:.5}", result.ppl, result.err);
+    Ok(())
+}

@@ -1,0 +1,120 @@
+//! Helpers shared by the runtime's integration tests (a copy of the root tests/common): where the reference data and models are, and
+//! scratch folders. Nothing here writes into ../shared.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// The workspace root (the runtime crate's parent).
+pub fn workspace() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+}
+
+/// `../shared` beside the checkout (read-only by intent).
+pub fn shared() -> PathBuf {
+    workspace().join("../shared")
+}
+
+/// `../shared/models`.
+pub fn shared_models() -> PathBuf {
+    shared().join("models")
+}
+
+/// `../shared/models/reference`.
+pub fn reference() -> PathBuf {
+    shared_models().join("reference")
+}
+
+/// The fetched-models cache (`$EDGE_MODELS`, else `~/.cache/edge-models`), filled by
+/// `../shared/scripts/fetch-models` once per test process (it is idempotent and locked).
+pub fn fetched_models() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = std::env::var_os("EDGE_MODELS")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/edge-models")
+            });
+        let status = Command::new(shared().join("scripts/fetch-models"))
+            .arg(&dir)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .expect("run ../shared/scripts/fetch-models");
+        assert!(status.success(), "fetch-models failed");
+        dir
+    })
+}
+
+/// The SmolLM2-135M-Instruct Hugging Face folder (BF16).
+pub fn smollm2_folder() -> PathBuf {
+    fetched_models().join("smollm2-135m-instruct")
+}
+
+/// llama.cpp's own `SmolLM2-135M-Instruct.Q4_1.gguf`.
+pub fn smollm2_llamacpp_gguf() -> PathBuf {
+    fetched_models().join("llama.cpp/SmolLM2-135M-Instruct.Q4_1.gguf")
+}
+
+/// A fresh temporary folder, removed on drop.
+pub fn tempdir() -> tempfile::TempDir {
+    tempfile::tempdir().expect("create temp dir")
+}
+
+/// Our quantizer's output for `input` (a HF folder) at `ty` (`--type` and `--output-type`),
+/// written once per test process into a temporary folder that lives as long as the process.
+pub fn quantized(input: &Path, ty: edge_formats::GgmlType) -> PathBuf {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    /// (input folder, type id) -> the quantized file.
+    type Made = Mutex<HashMap<(PathBuf, u32), PathBuf>>;
+    static OUT: OnceLock<(tempfile::TempDir, Made)> = OnceLock::new();
+    let (dir, cache) = OUT.get_or_init(|| (tempdir(), Mutex::new(HashMap::new())));
+    let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());
+    let key = (input.to_path_buf(), ty.id());
+    if let Some(p) = cache.get(&key) {
+        return p.clone();
+    }
+    let stem = input
+        .file_name()
+        .and_then(|s| s.to_str())
+        .unwrap_or("model");
+    let out = dir
+        .path()
+        .join(format!("{stem}-{}.gguf", ty.name().to_lowercase()));
+    let opts = edge_quantize::Options {
+        input: input.to_path_buf(),
+        output: Some(out.clone()),
+        ty,
+        output_ty: ty,
+        allow_fallback: false,
+        threads: None,
+        verbose: false,
+    };
+    let written =
+        edge_quantize::run(&opts).unwrap_or_else(|e| panic!("quantize {}: {e}", input.display()));
+    cache.insert(key, written.clone());
+    written
+}
+
+/// The `run-edge` binary built for these tests.
+pub fn run_edge() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_run-edge"))
+}
+
+/// A reference JSON file under `../shared/models/reference`.
+pub fn reference_json(relative: &str) -> serde_json::Value {
+    let path = reference().join(relative);
+    let text =
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("parse {}: {e}", path.display()))
+}
+
+/// The public SmolLM2 prompts (`public-<i>.json`), in order.
+pub fn smollm2_public_cases() -> Vec<serde_json::Value> {
+    (0..)
+        .map(|i| reference().join(format!("smollm2-135m-instruct/public-{i}.json")))
+        .take_while(|p| p.exists())
+        .map(|p| serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap())
+        .collect()
+}

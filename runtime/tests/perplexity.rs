@@ -1,0 +1,115 @@
+//! `run-edge perplexity` against reference/perplexity.json (llama-perplexity's algorithm
+//! computed with transformers in float64).
+
+mod common;
+
+use edge_formats::GgmlType;
+use std::path::PathBuf;
+
+fn corpus() -> PathBuf {
+    common::shared_models().join("corpus/tinyshakespeare.txt")
+}
+
+/// `PPL = X +/- Y` from stdout.
+fn parse_ppl(stdout: &str) -> (f64, f64) {
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("PPL = "))
+        .unwrap_or_else(|| panic!("no PPL line in {stdout:?}"));
+    let rest = line.trim_start_matches("PPL = ");
+    let (ppl, err) = rest.split_once(" +/- ").unwrap();
+    (ppl.trim().parse().unwrap(), err.trim().parse().unwrap())
+}
+
+#[test]
+fn tinystories_f32_perplexity_matches_reference_within_0_05_percent() {
+    let reference = common::reference_json("perplexity.json");
+    let expected = &reference["tinystories-656k"];
+    let (want_ppl, want_err) = (
+        expected["ppl"].as_f64().unwrap(),
+        expected["error"].as_f64().unwrap(),
+    );
+    let n_ctx = expected["n_ctx"].as_u64().unwrap();
+    let chunks = expected["chunks"].as_u64().unwrap();
+    let model = common::quantized(
+        &common::shared_models().join("tinystories-656k"),
+        GgmlType::F32,
+    );
+
+    let out = common::run_edge()
+        .args(["perplexity", "-m"])
+        .arg(&model)
+        .arg("-f")
+        .arg(corpus())
+        .args(["--ctx", &n_ctx.to_string(), "--chunks", &chunks.to_string()])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "stderr: {stderr}");
+    // Only the result on stdout.
+    assert_eq!(stdout.lines().count(), 1, "stdout: {stdout:?}");
+    let (ppl, err) = parse_ppl(&stdout);
+    println!("ours: PPL = {ppl} +/- {err}; reference {want_ppl} +/- {want_err}");
+    assert!(
+        (ppl - want_ppl).abs() / want_ppl < 5e-4,
+        "PPL {ppl} vs reference {want_ppl}"
+    );
+    assert!(
+        (err - want_err).abs() / want_err < 5e-3,
+        "error {err} vs reference {want_err}"
+    );
+    let scored = expected["scored_tokens"].as_u64().unwrap();
+    assert!(
+        stderr.contains(&format!("{scored} tokens scored")),
+        "stderr: {stderr}"
+    );
+}
+
+#[test]
+fn perplexity_of_a_text_shorter_than_two_contexts_is_one_error_line() {
+    let dir = common::tempdir();
+    let text = dir.path().join("short.txt");
+    std::fs::write(&text, "Once upon a time there was a cat.").unwrap();
+    let model = common::quantized(
+        &common::shared_models().join("tinystories-656k"),
+        GgmlType::F32,
+    );
+    let out = common::run_edge()
+        .args(["perplexity", "-m"])
+        .arg(&model)
+        .arg("-f")
+        .arg(&text)
+        .args(["--ctx", "256"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(1), "stderr: {stderr}");
+    assert!(out.stdout.is_empty());
+    assert_eq!(stderr.lines().count(), 1, "stderr: {stderr:?}");
+    assert!(
+        stderr.starts_with("error: ") && stderr.contains("needs at least 512"),
+        "{stderr:?}"
+    );
+}
+
+#[test]
+fn perplexity_of_a_missing_text_file_is_one_error_line() {
+    let model = common::quantized(
+        &common::shared_models().join("tinystories-656k"),
+        GgmlType::F32,
+    );
+    let out = common::run_edge()
+        .args(["perplexity", "-m"])
+        .arg(&model)
+        .args(["-f", "/nonexistent/corpus.txt"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(1), "stderr: {stderr}");
+    assert_eq!(stderr.lines().count(), 1, "stderr: {stderr:?}");
+    assert!(
+        stderr.starts_with("error: ") && stderr.contains("/nonexistent/corpus.txt"),
+        "{stderr:?}"
+    );
+}
