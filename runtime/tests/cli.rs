@@ -229,34 +229,38 @@ fn greedy_q4_1_matches_llamacpp() {
     greedy_matches_llamacpp(GgmlType::Q4_1);
 }
 
-/// `--chat` with llama.cpp's default sampler (our defaults are llama.cpp's, with a fixed seed).
-/// Greedy decoding is no test here: the first token of this answer is a near tie ("The" vs
-/// "L", top-1 margin 0.098 in float64), and llama.cpp's own q8_0 run takes "L'Étoile, ...".
+/// `--chat` with llama.cpp's default sampler (temperature 0.8, top-k 40, top-p 0.95, min-p
+/// 0.05). Greedy decoding is no test here: the first token of this answer is a near tie ("The"
+/// vs "L", top-1 margin 0.098 in float64), and llama.cpp's own greedy run takes "L'Étoile, ...".
+/// A 135M model sampled at 0.8 does not name Paris every time (8 of 12 seeds did when this was
+/// written), so the test asks it of most of eight seeds, each a separate run of the binary.
 #[test]
 fn chat_on_llamacpp_file_answers_paris() {
-    let out = common::run_edge()
-        .arg("-m")
-        .arg(common::smollm2_llamacpp_gguf())
-        .args([
-            "--chat",
-            "-p",
-            "What is the capital of France?",
-            "-n",
-            "64",
-            "--ctx",
-            "512",
-        ])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8(out.stdout).unwrap();
+    const SEEDS: u64 = 8;
+    let mut answers = Vec::new();
+    for seed in 1..=SEEDS {
+        let out = common::run_edge()
+            .arg("-m")
+            .arg(common::smollm2_llamacpp_gguf())
+            .args(["--chat", "-p", "What is the capital of France?", "-n", "64"])
+            .args(["--ctx", "512", "--seed", &seed.to_string()])
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        assert!(
+            out.status.success(),
+            "stderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // Special tokens are not printed without --special.
+        assert!(!stdout.contains("<|im_"), "stdout: {stdout:?}");
+        answers.push(stdout);
+    }
+    let paris = answers.iter().filter(|a| a.contains("Paris")).count();
     assert!(
-        out.status.success(),
-        "stderr: {}",
-        String::from_utf8_lossy(&out.stderr)
+        paris * 2 > SEEDS as usize,
+        "only {paris} of {SEEDS} answers name Paris: {answers:#?}"
     );
-    assert!(stdout.contains("Paris"), "stdout: {stdout:?}");
-    // Special tokens are not printed without --special.
-    assert!(!stdout.contains("<|im_"), "stdout: {stdout:?}");
 }
 
 /// One generation with the binary, greedy, 16 tokens.

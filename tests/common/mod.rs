@@ -8,9 +8,15 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-/// The workspace root (this package's manifest dir).
+/// The workspace root: the nearest folder above the calling crate with the `Cargo.lock`
+/// (these helpers serve the root package's tests and, through `#[path]`, the runtime's).
 pub fn workspace() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest
+        .ancestors()
+        .find(|dir| dir.join("Cargo.lock").exists())
+        .unwrap_or(manifest)
+        .to_path_buf()
 }
 
 /// `../shared` beside the checkout (read-only by intent).

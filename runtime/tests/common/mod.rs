@@ -1,101 +1,12 @@
-//! Helpers shared by the runtime's integration tests (a copy of the root tests/common): where the reference data and models are, and
-//! scratch folders. Nothing here writes into ../shared.
+//! The workspace's test helpers (tests/common at the root), plus what only the runtime's
+//! tests need. Nothing here writes into ../shared.
 #![allow(dead_code)]
 
-use std::path::{Path, PathBuf};
+#[path = "../../../tests/common/mod.rs"]
+mod workspace_helpers;
+pub use workspace_helpers::*;
+
 use std::process::Command;
-use std::sync::OnceLock;
-
-/// The workspace root (the runtime crate's parent).
-pub fn workspace() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-}
-
-/// `../shared` beside the checkout (read-only by intent).
-pub fn shared() -> PathBuf {
-    workspace().join("../shared")
-}
-
-/// `../shared/models`.
-pub fn shared_models() -> PathBuf {
-    shared().join("models")
-}
-
-/// `../shared/models/reference`.
-pub fn reference() -> PathBuf {
-    shared_models().join("reference")
-}
-
-/// The fetched-models cache (`$EDGE_MODELS`, else `~/.cache/edge-models`), filled by
-/// `../shared/scripts/fetch-models` once per test process (it is idempotent and locked).
-pub fn fetched_models() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = std::env::var_os("EDGE_MODELS")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| {
-                PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/edge-models")
-            });
-        let status = Command::new(shared().join("scripts/fetch-models"))
-            .arg(&dir)
-            .stdout(std::process::Stdio::null())
-            .status()
-            .expect("run ../shared/scripts/fetch-models");
-        assert!(status.success(), "fetch-models failed");
-        dir
-    })
-}
-
-/// The SmolLM2-135M-Instruct Hugging Face folder (BF16).
-pub fn smollm2_folder() -> PathBuf {
-    fetched_models().join("smollm2-135m-instruct")
-}
-
-/// llama.cpp's own `SmolLM2-135M-Instruct.Q4_1.gguf`.
-pub fn smollm2_llamacpp_gguf() -> PathBuf {
-    fetched_models().join("llama.cpp/SmolLM2-135M-Instruct.Q4_1.gguf")
-}
-
-/// A fresh temporary folder, removed on drop.
-pub fn tempdir() -> tempfile::TempDir {
-    tempfile::tempdir().expect("create temp dir")
-}
-
-/// Our quantizer's output for `input` (a HF folder) at `ty` (`--type` and `--output-type`),
-/// written once per test process into a temporary folder that lives as long as the process.
-pub fn quantized(input: &Path, ty: edge_formats::GgmlType) -> PathBuf {
-    use std::collections::HashMap;
-    use std::sync::Mutex;
-    /// (input folder, type id) -> the quantized file.
-    type Made = Mutex<HashMap<(PathBuf, u32), PathBuf>>;
-    static OUT: OnceLock<(tempfile::TempDir, Made)> = OnceLock::new();
-    let (dir, cache) = OUT.get_or_init(|| (tempdir(), Mutex::new(HashMap::new())));
-    let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());
-    let key = (input.to_path_buf(), ty.id());
-    if let Some(p) = cache.get(&key) {
-        return p.clone();
-    }
-    let stem = input
-        .file_name()
-        .and_then(|s| s.to_str())
-        .unwrap_or("model");
-    let out = dir
-        .path()
-        .join(format!("{stem}-{}.gguf", ty.name().to_lowercase()));
-    let opts = edge_quantize::Options {
-        input: input.to_path_buf(),
-        output: Some(out.clone()),
-        ty,
-        output_ty: ty,
-        allow_fallback: false,
-        threads: None,
-        verbose: false,
-    };
-    let written =
-        edge_quantize::run(&opts).unwrap_or_else(|e| panic!("quantize {}: {e}", input.display()));
-    cache.insert(key, written.clone());
-    written
-}
 
 /// The `run-edge` binary built for these tests.
 pub fn run_edge() -> Command {

@@ -75,8 +75,8 @@ pub struct GenerateArgs {
     /// Context length in tokens (default: 4096, or the model's if smaller).
     #[arg(short = 'c', long = "ctx", value_parser = positive_usize)]
     pub ctx: Option<usize>,
-    /// KV cache element type: f32 or f16.
-    #[arg(long = "kv-type", default_value = "f16", value_parser = parse_kv_type)]
+    /// KV cache element type: f32 (default) or f16 (half the memory; llama.cpp's default).
+    #[arg(long = "kv-type", default_value = "f32", value_parser = parse_kv_type)]
     pub kv_type: KvType,
     /// Keep generating after an end-of-generation token.
     #[arg(long = "ignore-eos")]
