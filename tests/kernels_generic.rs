@@ -495,23 +495,20 @@ fn aligned(bytes: &[u8]) -> Vec<u32> {
     v
 }
 
+/// The (rows, k) matrix of type ty whose `len` file bytes `store` holds.
+fn view_matrix(ty: GgmlType, store: &[u32], len: usize, rows: usize, k: usize) -> Matrix<'_> {
+    Matrix::from_bytes(ty, &bytemuck::cast_slice(store)[..len], rows, k).unwrap()
+}
+
 #[test]
 fn matvec_every_type_and_isa_matches_row_dots() {
     let mut rng = Rng(13);
     let (rows, k) = (37, 160);
     let x: Vec<f32> = (0..k).map(|_| rng.sym()).collect();
-    for ty in [
-        GgmlType::F32,
-        GgmlType::F16,
-        GgmlType::BF16,
-        GgmlType::Q8_0,
-        GgmlType::Q4_0,
-        GgmlType::Q4_1,
-    ] {
+    for ty in GgmlType::WEIGHT_TYPES {
         let bytes = file_matrix_bytes(&mut rng, ty, rows, k);
         let store = aligned(&bytes);
-        let m =
-            Matrix::from_bytes(ty, &bytemuck::cast_slice(&store)[..bytes.len()], rows, k).unwrap();
+        let m = view_matrix(ty, &store, bytes.len(), rows, k);
         assert_eq!((m.rows, m.k, m.data.ggml_type()), (rows, k, ty));
         let scalar = Kernels::scalar();
         let mut act = Activation::new(k);
@@ -587,18 +584,10 @@ fn matvec_every_type_and_isa_matches_row_dots() {
 fn dequantize_row_matches_the_file_codec_exactly() {
     let mut rng = Rng(17);
     let (rows, k) = (4, 96);
-    for ty in [
-        GgmlType::F32,
-        GgmlType::F16,
-        GgmlType::BF16,
-        GgmlType::Q8_0,
-        GgmlType::Q4_0,
-        GgmlType::Q4_1,
-    ] {
+    for ty in GgmlType::WEIGHT_TYPES {
         let bytes = file_matrix_bytes(&mut rng, ty, rows, k);
         let store = aligned(&bytes);
-        let m =
-            Matrix::from_bytes(ty, &bytemuck::cast_slice(&store)[..bytes.len()], rows, k).unwrap();
+        let m = view_matrix(ty, &store, bytes.len(), rows, k);
         let row_bytes = ty.row_bytes(k as u64).unwrap() as usize;
         for r in 0..rows {
             let mut ours = vec![f32::NAN; k];

@@ -4,10 +4,27 @@
 mod common;
 
 use edge_formats::GgmlType;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::Output;
 
 fn corpus() -> PathBuf {
     common::shared_models().join("corpus/tinyshakespeare.txt")
+}
+
+/// `run-edge perplexity` of the F32 tinystories-656k model over `text`, with `args` after.
+fn perplexity_of(text: &Path, args: &[&str]) -> Output {
+    let model = common::quantized(
+        &common::shared_models().join("tinystories-656k"),
+        GgmlType::F32,
+    );
+    common::run_edge()
+        .args(["perplexity", "-m"])
+        .arg(&model)
+        .arg("-f")
+        .arg(text)
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 /// `PPL = X +/- Y` from stdout.
@@ -31,19 +48,10 @@ fn tinystories_f32_perplexity_matches_reference_within_0_05_percent() {
     );
     let n_ctx = expected["n_ctx"].as_u64().unwrap();
     let chunks = expected["chunks"].as_u64().unwrap();
-    let model = common::quantized(
-        &common::shared_models().join("tinystories-656k"),
-        GgmlType::F32,
+    let out = perplexity_of(
+        &corpus(),
+        &["--ctx", &n_ctx.to_string(), "--chunks", &chunks.to_string()],
     );
-
-    let out = common::run_edge()
-        .args(["perplexity", "-m"])
-        .arg(&model)
-        .arg("-f")
-        .arg(corpus())
-        .args(["--ctx", &n_ctx.to_string(), "--chunks", &chunks.to_string()])
-        .output()
-        .unwrap();
     let stdout = String::from_utf8(out.stdout).unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "stderr: {stderr}");
@@ -71,18 +79,7 @@ fn perplexity_of_a_text_shorter_than_two_contexts_is_one_error_line() {
     let dir = common::tempdir();
     let text = dir.path().join("short.txt");
     std::fs::write(&text, "Once upon a time there was a cat.").unwrap();
-    let model = common::quantized(
-        &common::shared_models().join("tinystories-656k"),
-        GgmlType::F32,
-    );
-    let out = common::run_edge()
-        .args(["perplexity", "-m"])
-        .arg(&model)
-        .arg("-f")
-        .arg(&text)
-        .args(["--ctx", "256"])
-        .output()
-        .unwrap();
+    let out = perplexity_of(&text, &["--ctx", "256"]);
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert_eq!(out.status.code(), Some(1), "stderr: {stderr}");
     assert!(out.stdout.is_empty());

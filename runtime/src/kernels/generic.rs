@@ -52,6 +52,26 @@ pub fn activation_inverse_scale(amax: f32) -> f32 {
     }
 }
 
+/// The block loop of the SIMD activation quantizers: x (n) -> out (ceil(n / 32) blocks), each
+/// whole block of 32 by `full_block`, the rest (a partial last block) by the generic `tail`.
+/// `#[inline(always)]` so that `full_block` inlines under the caller's `#[target_feature]`.
+#[inline(always)]
+pub fn quantize_blocks_by<B>(
+    x: &[f32],
+    out: &mut [B],
+    mut full_block: impl FnMut(&[f32; QK], &mut B),
+    tail: fn(&[f32], &mut [B]),
+) {
+    let full = (x.len() / QK).min(out.len());
+    for (block, xb) in out[..full].iter_mut().zip(x.chunks_exact(QK)) {
+        let Ok(xb) = <&[f32; QK]>::try_from(xb) else {
+            continue;
+        };
+        full_block(xb, block);
+    }
+    tail(&x[full * QK..], &mut out[full..]);
+}
+
 /// x (n) -> out (ceil(n / 32) blocks). Activation quantizer, ties to even (ggml SIMD
 /// quantize_row_q8_0).
 pub fn quantize_q8_0(x: &[f32], out: &mut [BlockQ8_0]) {
@@ -101,7 +121,7 @@ pub fn dot_q4_0_q8_0(w: &[BlockQ4_0], x: &[BlockQ8_0]) -> f32 {
             sumi += (lo[j] - 8) * b.qs[j] as i32;
             sumi += (hi[j] - 8) * b.qs[j + QK / 2] as i32;
         }
-        sumf += sumi as f32 * a.d.to_f32() * b.d.to_f32();
+        sumf = scale_q4_0(sumf, sumi, a, b);
     }
     sumf
 }
@@ -117,7 +137,7 @@ pub fn dot_q4_1_q8_1(w: &[BlockQ4_1], x: &[BlockQ8_1]) -> f32 {
             sumi += lo[j] * b.qs[j] as i32;
             sumi += hi[j] * b.qs[j + QK / 2] as i32;
         }
-        sumf += (a.d.to_f32() * b.d.to_f32()) * sumi as f32 + a.m.to_f32() * b.s.to_f32();
+        sumf = scale_q4_1(sumf, sumi, a, b);
     }
     sumf
 }
@@ -131,9 +151,24 @@ pub fn dot_q8_0_q8_0(w: &[BlockQ8_0], x: &[BlockQ8_0]) -> f32 {
         for j in 0..QK {
             sumi += a.qs[j] as i32 * b.qs[j] as i32;
         }
-        sumf += sumi as f32 * (a.d.to_f32() * b.d.to_f32());
+        sumf = scale_q8_0(sumf, sumi, a, b);
     }
     sumf
+}
+
+/// The f32 scaling of one block's exact integer sum `sumi` into the running sum, in ggml's
+/// generic order; every kernel that reduces a block to its i32 sum first scales with these.
+#[inline(always)]
+pub fn scale_q4_0(sumf: f32, sumi: i32, a: &BlockQ4_0, b: &BlockQ8_0) -> f32 {
+    sumf + sumi as f32 * a.d.to_f32() * b.d.to_f32()
+}
+#[inline(always)]
+pub fn scale_q4_1(sumf: f32, sumi: i32, a: &BlockQ4_1, b: &BlockQ8_1) -> f32 {
+    sumf + ((a.d.to_f32() * b.d.to_f32()) * sumi as f32 + a.m.to_f32() * b.s.to_f32())
+}
+#[inline(always)]
+pub fn scale_q8_0(sumf: f32, sumi: i32, a: &BlockQ8_0, b: &BlockQ8_0) -> f32 {
+    sumf + sumi as f32 * (a.d.to_f32() * b.d.to_f32())
 }
 
 /// w (n) . x (n) -> f32, accumulated left to right in f32.

@@ -9,6 +9,8 @@
 pub mod arm;
 pub mod dispatch;
 pub mod generic;
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+mod isa_glue;
 #[cfg(target_arch = "x86_64")]
 pub mod x86;
 

@@ -1,8 +1,8 @@
 //! NEON + dotprod (SDOT) kernels: the quantized dots of `neon` with `vdotq_s32`; everything
 //! else is the NEON table. Bit-identical to `generic` for the quantized dots.
 
-use super::neon::{self, load_q8, row_loop, unpack_nibbles};
-use super::{scale_q4_0, scale_q4_1, scale_q8_0};
+use super::neon::{self, quantized_dots};
+use crate::kernels::isa_glue::{row_loop, safe_entry};
 use crate::kernels::Kernels;
 use edge_formats::{BlockQ4_0, BlockQ4_1, BlockQ8_0, BlockQ8_1};
 use std::arch::aarch64::*;
@@ -21,16 +21,6 @@ pub fn kernels() -> Option<Kernels> {
         matvec_q8_0,
         ..neon::kernels()?.named("dotprod")
     })
-}
-
-macro_rules! safe_entry {
-    ($(fn $name:ident($($arg:ident: $ty:ty),*) $(-> $ret:ty)? => $imp:ident;)*) => {$(
-        fn $name($($arg: $ty),*) $(-> $ret)? {
-            // SAFETY: only reachable through the table `kernels()` builds after checking
-            // that the CPU has NEON and dotprod.
-            unsafe { $imp($($arg),*) }
-        }
-    )*};
 }
 
 safe_entry! {
@@ -92,36 +82,10 @@ fn sum_products(a: (int8x16_t, int8x16_t), b: (int8x16_t, int8x16_t)) -> i32 {
     vaddvq_s32(acc)
 }
 
-// w (nb) . x (nb) -> f32; ggml_vec_dot_q4_0_q8_0 (dotprod path), generic scaling.
-#[target_feature(enable = "neon,dotprod")]
-fn dot_q4_0_q8_0_sdot(w: &[BlockQ4_0], x: &[BlockQ8_0]) -> f32 {
-    let eight = vdupq_n_s8(8);
-    let mut sumf = 0.0f32;
-    for (a, b) in w.iter().zip(x) {
-        let (lo, hi) = unpack_nibbles(&a.qs);
-        let sumi = sum_products((vsubq_s8(lo, eight), vsubq_s8(hi, eight)), load_q8(&b.qs));
-        sumf = scale_q4_0(sumf, sumi, a, b);
-    }
-    sumf
-}
-
-// w (nb) . x (nb) -> f32; ggml_vec_dot_q4_1_q8_1 (dotprod path), generic scaling.
-#[target_feature(enable = "neon,dotprod")]
-fn dot_q4_1_q8_1_sdot(w: &[BlockQ4_1], x: &[BlockQ8_1]) -> f32 {
-    let mut sumf = 0.0f32;
-    for (a, b) in w.iter().zip(x) {
-        let sumi = sum_products(unpack_nibbles(&a.qs), load_q8(&b.qs));
-        sumf = scale_q4_1(sumf, sumi, a, b);
-    }
-    sumf
-}
-
-// w (nb) . x (nb) -> f32; ggml_vec_dot_q8_0_q8_0 (dotprod path), generic scaling.
-#[target_feature(enable = "neon,dotprod")]
-fn dot_q8_0_q8_0_sdot(w: &[BlockQ8_0], x: &[BlockQ8_0]) -> f32 {
-    let mut sumf = 0.0f32;
-    for (a, b) in w.iter().zip(x) {
-        sumf = scale_q8_0(sumf, sum_products(load_q8(&a.qs), load_q8(&b.qs)), a, b);
-    }
-    sumf
-}
+quantized_dots!(
+    "neon,dotprod",
+    sum_products,
+    dot_q4_0_q8_0_sdot,
+    dot_q4_1_q8_1_sdot,
+    dot_q8_0_q8_0_sdot
+);

@@ -9,19 +9,3 @@
 
 pub mod dotprod;
 pub mod neon;
-
-use edge_formats::{BlockQ4_0, BlockQ4_1, BlockQ8_0, BlockQ8_1};
-
-/// The f32 scaling of per-block integer sums, in the generic kernels' exact order.
-#[inline(always)]
-pub(crate) fn scale_q4_0(sumf: f32, sumi: i32, a: &BlockQ4_0, b: &BlockQ8_0) -> f32 {
-    sumf + sumi as f32 * a.d.to_f32() * b.d.to_f32()
-}
-#[inline(always)]
-pub(crate) fn scale_q4_1(sumf: f32, sumi: i32, a: &BlockQ4_1, b: &BlockQ8_1) -> f32 {
-    sumf + ((a.d.to_f32() * b.d.to_f32()) * sumi as f32 + a.m.to_f32() * b.s.to_f32())
-}
-#[inline(always)]
-pub(crate) fn scale_q8_0(sumf: f32, sumi: i32, a: &BlockQ8_0, b: &BlockQ8_0) -> f32 {
-    sumf + sumi as f32 * (a.d.to_f32() * b.d.to_f32())
-}

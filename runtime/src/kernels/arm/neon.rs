@@ -1,7 +1,7 @@
 //! NEON kernels (aarch64 baseline), the twins of `generic`; see `arm/mod.rs` for how they
 //! agree with it.
 
-use super::{scale_q4_0, scale_q4_1, scale_q8_0};
+use crate::kernels::isa_glue::{row_loop, safe_entry};
 use crate::kernels::{generic, Kernels};
 use edge_formats::{BlockQ4_0, BlockQ4_1, BlockQ8_0, BlockQ8_1, QK};
 use half::{bf16, f16};
@@ -29,16 +29,6 @@ pub fn kernels() -> Option<Kernels> {
     })
 }
 
-macro_rules! safe_entry {
-    ($(fn $name:ident($($arg:ident: $ty:ty),*) $(-> $ret:ty)? => $imp:ident;)*) => {$(
-        fn $name($($arg: $ty),*) $(-> $ret)? {
-            // SAFETY: only reachable through the table `kernels()` builds after checking
-            // that the CPU has NEON.
-            unsafe { $imp($($arg),*) }
-        }
-    )*};
-}
-
 safe_entry! {
     fn quantize_q8_0(x: &[f32], out: &mut [BlockQ8_0]) => quantize_q8_0_neon;
     fn quantize_q8_1(x: &[f32], out: &mut [BlockQ8_1]) => quantize_q8_1_neon;
@@ -53,23 +43,6 @@ safe_entry! {
     fn matvec_f32(out: &mut [f32], w: &[f32], row_len: usize, x: &[f32]) => matvec_f32_neon;
     fn matvec_bf16(out: &mut [f32], w: &[bf16], row_len: usize, x: &[f32]) => matvec_bf16_neon;
 }
-
-/// Row loops: w (rows, row_len) @ x (row_len) -> out (rows), the dot inlined.
-macro_rules! row_loop {
-    ($name:ident, $w:ty, $x:ty, $dot:ident, $features:literal) => {
-        #[target_feature(enable = $features)]
-        pub(super) fn $name(out: &mut [f32], w: &[$w], row_len: usize, x: &[$x]) {
-            if row_len == 0 {
-                out.fill(0.0);
-                return;
-            }
-            for (o, row) in out.iter_mut().zip(w.chunks_exact(row_len)) {
-                *o = $dot(row, x);
-            }
-        }
-    };
-}
-pub(super) use row_loop;
 
 row_loop!(
     matvec_q4_0_neon,
@@ -127,26 +100,18 @@ fn pack_i8(q: [int32x4_t; 8], out: &mut [i8; QK]) {
 // x (n) -> out (ceil(n/32)); ggml quantize_row_q8_0 (NEON path).
 #[target_feature(enable = "neon")]
 fn quantize_q8_0_neon(x: &[f32], out: &mut [BlockQ8_0]) {
-    let full = (x.len() / QK).min(out.len());
-    for (block, xb) in out[..full].iter_mut().zip(x.chunks_exact(QK)) {
-        let Ok(xb) = <&[f32; QK]>::try_from(xb) else {
-            continue;
-        };
+    let full_block = |xb: &[f32; QK], block: &mut BlockQ8_0| {
         let (d, q) = quantize_block(xb);
         block.d = f16::from_f32(d);
         pack_i8(q, &mut block.qs);
-    }
-    generic::quantize_q8_0(&x[full * QK..], &mut out[full..]);
+    };
+    generic::quantize_blocks_by(x, out, full_block, generic::quantize_q8_0);
 }
 
 // x (n) -> out (ceil(n/32)); ggml quantize_row_q8_1 (NEON path).
 #[target_feature(enable = "neon")]
 fn quantize_q8_1_neon(x: &[f32], out: &mut [BlockQ8_1]) {
-    let full = (x.len() / QK).min(out.len());
-    for (block, xb) in out[..full].iter_mut().zip(x.chunks_exact(QK)) {
-        let Ok(xb) = <&[f32; QK]>::try_from(xb) else {
-            continue;
-        };
+    let full_block = |xb: &[f32; QK], block: &mut BlockQ8_1| {
         let (d, q) = quantize_block(xb);
         let mut s = q[0];
         for qi in &q[1..] {
@@ -155,8 +120,8 @@ fn quantize_q8_1_neon(x: &[f32], out: &mut [BlockQ8_1]) {
         block.d = f16::from_f32(d);
         block.s = f16::from_f32(d * vaddvq_s32(s) as f32);
         pack_i8(q, &mut block.qs);
-    }
-    generic::quantize_q8_1(&x[full * QK..], &mut out[full..]);
+    };
+    generic::quantize_blocks_by(x, out, full_block, generic::quantize_q8_1);
 }
 
 /// A Q4 block's 32 nibbles as two i8x16: elements 0..16 and 16..32.
@@ -187,39 +152,67 @@ fn sum_products(a: (int8x16_t, int8x16_t), b: (int8x16_t, int8x16_t)) -> i32 {
     vaddvq_s32(vpadalq_s16(vpaddlq_s16(p0), p1))
 }
 
-// w (nb) . x (nb) -> f32; ggml_vec_dot_q4_0_q8_0, block sums exact, generic scaling.
-#[target_feature(enable = "neon")]
-fn dot_q4_0_q8_0_neon(w: &[BlockQ4_0], x: &[BlockQ8_0]) -> f32 {
-    let eight = vdupq_n_s8(8);
-    let mut sumf = 0.0f32;
-    for (a, b) in w.iter().zip(x) {
-        let (lo, hi) = unpack_nibbles(&a.qs);
-        let sumi = sum_products((vsubq_s8(lo, eight), vsubq_s8(hi, eight)), load_q8(&b.qs));
-        sumf = scale_q4_0(sumf, sumi, a, b);
-    }
-    sumf
-}
+/// The quantized dots, w (nb) . x (nb) -> f32 (ggml_vec_dot_q4_0_q8_0, _q4_1_q8_1,
+/// _q8_0_q8_0): each block reduced to its exact i32 sum by `$sum_products`, then scaled in
+/// the generic order. Shared by the NEON and dotprod tables, which differ in `$sum_products`.
+macro_rules! quantized_dots {
+    ($features:literal, $sum_products:ident, $q4_0:ident, $q4_1:ident, $q8_0:ident) => {
+        #[target_feature(enable = $features)]
+        fn $q4_0(w: &[edge_formats::BlockQ4_0], x: &[edge_formats::BlockQ8_0]) -> f32 {
+            let eight = std::arch::aarch64::vdupq_n_s8(8);
+            let mut sumf = 0.0f32;
+            for (a, b) in w.iter().zip(x) {
+                let (lo, hi) = $crate::kernels::arm::neon::unpack_nibbles(&a.qs);
+                let q = (
+                    std::arch::aarch64::vsubq_s8(lo, eight),
+                    std::arch::aarch64::vsubq_s8(hi, eight),
+                );
+                sumf = $crate::kernels::generic::scale_q4_0(
+                    sumf,
+                    $sum_products(q, $crate::kernels::arm::neon::load_q8(&b.qs)),
+                    a,
+                    b,
+                );
+            }
+            sumf
+        }
 
-// w (nb) . x (nb) -> f32; ggml_vec_dot_q4_1_q8_1, block sums exact, generic scaling.
-#[target_feature(enable = "neon")]
-fn dot_q4_1_q8_1_neon(w: &[BlockQ4_1], x: &[BlockQ8_1]) -> f32 {
-    let mut sumf = 0.0f32;
-    for (a, b) in w.iter().zip(x) {
-        let sumi = sum_products(unpack_nibbles(&a.qs), load_q8(&b.qs));
-        sumf = scale_q4_1(sumf, sumi, a, b);
-    }
-    sumf
-}
+        #[target_feature(enable = $features)]
+        fn $q4_1(w: &[edge_formats::BlockQ4_1], x: &[edge_formats::BlockQ8_1]) -> f32 {
+            let mut sumf = 0.0f32;
+            for (a, b) in w.iter().zip(x) {
+                let sumi = $sum_products(
+                    $crate::kernels::arm::neon::unpack_nibbles(&a.qs),
+                    $crate::kernels::arm::neon::load_q8(&b.qs),
+                );
+                sumf = $crate::kernels::generic::scale_q4_1(sumf, sumi, a, b);
+            }
+            sumf
+        }
 
-// w (nb) . x (nb) -> f32; ggml_vec_dot_q8_0_q8_0, block sums exact, generic scaling.
-#[target_feature(enable = "neon")]
-fn dot_q8_0_q8_0_neon(w: &[BlockQ8_0], x: &[BlockQ8_0]) -> f32 {
-    let mut sumf = 0.0f32;
-    for (a, b) in w.iter().zip(x) {
-        sumf = scale_q8_0(sumf, sum_products(load_q8(&a.qs), load_q8(&b.qs)), a, b);
-    }
-    sumf
+        #[target_feature(enable = $features)]
+        fn $q8_0(w: &[edge_formats::BlockQ8_0], x: &[edge_formats::BlockQ8_0]) -> f32 {
+            let mut sumf = 0.0f32;
+            for (a, b) in w.iter().zip(x) {
+                let sumi = $sum_products(
+                    $crate::kernels::arm::neon::load_q8(&a.qs),
+                    $crate::kernels::arm::neon::load_q8(&b.qs),
+                );
+                sumf = $crate::kernels::generic::scale_q8_0(sumf, sumi, a, b);
+            }
+            sumf
+        }
+    };
 }
+pub(super) use quantized_dots;
+
+quantized_dots!(
+    "neon",
+    sum_products,
+    dot_q4_0_q8_0_neon,
+    dot_q4_1_q8_1_neon,
+    dot_q8_0_q8_0_neon
+);
 
 /// The float dots: 4 accumulators of 4 lanes over chunks of 16, one over chunks of 4, a
 /// scalar tail.

@@ -15,6 +15,7 @@
 //! Domain: q8 values in [-127, 127] (what every quantizer produces; `_mm256_sign_epi8` cannot
 //! negate -128, exactly as in ggml).
 
+use crate::kernels::isa_glue::{row_loop, safe_entry};
 use crate::kernels::{generic, Kernels};
 use edge_formats::{BlockQ4_0, BlockQ4_1, BlockQ8_0, BlockQ8_1, QK};
 use half::{bf16, f16};
@@ -47,17 +48,6 @@ pub fn kernels() -> Option<Kernels> {
     })
 }
 
-/// Safe entry points: each calls its `#[target_feature]` twin.
-macro_rules! safe_entry {
-    ($(fn $name:ident($($arg:ident: $ty:ty),*) $(-> $ret:ty)? => $imp:ident;)*) => {$(
-        fn $name($($arg: $ty),*) $(-> $ret)? {
-            // SAFETY: this function is only reachable through the table `kernels()` builds
-            // after checking that the CPU has avx2, fma and f16c.
-            unsafe { $imp($($arg),*) }
-        }
-    )*};
-}
-
 safe_entry! {
     fn quantize_q8_0(x: &[f32], out: &mut [BlockQ8_0]) => quantize_q8_0_avx2;
     fn quantize_q8_1(x: &[f32], out: &mut [BlockQ8_1]) => quantize_q8_1_avx2;
@@ -75,28 +65,36 @@ safe_entry! {
     fn matvec_bf16(out: &mut [f32], w: &[bf16], row_len: usize, x: &[f32]) => matvec_bf16_avx2;
 }
 
-/// Row loops: w (rows, row_len) @ x (row_len) -> out (rows), the dot inlined.
-macro_rules! row_loop {
-    ($name:ident, $w:ty, $x:ty, $dot:ident) => {
-        #[target_feature(enable = "avx2,fma,f16c")]
-        unsafe fn $name(out: &mut [f32], w: &[$w], row_len: usize, x: &[$x]) {
-            if row_len == 0 {
-                out.fill(0.0);
-                return;
-            }
-            for (o, row) in out.iter_mut().zip(w.chunks_exact(row_len)) {
-                *o = $dot(row, x);
-            }
-        }
-    };
-}
-
-row_loop!(matvec_q4_0_avx2, BlockQ4_0, BlockQ8_0, dot_q4_0_q8_0_avx2);
-row_loop!(matvec_q4_1_avx2, BlockQ4_1, BlockQ8_1, dot_q4_1_q8_1_avx2);
-row_loop!(matvec_q8_0_avx2, BlockQ8_0, BlockQ8_0, dot_q8_0_q8_0_avx2);
-row_loop!(matvec_f32_avx2, f32, f32, dot_f32_avx2);
-row_loop!(matvec_f16_avx2, f16, f32, dot_f16_f32_avx2);
-row_loop!(matvec_bf16_avx2, bf16, f32, dot_bf16_f32_avx2);
+row_loop!(
+    matvec_q4_0_avx2,
+    BlockQ4_0,
+    BlockQ8_0,
+    dot_q4_0_q8_0_avx2,
+    "avx2,fma,f16c"
+);
+row_loop!(
+    matvec_q4_1_avx2,
+    BlockQ4_1,
+    BlockQ8_1,
+    dot_q4_1_q8_1_avx2,
+    "avx2,fma,f16c"
+);
+row_loop!(
+    matvec_q8_0_avx2,
+    BlockQ8_0,
+    BlockQ8_0,
+    dot_q8_0_q8_0_avx2,
+    "avx2,fma,f16c"
+);
+row_loop!(matvec_f32_avx2, f32, f32, dot_f32_avx2, "avx2,fma,f16c");
+row_loop!(matvec_f16_avx2, f16, f32, dot_f16_f32_avx2, "avx2,fma,f16c");
+row_loop!(
+    matvec_bf16_avx2,
+    bf16,
+    f32,
+    dot_bf16_f32_avx2,
+    "avx2,fma,f16c"
+);
 
 /// f16 -> f32 exactly (F16C).
 #[inline]
@@ -172,26 +170,18 @@ fn pack_i8(q: [__m256i; 4], out: &mut [i8; QK]) {
 // x (n) -> out (ceil(n/32)); ggml quantize_row_q8_0 (AVX2 path).
 #[target_feature(enable = "avx2,fma,f16c")]
 fn quantize_q8_0_avx2(x: &[f32], out: &mut [BlockQ8_0]) {
-    let full = (x.len() / QK).min(out.len());
-    for (block, xb) in out[..full].iter_mut().zip(x.chunks_exact(QK)) {
-        let Ok(xb) = <&[f32; QK]>::try_from(xb) else {
-            continue;
-        };
+    let full_block = |xb: &[f32; QK], block: &mut BlockQ8_0| {
         let (d, q) = quantize_block(xb);
         block.d = f16::from_f32(d);
         pack_i8(q, &mut block.qs);
-    }
-    generic::quantize_q8_0(&x[full * QK..], &mut out[full..]);
+    };
+    generic::quantize_blocks_by(x, out, full_block, generic::quantize_q8_0);
 }
 
 // x (n) -> out (ceil(n/32)); ggml quantize_row_q8_1 (AVX2 path).
 #[target_feature(enable = "avx2,fma,f16c")]
 fn quantize_q8_1_avx2(x: &[f32], out: &mut [BlockQ8_1]) {
-    let full = (x.len() / QK).min(out.len());
-    for (block, xb) in out[..full].iter_mut().zip(x.chunks_exact(QK)) {
-        let Ok(xb) = <&[f32; QK]>::try_from(xb) else {
-            continue;
-        };
+    let full_block = |xb: &[f32; QK], block: &mut BlockQ8_1| {
         let (d, q) = quantize_block(xb);
         let sum = hsum_i32x8(_mm256_add_epi32(
             _mm256_add_epi32(q[0], q[1]),
@@ -200,8 +190,8 @@ fn quantize_q8_1_avx2(x: &[f32], out: &mut [BlockQ8_1]) {
         block.d = f16::from_f32(d);
         block.s = f16::from_f32(d * sum as f32);
         pack_i8(q, &mut block.qs);
-    }
-    generic::quantize_q8_1(&x[full * QK..], &mut out[full..]);
+    };
+    generic::quantize_blocks_by(x, out, full_block, generic::quantize_q8_1);
 }
 
 /// 16 bytes of nibbles -> 32 bytes: low nibbles (elements 0..16), then high (16..32).
