@@ -7,7 +7,7 @@
 pub mod attention;
 pub mod ops;
 
-use crate::kernels::{generic, Activation, Kernels, Matrix};
+use crate::kernels::{generic, Activation, ActivationForms, Kernels, Matrix};
 use crate::model::{ModelConfig, Weights};
 use crate::session::pool::{chunk_rows, ChunkCounter, ThreadPool};
 use crate::session::KvType;
@@ -52,7 +52,12 @@ pub struct RunState {
 }
 
 impl RunState {
-    pub fn new(cfg: &ModelConfig, n_ctx: usize, kv_type: KvType) -> RunState {
+    pub fn new(
+        cfg: &ModelConfig,
+        weights: &Weights<'_>,
+        n_ctx: usize,
+        kv_type: KvType,
+    ) -> RunState {
         let kv_shape = KvShape {
             n_layer: cfg.n_layer,
             n_head_kv: cfg.n_head_kv,
@@ -70,8 +75,11 @@ impl RunState {
             proj: vec![0.0; cfg.n_embd],
             gate: vec![0.0; cfg.n_ff],
             up: vec![0.0; cfg.n_ff],
-            act: Activation::new(cfg.n_embd.max(cfg.q_dim())),
-            act_ff: Activation::new(cfg.n_ff),
+            act: Activation::with_forms(cfg.n_embd.max(cfg.q_dim()), act_forms(weights)),
+            act_ff: Activation::with_forms(
+                cfg.n_ff,
+                ActivationForms::for_matrices(weights.layers.iter().map(|l| &l.ffn_down)),
+            ),
             logits: vec![0.0; cfg.n_vocab],
             kv: KvCache::new(kv_shape, kv_type),
             kv_shape,
@@ -294,4 +302,19 @@ fn par_attention(
         }
     })
     .map_err(|_| job_panicked("attention"))
+}
+
+/// The forms of `act`: it feeds q, k, v, the attention output, gate, up and the logits.
+fn act_forms(w: &Weights<'_>) -> ActivationForms {
+    let per_layer = w.layers.iter().flat_map(|l| {
+        [
+            &l.attn_q,
+            &l.attn_k,
+            &l.attn_v,
+            &l.attn_output,
+            &l.ffn_gate,
+            &l.ffn_up,
+        ]
+    });
+    ActivationForms::for_matrices(per_layer.chain([&w.output]))
 }

@@ -148,7 +148,7 @@ impl Session {
             path: model.path().to_path_buf(),
             source: e,
         })?;
-        let state = RunState::new(cfg, n_ctx, params.kv_type);
+        let state = RunState::new(cfg, model.weights(), n_ctx, params.kv_type);
         Ok(Session {
             kernels: params.kernels.unwrap_or_else(Kernels::detect),
             pool,

@@ -132,6 +132,14 @@ impl Kernels {
             x.len(),
             "matvec: matrix row length vs activation length"
         );
+        debug_assert!(
+            match w.data {
+                MatData::Q4_0(_) | MatData::Q8_0(_) => x.q8_0.len() * QK >= x.len(),
+                MatData::Q4_1(_) => x.q8_1.len() * QK >= x.len(),
+                _ => true,
+            },
+            "matvec: the activation was not prepared in the form this matrix reads"
+        );
         let rows = w.rows.min(out.len());
         let out = &mut out[..rows];
         let nb = w.k / QK;

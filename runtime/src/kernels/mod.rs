@@ -128,37 +128,83 @@ impl<'a> Matrix<'a> {
     }
 }
 
-/// The activation vector x (k) in every form a matrix type may need, quantized once per
-/// vector and reused by all matrices that read it. Allocated once for the largest k.
-/// After `prepare(x)`: `f32.len() == x.len()`, `q8_0.len() == q8_1.len() == ceil(x.len() / 32)`.
+/// The quantized forms of an activation that its matrices read: Q4_0 and Q8_0 weights take
+/// Q8_0, Q4_1 takes Q8_1 (which carries the block sums), float weights read the f32 copy.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ActivationForms {
+    pub q8_0: bool,
+    pub q8_1: bool,
+}
+
+impl ActivationForms {
+    /// Every form: for callers that do not know the matrices in advance.
+    pub const ALL: ActivationForms = ActivationForms {
+        q8_0: true,
+        q8_1: true,
+    };
+
+    /// The forms the given matrices read.
+    pub fn for_matrices<'m, 'a: 'm>(matrices: impl IntoIterator<Item = &'m Matrix<'a>>) -> Self {
+        matrices
+            .into_iter()
+            .fold(ActivationForms::default(), |forms, m| match m.data {
+                MatData::Q4_0(_) | MatData::Q8_0(_) => ActivationForms {
+                    q8_0: true,
+                    ..forms
+                },
+                MatData::Q4_1(_) => ActivationForms {
+                    q8_1: true,
+                    ..forms
+                },
+                MatData::F32(_) | MatData::F16(_) | MatData::BF16(_) => forms,
+            })
+    }
+}
+
+/// The activation vector x (k) in the forms its matrices need, quantized once per vector
+/// and reused by all matrices that read it. Allocated once for the largest k.
+/// After `prepare(x)`: `f32.len() == x.len()`, and `q8_0.len()` / `q8_1.len()` are
+/// `ceil(x.len() / 32)` for the forms asked for, 0 for the others.
 #[derive(Clone, Debug)]
 pub struct Activation {
     pub f32: Vec<f32>,
     pub q8_0: Vec<BlockQ8_0>,
     pub q8_1: Vec<BlockQ8_1>,
+    forms: ActivationForms,
 }
 
 impl Activation {
-    /// Buffers for vectors of up to `k_max` elements; `prepare` allocates nothing for those.
+    /// Buffers for vectors of up to `k_max` elements in every form; `prepare` allocates
+    /// nothing for those.
     pub fn new(k_max: usize) -> Self {
+        Self::with_forms(k_max, ActivationForms::ALL)
+    }
+
+    /// Buffers for vectors of up to `k_max` elements in `forms` only.
+    pub fn with_forms(k_max: usize, forms: ActivationForms) -> Self {
         let nb = k_max.div_ceil(QK);
         Activation {
             f32: Vec::with_capacity(k_max),
-            q8_0: Vec::with_capacity(nb),
-            q8_1: Vec::with_capacity(nb),
+            q8_0: Vec::with_capacity(if forms.q8_0 { nb } else { 0 }),
+            q8_1: Vec::with_capacity(if forms.q8_1 { nb } else { 0 }),
+            forms,
         }
     }
 
-    /// Copies x (k) and quantizes it once into Q8_0 and Q8_1 with `kernels`. No allocation
-    /// when x.len() <= k_max.
+    /// Copies x (k) and quantizes it once into each form asked for, with `kernels`. No
+    /// allocation when x.len() <= k_max.
     pub fn prepare(&mut self, kernels: &Kernels, x: &[f32]) {
         let nb = x.len().div_ceil(QK);
         self.f32.clear();
         self.f32.extend_from_slice(x);
-        self.q8_0.resize(nb, BlockQ8_0::default());
-        self.q8_1.resize(nb, BlockQ8_1::default());
-        kernels.quantize_q8_0(x, &mut self.q8_0);
-        kernels.quantize_q8_1(x, &mut self.q8_1);
+        if self.forms.q8_0 {
+            self.q8_0.resize(nb, BlockQ8_0::default());
+            kernels.quantize_q8_0(x, &mut self.q8_0);
+        }
+        if self.forms.q8_1 {
+            self.q8_1.resize(nb, BlockQ8_1::default());
+            kernels.quantize_q8_1(x, &mut self.q8_1);
+        }
     }
 
     /// The number of elements of the prepared vector.
