@@ -719,3 +719,83 @@ fn arm_quantized_dots_are_bit_identical_to_generic() {
         }
     }
 }
+
+#[test]
+fn q4_0_matvec_rows_equal_the_row_dot_bit_for_bit() {
+    // The AVX2 matvec runs eight rows at a time; each row must still be exactly its dot.
+    let mut rng = Rng(29);
+    let (rows, nb) = (27, 6);
+    let x: Vec<f32> = (0..nb * QK).map(|_| rng.sym()).collect();
+    let w = rand_q4_0(&mut rng, rows * nb, 0.1);
+    for k in Kernels::available() {
+        let mut x0 = vec![BlockQ8_0::default(); nb];
+        k.quantize_q8_0(&x, &mut x0);
+        let mut out = vec![0.0f32; rows];
+        (k.matvec_q4_0)(&mut out, &w, nb, &x0);
+        for (r, got) in out.iter().enumerate() {
+            let want = (k.dot_q4_0_q8_0)(&w[r * nb..(r + 1) * nb], &x0);
+            assert_eq!(got.to_bits(), want.to_bits(), "{} row {r}", k.name());
+        }
+    }
+}
+
+/// Distance in units in the last place between two finite f32 of the same sign.
+fn ulps(a: f32, b: f32) -> u32 {
+    (a.to_bits() as i64 - b.to_bits() as i64).unsigned_abs() as u32
+}
+
+#[test]
+fn ggml_expf_is_within_two_ulps_of_exp() {
+    // ggml's SIMD expf (what SwiGLU uses): about 1.5 ulp in the normal range, 0 below about
+    // -104 and infinity above about 88.7, like expf.
+    let mut worst = 0;
+    let mut x = -87.0f32;
+    while x < 88.0 {
+        let want = (x as f64).exp() as f32;
+        worst = worst.max(ulps(generic::expf_ggml(x), want));
+        x += 0.001_37;
+    }
+    assert!(worst <= 2, "worst error {worst} ulps");
+    assert_eq!(generic::expf_ggml(0.0), 1.0);
+    assert_eq!(generic::expf_ggml(-120.0), 0.0);
+    assert_eq!(generic::expf_ggml(89.0), f32::INFINITY);
+    // gradual underflow: a subnormal result, not zero
+    let sub = generic::expf_ggml(-100.0);
+    assert!(sub > 0.0 && sub < f32::MIN_POSITIVE, "{sub}");
+    assert!(ulps(sub, (-100.0f64).exp() as f32) <= 2);
+}
+
+#[test]
+fn swiglu_matches_its_formula_and_is_bit_identical_across_isas() {
+    let mut rng = Rng(31);
+    for n in [0, 5, 8, 37, 1536] {
+        let gate: Vec<f32> = (0..n)
+            .map(|i| match i % 11 {
+                0 => 0.0,
+                1 => -95.0,
+                2 => 90.0,
+                _ => rng.sym() * 12.0,
+            })
+            .collect();
+        let up: Vec<f32> = (0..n).map(|_| rng.sym() * 3.0).collect();
+        let mut want = gate.clone();
+        generic::swiglu(&mut want, &up);
+        for (i, w) in want.iter().enumerate() {
+            let (g, u) = (gate[i] as f64, up[i] as f64);
+            let exact = g / (1.0 + (-g).exp()) * u;
+            assert!(
+                (*w as f64 - exact).abs() <= 4.0 * EPS * exact.abs() + 1e-30,
+                "n {n} i {i}: {w} vs {exact}"
+            );
+        }
+        for k in Kernels::available() {
+            let mut got = gate.clone();
+            (k.swiglu)(&mut got, &up);
+            let same = got
+                .iter()
+                .zip(&want)
+                .all(|(a, b)| a.to_bits() == b.to_bits());
+            assert!(same, "{} n {n}", k.name());
+        }
+    }
+}

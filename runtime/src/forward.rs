@@ -13,7 +13,7 @@ use crate::session::pool::{chunk_rows, ChunkCounter, ThreadPool};
 use crate::session::KvType;
 use crate::{Error, Result};
 use attention::{attend_head, round_to_f16_in_place, AttentionArgs, KvCache, KvShape};
-use ops::{add_in_place, rms_norm, swiglu_in_place, RopeTable};
+use ops::{add_in_place, rms_norm, RopeTable};
 
 /// Every buffer one token needs. Allocated in `new`; `step` allocates nothing.
 #[derive(Debug)]
@@ -186,7 +186,7 @@ pub fn step(
             [(&mut st.gate, &lw.ffn_gate), (&mut st.up, &lw.ffn_up)],
             &st.act,
         )?;
-        swiglu_in_place(&mut st.gate, &st.up);
+        (kernels.swiglu)(&mut st.gate, &st.up);
         st.act_ff.prepare(kernels, &st.gate);
         par_matvecs(cx.pool, kernels, [(&mut st.proj, &lw.ffn_down)], &st.act_ff)?;
         add_in_place(&mut st.x, &st.proj);

@@ -153,7 +153,8 @@ pub fn round_to_f16_in_place(x: &mut [f32]) {
 /// Attention over an f16 cache with the arithmetic of ggml's CPU flash attention
 /// (`ggml_compute_forward_flash_attn_ext_f16_one_chunk`), which llama.cpp uses by default:
 /// online softmax over positions in order, the weighted sum of values accumulated in f16
-/// (rounded after every update), divided by the softmax sum at the end. `q` must already be
+/// (one fused multiply-add, rounded to f16 after every update), divided by the softmax sum
+/// at the end. `q` must already be
 /// rounded to f16 ([`round_to_f16_in_place`]). Matching it keeps greedy decoding with an f16
 /// cache close to llama.cpp's.
 // q (head_dim), keys (n_pos, head_dim), values (n_pos, head_dim) -> out (head_dim)
@@ -181,9 +182,9 @@ fn attend_f16_online(
             weight = (s - max).exp();
         }
         for (o, x) in out.iter_mut().zip(val) {
-            *o = f16::from_f32(*o + x.to_f32() * weight).to_f32();
+            *o = f16::from_f32(x.to_f32().mul_add(weight, *o)).to_f32();
         }
-        sum = sum * rescale + weight;
+        sum = sum.mul_add(rescale, weight);
     }
     let inv = if sum == 0.0 { 0.0 } else { 1.0 / sum };
     for o in out.iter_mut() {

@@ -1,4 +1,5 @@
-//! Small f32 vector operations of the Llama block: RMSNorm, RoPE, softmax, SwiGLU, residual.
+//! Small f32 vector operations of the Llama block: RMSNorm, RoPE, softmax, residual (SwiGLU is
+//! a kernel: `Kernels::swiglu`).
 //! Each takes its output first and states its math in one line.
 
 /// RMSNorm as ggml computes it (ggml_compute_forward_rms_norm_f32, then ggml_mul by the
@@ -25,15 +26,6 @@ pub fn add_in_place(out: &mut [f32], x: &[f32]) {
     }
 }
 
-/// SwiGLU: gate = silu(gate) * up, silu(g) = g / (1 + exp(-g)) (ggml_vec_swiglu_f32).
-// gate (n), up (n) -> gate (n)
-pub fn swiglu_in_place(gate: &mut [f32], up: &[f32]) {
-    for (g, &u) in gate.iter_mut().zip(up) {
-        let v = *g;
-        *g = v / (1.0 + (-v).exp()) * u;
-    }
-}
-
 /// Softmax in place with max subtraction: x_i = exp(x_i - max) / sum_j exp(x_j - max); the
 /// sum is accumulated in f64 (as ggml_vec_soft_max_f32 does with ggml_float).
 // x (n) -> x (n)
@@ -51,8 +43,10 @@ pub fn softmax_in_place(x: &mut [f32]) {
 }
 
 /// cos/sin of every RoPE angle for positions 0..n_ctx, computed once (no powf/sin while
-/// decoding). theta(pos, i) = pos * base^(-2i / n_rot) for the pair i < n_rot / 2, computed
-/// in f64 and rounded to f32.
+/// decoding). theta(pos, i) = pos * base^(-2i / n_rot) for the pair i < n_rot / 2, in f32 as
+/// ggml's rope cache computes it: theta(pos, 0) = pos, then theta *= base^(-2 / n_rot) per pair,
+/// cos and sin of the f32 angle. Matching ggml to the bit keeps greedy decoding on llama.cpp's
+/// path; the recurrence is within a few f32 ulps of the exact angle.
 #[derive(Clone, Debug)]
 pub struct RopeTable {
     /// Rotated dims per head (even).
@@ -68,12 +62,13 @@ impl RopeTable {
         let half = n_rot / 2;
         let mut cos = Vec::with_capacity(n_ctx * half);
         let mut sin = Vec::with_capacity(n_ctx * half);
-        let base = freq_base as f64;
+        let theta_scale = freq_base.powf(-2.0 / n_rot as f32);
         for pos in 0..n_ctx {
-            for i in 0..half {
-                let theta = pos as f64 * base.powf(-2.0 * i as f64 / n_rot as f64);
-                cos.push(theta.cos() as f32);
-                sin.push(theta.sin() as f32);
+            let mut theta = pos as f32;
+            for _ in 0..half {
+                cos.push(theta.cos());
+                sin.push(theta.sin());
+                theta *= theta_scale;
             }
         }
         RopeTable { n_rot, cos, sin }
@@ -86,7 +81,8 @@ impl RopeTable {
 
     /// RoPE mode 0 ("normal", as llama.cpp applies it to GGUF's permuted Q/K): in every head
     /// of `x`, each adjacent pair (x[2i], x[2i+1]) with 2i < n_rot is rotated by theta(pos, i):
-    /// (a, b) -> (a cos - b sin, a sin + b cos). Dims from n_rot on are left as they are.
+    /// (a, b) -> (a cos - b sin, a sin + b cos), the first product of each fused (as GCC
+    /// contracts ggml's expression). Dims from n_rot on are left as they are.
     /// `pos` must be below the table's n_ctx (the session checks it).
     // x (n_heads * head_dim) -> x (n_heads * head_dim)
     pub fn apply(&self, x: &mut [f32], head_dim: usize, pos: usize) {
@@ -101,8 +97,8 @@ impl RopeTable {
         for head in x.chunks_exact_mut(head_dim) {
             for ((pair, &c), &s) in head[..self.n_rot].chunks_exact_mut(2).zip(cos).zip(sin) {
                 let (a, b) = (pair[0], pair[1]);
-                pair[0] = a * c - b * s;
-                pair[1] = a * s + b * c;
+                pair[0] = a.mul_add(c, -(b * s));
+                pair[1] = a.mul_add(s, b * c);
             }
         }
     }
@@ -142,15 +138,6 @@ mod tests {
         for i in 0..3 {
             assert!((x[i] as f64 - e[i] / t).abs() < 1e-6);
         }
-    }
-
-    #[test]
-    fn swiglu_is_silu_times_up() {
-        let mut g = [0.0f32, 1.0, -3.0];
-        swiglu_in_place(&mut g, &[2.0, 3.0, 0.5]);
-        assert_eq!(g[0], 0.0);
-        assert!((g[1] - 3.0 / (1.0 + (-1.0f32).exp())).abs() < 1e-6);
-        assert!((g[2] - (-3.0 / (1.0 + 3.0f32.exp())) * 0.5).abs() < 1e-6);
     }
 
     #[test]

@@ -34,6 +34,8 @@ pub struct Kernels {
     pub matvec_f32: MatvecFn<f32, f32>,
     pub matvec_f16: MatvecFn<f16, f32>,
     pub matvec_bf16: MatvecFn<bf16, f32>,
+    /// gate (n), up (n) -> gate (n): silu(gate) * up, ggml's arithmetic (`generic::swiglu`).
+    pub swiglu: fn(gate: &mut [f32], up: &[f32]),
 }
 
 /// Names `by_name` and `EDGE_ISA` accept, best last.
@@ -58,6 +60,7 @@ impl Kernels {
             matvec_f32: generic::matvec_f32,
             matvec_f16: generic::matvec_f16,
             matvec_bf16: generic::matvec_bf16,
+            swiglu: generic::swiglu,
         }
     }
 

@@ -204,6 +204,63 @@ pub fn bf16_to_f32(v: bf16) -> f32 {
     f32::from_bits((v.to_bits() as u32) << 16)
 }
 
+/// Lanes of ggml's SIMD SwiGLU loop; the last n % 8 elements use libm's expf, as there.
+pub const SWIGLU_LANES: usize = 8;
+
+/// e^x as ggml's SIMD `ggml_v_expf` computes it on x86 (the Arm optimized-routines
+/// algorithm, about 1.5 ulp): x = n ln2 + b with n = round(x / ln2), e^b by a degree-5
+/// polynomial, scaled by 2^n through the exponent bits; 2^n is split in two factors when
+/// |n| > 126 so that the result underflows or overflows gradually, as expf does.
+/// Every step is one f32 operation or one fused multiply-add, in the same order as there.
+pub fn expf_ggml(x: f32) -> f32 {
+    const SHIFT: f32 = 12582912.0; // 0x1.8p23: adding it rounds to an integer
+    const LOG2E: f32 = f32::from_bits(0x3fb8aa3b); // 0x1.715476p+0
+    const LN2_HI: f32 = f32::from_bits(0x3f317200); // 0x1.62e4p-1
+    const LN2_LO: f32 = f32::from_bits(0x35bfbe8e); // 0x1.7f7d1cp-20
+    const C: [f32; 5] = [
+        f32::from_bits(0x3f7ffff6), // 0x1.ffffecp-1
+        f32::from_bits(0x3efffedb), // 0x1.fffdb6p-2
+        f32::from_bits(0x3e2aaf33), // 0x1.555e66p-3
+        f32::from_bits(0x3d2b9f17), // 0x1.573e2ep-5
+        f32::from_bits(0x3c072010), // 0x1.0e4020p-7
+    ];
+    let z = x.mul_add(LOG2E, SHIFT);
+    let n = z - SHIFT;
+    let b = (-n).mul_add(LN2_LO, (-n).mul_add(LN2_HI, x));
+    let e = z.to_bits() << 23;
+    let k = f32::from_bits(e.wrapping_add(1.0f32.to_bits()));
+    let u = b * b;
+    let j = C[4]
+        .mul_add(b, C[3])
+        .mul_add(u, C[2].mul_add(b, C[1]))
+        .mul_add(u, C[0] * b);
+    if n.abs() <= 126.0 {
+        return j.mul_add(k, k);
+    }
+    let g = if n <= 0.0 { 0x8200_0000u32 } else { 0 };
+    let s1 = f32::from_bits(g.wrapping_add(0x7f00_0000));
+    let s2 = f32::from_bits(e.wrapping_sub(g));
+    if n.abs() > 192.0 {
+        s1 * s1
+    } else {
+        s2.mul_add(j, s2) * s1
+    }
+}
+
+/// SwiGLU in place as ggml_vec_swiglu_f32 computes it: gate = silu(gate) * up with
+/// silu(g) = g / (1 + e^-g), e^-g by [`expf_ggml`] on whole groups of 8 and by libm's expf on
+/// the tail.
+// gate (n), up (n) -> gate (n)
+pub fn swiglu(gate: &mut [f32], up: &[f32]) {
+    let n = gate.len().min(up.len());
+    let simd = n - n % SWIGLU_LANES;
+    for (i, (g, &u)) in gate.iter_mut().zip(up).enumerate() {
+        let v = *g;
+        let e = if i < simd { expf_ggml(-v) } else { (-v).exp() };
+        *g = v / (1.0 + e) * u;
+    }
+}
+
 /// The row loop every ISA shares: out[r] = dot(w row r, x) for w (rows, row_len) stored
 /// row-major, rows = min(out.len(), w.len() / row_len). `#[inline(always)]` so that each ISA's
 /// `#[target_feature]` matvec inlines its own dot product here.

@@ -44,6 +44,7 @@ pub fn kernels() -> Option<Kernels> {
         matvec_f32,
         matvec_f16,
         matvec_bf16,
+        swiglu,
         ..Kernels::scalar().named("avx2")
     })
 }
@@ -63,15 +64,9 @@ safe_entry! {
     fn matvec_f32(out: &mut [f32], w: &[f32], row_len: usize, x: &[f32]) => matvec_f32_avx2;
     fn matvec_f16(out: &mut [f32], w: &[f16], row_len: usize, x: &[f32]) => matvec_f16_avx2;
     fn matvec_bf16(out: &mut [f32], w: &[bf16], row_len: usize, x: &[f32]) => matvec_bf16_avx2;
+    fn swiglu(gate: &mut [f32], up: &[f32]) => swiglu_avx2;
 }
 
-row_loop!(
-    matvec_q4_0_avx2,
-    BlockQ4_0,
-    BlockQ8_0,
-    dot_q4_0_q8_0_avx2,
-    "avx2,fma,f16c"
-);
 row_loop!(
     matvec_q4_1_avx2,
     BlockQ4_1,
@@ -229,18 +224,86 @@ fn mul_sum_u8_i8_f32(x: __m256i, y: __m256i) -> __m256 {
     _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, _mm256_set1_epi16(1)))
 }
 
-// w (nb) . x (nb) -> f32; ggml_vec_dot_q4_0_q8_0 (AVX2 path).
+/// The 32 weights of a Q4_0 block as i8 in [-8, 7], in element order.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn q4_0_values(a: &BlockQ4_0) -> __m256i {
+    _mm256_sub_epi8(unpack_nibbles(&a.qs), _mm256_set1_epi8(8))
+}
+
+/// Signed x (i8, not -128) times y (i8), summed in i32 lanes of 4 products.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn mul_sum_i8_i32(x: __m256i, y: __m256i) -> __m256i {
+    let pairs = _mm256_maddubs_epi16(_mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x));
+    _mm256_madd_epi16(pairs, _mm256_set1_epi16(1))
+}
+
+/// Lane j of the result is the sum of the 8 lanes of v[j].
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn hsum_i32x8_8(v: &[__m256i; 8]) -> __m256i {
+    let s01 = _mm256_hadd_epi32(v[0], v[1]);
+    let s23 = _mm256_hadd_epi32(v[2], v[3]);
+    let s45 = _mm256_hadd_epi32(v[4], v[5]);
+    let s67 = _mm256_hadd_epi32(v[6], v[7]);
+    // halves of rows 0-3 and of rows 4-7, low 128 bits then high
+    let s0123 = _mm256_hadd_epi32(s01, s23);
+    let s4567 = _mm256_hadd_epi32(s45, s67);
+    _mm256_add_epi32(
+        _mm256_permute2x128_si256::<0x20>(s0123, s4567),
+        _mm256_permute2x128_si256::<0x31>(s0123, s4567),
+    )
+}
+
+// w (nb) . x (nb) -> f32. ggml's AVX2 builds repack Q4_0 matrices and multiply them with
+// ggml_gemv/gemm_q4_0_8x8_q8_0, which add whole blocks in order:
+// acc = fma(sum_i(w_i * x_i), d_w * d_x, acc). This follows that order, not vec_dot's lanes.
 #[target_feature(enable = "avx2,fma,f16c")]
 fn dot_q4_0_q8_0_avx2(w: &[BlockQ4_0], x: &[BlockQ8_0]) -> f32 {
-    let mut acc = _mm256_setzero_ps();
-    let eight = _mm256_set1_epi8(8);
+    let mut acc = 0.0f32;
     for (a, b) in w.iter().zip(x) {
-        let d = _mm256_set1_ps(f16_to_f32(a.d) * f16_to_f32(b.d));
-        let qx = _mm256_sub_epi8(unpack_nibbles(&a.qs), eight);
-        let q = mul_sum_i8_f32(qx, load_q8(&b.qs));
-        acc = _mm256_fmadd_ps(d, q, acc);
+        let isum = hsum_i32x8(mul_sum_i8_i32(q4_0_values(a), load_q8(&b.qs)));
+        acc = (isum as f32).mul_add(f16_to_f32(a.d) * f16_to_f32(b.d), acc);
     }
-    hsum_f32x8(acc)
+    acc
+}
+
+// w (rows, nb) @ x (nb) -> out (rows): eight rows at a time (lane j = row j), each row with
+// exactly the arithmetic of `dot_q4_0_q8_0_avx2`; leftover rows through that dot.
+#[target_feature(enable = "avx2,fma,f16c")]
+fn matvec_q4_0_avx2(out: &mut [f32], w: &[BlockQ4_0], nb: usize, x: &[BlockQ8_0]) {
+    if nb == 0 {
+        out.fill(0.0);
+        return;
+    }
+    let rows = out.len().min(w.len() / nb);
+    let x = &x[..nb.min(x.len())];
+    let (groups, rest) = out[..rows].split_at_mut(rows - rows % 8);
+    for (g, out8) in groups.chunks_exact_mut(8).enumerate() {
+        let w8 = &w[g * 8 * nb..(g + 1) * 8 * nb];
+        let mut acc = _mm256_setzero_ps();
+        for (b, xb) in x.iter().enumerate() {
+            let qy = load_q8(&xb.qs);
+            let row_block = |j: usize| &w8[j * nb + b];
+            let sums: [__m256i; 8] =
+                std::array::from_fn(|j| mul_sum_i8_i32(q4_0_values(row_block(j)), qy));
+            let isum = _mm256_cvtepi32_ps(hsum_i32x8_8(&sums));
+            let dw_bits: [u16; 8] = std::array::from_fn(|j| row_block(j).d.to_bits());
+            // SAFETY: dw_bits is 8 u16 = 16 bytes.
+            let dw =
+                _mm256_cvtph_ps(unsafe { _mm_loadu_si128(dw_bits.as_ptr() as *const __m128i) });
+            let d = _mm256_mul_ps(dw, _mm256_set1_ps(f16_to_f32(xb.d)));
+            acc = _mm256_fmadd_ps(isum, d, acc);
+        }
+        // SAFETY: out8 has exactly 8 f32.
+        unsafe { _mm256_storeu_ps(out8.as_mut_ptr(), acc) };
+    }
+    let first = rows - rest.len();
+    for (r, o) in rest.iter_mut().enumerate() {
+        let row = first + r;
+        *o = dot_q4_0_q8_0_avx2(&w[row * nb..(row + 1) * nb], x);
+    }
 }
 
 // w (nb) . x (nb) -> f32; ggml_vec_dot_q4_1_q8_1 (AVX2 path): lanes + sum of m * s.
@@ -269,7 +332,19 @@ fn dot_q8_0_q8_0_avx2(w: &[BlockQ8_0], x: &[BlockQ8_0]) -> f32 {
     hsum_f32x8(acc)
 }
 
-/// The float dots: 4 accumulators over chunks of 32, one over chunks of 8, a scalar tail.
+/// Sum of the 8 lanes in the order of ggml's `GGML_F32x8_REDUCE`: (lo + hi), then two
+/// horizontal adds, ((0+4) + (1+5)) + ((2+6) + (3+7)).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn hsum_f32x8_hadd(v: __m256) -> f32 {
+    let s4 = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
+    let s2 = _mm_hadd_ps(s4, s4);
+    _mm_cvtss_f32(_mm_hadd_ps(s2, s2))
+}
+
+/// The float dots as ggml_vec_dot_f32 / ggml_vec_dot_f16 compute them: 4 x 8 lanes of fma
+/// accumulators over chunks of 32, reduced as (a0 + a2) + (a1 + a3) then across lanes; the
+/// tail (n % 32) is added in f64, one product at a time, and the sum rounded to f32 last.
 /// `load_w(i)` gives 8 weights as f32 starting at element i (< n - 7).
 macro_rules! float_dot {
     ($name:ident, $wty:ty, |$w:ident, $i:ident| $load:expr, $widen:expr) => {
@@ -294,17 +369,13 @@ macro_rules! float_dot {
                 }
                 i += 32;
             }
-            while i + 8 <= n {
-                acc[0] = _mm256_fmadd_ps(load_w(i), load_x(i), acc[0]);
-                i += 8;
-            }
-            let sum4 = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
-            let mut sum = hsum_f32x8(sum4);
+            let sum4 = _mm256_add_ps(_mm256_add_ps(acc[0], acc[2]), _mm256_add_ps(acc[1], acc[3]));
+            let mut sum = hsum_f32x8_hadd(sum4) as f64;
             let widen = $widen;
             for (a, b) in wp[i..].iter().zip(&xp[i..]) {
-                sum += widen(*a) * b;
+                sum += (widen(*a) * b) as f64;
             }
-            sum
+            sum as f32
         }
     };
 }
@@ -330,3 +401,69 @@ float_dot!(
     },
     generic::bf16_to_f32
 );
+
+/// `generic::expf_ggml` on 8 lanes, operation for operation.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn expf_ggml_x8(x: __m256) -> __m256 {
+    let shift = _mm256_set1_ps(12582912.0);
+    let z = _mm256_fmadd_ps(x, _mm256_set1_ps(f32::from_bits(0x3fb8aa3b)), shift);
+    let n = _mm256_sub_ps(z, shift);
+    let b = _mm256_fnmadd_ps(
+        n,
+        _mm256_set1_ps(f32::from_bits(0x35bfbe8e)),
+        _mm256_fnmadd_ps(n, _mm256_set1_ps(f32::from_bits(0x3f317200)), x),
+    );
+    let e = _mm256_slli_epi32::<23>(_mm256_castps_si256(z));
+    let k = _mm256_castsi256_ps(_mm256_add_epi32(
+        e,
+        _mm256_set1_epi32(1.0f32.to_bits() as i32),
+    ));
+    let c = |bits: u32| _mm256_set1_ps(f32::from_bits(bits));
+    let u = _mm256_mul_ps(b, b);
+    let j = _mm256_fmadd_ps(
+        _mm256_fmadd_ps(
+            _mm256_fmadd_ps(c(0x3c072010), b, c(0x3d2b9f17)),
+            u,
+            _mm256_fmadd_ps(c(0x3e2aaf33), b, c(0x3efffedb)),
+        ),
+        u,
+        _mm256_mul_ps(c(0x3f7ffff6), b),
+    );
+    let abs_n = _mm256_andnot_ps(_mm256_set1_ps(-0.0), n);
+    let big = _mm256_cmp_ps::<_CMP_GT_OQ>(abs_n, _mm256_set1_ps(126.0));
+    let scaled = _mm256_fmadd_ps(j, k, k);
+    if _mm256_movemask_ps(big) == 0 {
+        return scaled;
+    }
+    // |n| > 126: 2^n as s1 * s2 (s1 * s1 beyond 192), as in generic::expf_ggml.
+    let g = _mm256_and_si256(
+        _mm256_castps_si256(_mm256_cmp_ps::<_CMP_LE_OQ>(n, _mm256_setzero_ps())),
+        _mm256_set1_epi32(0x8200_0000u32 as i32),
+    );
+    let s1 = _mm256_castsi256_ps(_mm256_add_epi32(g, _mm256_set1_epi32(0x7f00_0000)));
+    let s2 = _mm256_castsi256_ps(_mm256_sub_epi32(e, g));
+    let huge = _mm256_cmp_ps::<_CMP_GT_OQ>(abs_n, _mm256_set1_ps(192.0));
+    let split = _mm256_mul_ps(_mm256_fmadd_ps(s2, j, s2), s1);
+    let mid = _mm256_blendv_ps(scaled, split, big);
+    _mm256_blendv_ps(mid, _mm256_mul_ps(s1, s1), huge)
+}
+
+// gate (n), up (n) -> gate (n); ggml_vec_swiglu_f32 (AVX2 path), tail as generic::swiglu.
+#[target_feature(enable = "avx2,fma,f16c")]
+fn swiglu_avx2(gate: &mut [f32], up: &[f32]) {
+    let n = gate.len().min(up.len());
+    let simd = n - n % generic::SWIGLU_LANES;
+    let one = _mm256_set1_ps(1.0);
+    for i in (0..simd).step_by(8) {
+        // SAFETY: i + 8 <= simd <= n, the length of both slices' prefixes used here.
+        unsafe {
+            let g = _mm256_loadu_ps(gate.as_ptr().add(i));
+            let u = _mm256_loadu_ps(up.as_ptr().add(i));
+            let e = expf_ggml_x8(_mm256_sub_ps(_mm256_setzero_ps(), g));
+            let silu = _mm256_div_ps(g, _mm256_add_ps(one, e));
+            _mm256_storeu_ps(gate.as_mut_ptr().add(i), _mm256_mul_ps(silu, u));
+        }
+    }
+    generic::swiglu(&mut gate[simd..n], &up[simd..n]);
+}
