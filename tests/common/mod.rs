@@ -78,15 +78,60 @@ pub fn tempdir() -> tempfile::TempDir {
     tempfile::tempdir().expect("create temp dir")
 }
 
+/// A folder for files that live as long as the test process: `<target>/tmp/edge-test-<pid>`.
+/// A `TempDir` kept in a static would never be dropped (statics are not), so the folder is
+/// removed by an `atexit` handler instead, and the folders of processes that died before
+/// exiting are swept when the next process makes its own.
+pub fn process_scratch() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    extern "C" fn remove_at_exit() {
+        if let Some(dir) = DIR.get() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+    unsafe extern "C" {
+        fn atexit(callback: extern "C" fn()) -> std::ffi::c_int;
+    }
+    DIR.get_or_init(|| {
+        let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+        sweep_dead_scratch(&root);
+        let dir = root.join(format!("edge-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("create the process scratch folder");
+        // SAFETY: atexit is the C library's; the callback is a plain function that touches
+        // only the initialized static.
+        unsafe { atexit(remove_at_exit) };
+        dir
+    })
+}
+
+/// Removes `edge-test-<pid>` folders whose process no longer runs (Linux: no /proc/<pid>).
+fn sweep_dead_scratch(root: &Path) {
+    if !Path::new("/proc/self").exists() {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let pid = name.to_str().and_then(|n| n.strip_prefix("edge-test-"));
+        if let Some(pid) = pid.filter(|p| p.parse::<u32>().is_ok()) {
+            if !Path::new("/proc").join(pid).exists() {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    }
+}
+
 /// Our quantizer's output for `input` (a HF folder) at `ty` (`--type` and `--output-type`),
-/// written once per test process into a temporary folder that lives as long as the process.
+/// written once per test process into [`process_scratch`].
 pub fn quantized(input: &Path, ty: edge_formats::GgmlType) -> PathBuf {
     use std::collections::HashMap;
     use std::sync::Mutex;
     /// (input folder, type id) -> the file written for it.
     type Written = Mutex<HashMap<(PathBuf, u32), PathBuf>>;
-    static OUT: OnceLock<(tempfile::TempDir, Written)> = OnceLock::new();
-    let (dir, cache) = OUT.get_or_init(|| (tempdir(), Mutex::new(HashMap::new())));
+    static OUT: OnceLock<Written> = OnceLock::new();
+    let cache = OUT.get_or_init(|| Mutex::new(HashMap::new()));
     let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());
     let key = (input.to_path_buf(), ty.id());
     if let Some(p) = cache.get(&key) {
@@ -96,9 +141,7 @@ pub fn quantized(input: &Path, ty: edge_formats::GgmlType) -> PathBuf {
         .file_name()
         .and_then(|s| s.to_str())
         .unwrap_or("model");
-    let out = dir
-        .path()
-        .join(format!("{stem}-{}.gguf", ty.name().to_lowercase()));
+    let out = process_scratch().join(format!("{stem}-{}.gguf", ty.name().to_lowercase()));
     let opts = edge_quantize::Options {
         input: input.to_path_buf(),
         output: Some(out.clone()),
