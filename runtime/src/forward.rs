@@ -306,15 +306,6 @@ fn par_attention(
 
 /// The forms of `act`: it feeds q, k, v, the attention output, gate, up and the logits.
 fn act_forms(w: &Weights<'_>) -> ActivationForms {
-    let per_layer = w.layers.iter().flat_map(|l| {
-        [
-            &l.attn_q,
-            &l.attn_k,
-            &l.attn_v,
-            &l.attn_output,
-            &l.ffn_gate,
-            &l.ffn_up,
-        ]
-    });
+    let per_layer = w.layers.iter().flat_map(|l| l.matrices_reading_embd());
     ActivationForms::for_matrices(per_layer.chain([&w.output]))
 }

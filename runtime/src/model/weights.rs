@@ -33,6 +33,21 @@ pub struct LayerWeights<'a> {
     pub ffn_down: Matrix<'a>,
 }
 
+impl<'a> LayerWeights<'a> {
+    /// The matrices that read an n_embd or q_dim activation (the shared `act` buffer of a
+    /// step): q, k, v, the attention output, gate and up. `ffn_down` is the other one.
+    pub fn matrices_reading_embd(&self) -> [&Matrix<'a>; 6] {
+        [
+            &self.attn_q,
+            &self.attn_k,
+            &self.attn_v,
+            &self.attn_output,
+            &self.ffn_gate,
+            &self.ffn_up,
+        ]
+    }
+}
+
 /// All weights of the network.
 #[derive(Clone, Debug)]
 pub struct Weights<'a> {
@@ -106,15 +121,7 @@ impl<'a> Weights<'a> {
         }
         for l in &self.layers {
             total += norm(&l.attn_norm) + norm(&l.ffn_norm);
-            for m in [
-                &l.attn_q,
-                &l.attn_k,
-                &l.attn_v,
-                &l.attn_output,
-                &l.ffn_gate,
-                &l.ffn_up,
-                &l.ffn_down,
-            ] {
+            for m in l.matrices_reading_embd().into_iter().chain([&l.ffn_down]) {
                 total += matrix_bytes(m);
             }
         }

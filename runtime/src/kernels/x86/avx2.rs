@@ -7,10 +7,14 @@
 //! Agreement with `generic` (tested in tests/kernels_generic.rs):
 //! - quantizers: bit-identical (same f32 amax, d, id and product; `_mm256_round_ps` with
 //!   round-to-nearest is ties-to-even like `f32::round_ties_even`).
-//! - quantized dots: the per-block integer sums are identical; the f32 accumulation follows
-//!   ggml's AVX2 kernels (8 lanes, `fma(d_w * d_x, lane_sum, acc)`, then a horizontal sum),
-//!   so results differ from generic by f32 rounding only.
-//! - float dots: 4 x 8 lanes of fma accumulators, then a horizontal sum and a scalar tail.
+//! - quantized dots: the per-block integer sums are identical; the f32 accumulation is the one
+//!   llama.cpp's AVX2 build uses for the type, so results differ from generic by f32 rounding
+//!   only and from llama.cpp not at all: Q8_0 and Q4_1 as `vec_dot` (8 lanes,
+//!   `fma(d_w * d_x, lane_sum, acc)`, then a horizontal sum), Q4_0 as the repacked
+//!   gemv/gemm (`fma(block_sum, d_w * d_x, acc)`, block after block).
+//! - float dots: ggml_vec_dot_f32/f16's 4 x 8 lanes of fma accumulators, its reduction order,
+//!   the tail in f64.
+//! - SwiGLU: bit-identical (`generic::expf_ggml` on 8 lanes).
 //!
 //! Domain: q8 values in [-127, 127] (what every quantizer produces; `_mm256_sign_epi8` cannot
 //! negate -128, exactly as in ggml).
