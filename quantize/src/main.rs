@@ -43,6 +43,15 @@ fn parse_type(s: &str) -> Result<GgmlType, String> {
 
 fn main() {
     let cli = Cli::parse();
+    // Ctrl-C, SIGTERM, SIGHUP: no half-written file stays behind.
+    let interrupted = ctrlc::set_handler(|| {
+        edge_quantize::output::remove_unfinished_outputs();
+        eprintln!("error: interrupted; no output written");
+        std::process::exit(130);
+    });
+    if let Err(e) = interrupted {
+        eprintln!("warning: cannot catch interrupts ({e}); one would leave a temporary file");
+    }
     let opts = edge_quantize::Options {
         input: cli.input,
         output: cli.output,

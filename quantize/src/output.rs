@@ -6,6 +6,7 @@ use crate::error::{Error, Result};
 use edge_formats::GgmlType;
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 /// `<name>-<type>.gguf` beside the input: for a folder, in its parent and named after it; for
 /// a file, beside it and named after its stem.
@@ -69,7 +70,28 @@ fn canonical_destination(output: &Path) -> Result<PathBuf> {
     Ok(parent.join(name))
 }
 
-/// A temporary file beside the destination that is deleted on drop unless [`commit`]ted.
+/// Temporary files of outputs not yet committed, for [`remove_unfinished_outputs`]. A commit
+/// renames and unregisters under this lock, so an interruption either finds the finished file
+/// in place or removes the temporary one, never half of each.
+static UNFINISHED: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+fn unfinished() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
+    UNFINISHED.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Deletes the temporary file of every output still being written and returns how many there
+/// were. For an interrupt handler (the `quantize` binary's Ctrl-C / SIGTERM), which exits
+/// right after: the writers are not told.
+pub fn remove_unfinished_outputs() -> usize {
+    let mut list = unfinished();
+    for temp in list.iter() {
+        let _ = std::fs::remove_file(temp);
+    }
+    std::mem::take(&mut *list).len()
+}
+
+/// A temporary file beside the destination that is deleted on drop unless [`commit`]ted, and
+/// by [`remove_unfinished_outputs`] when the process is interrupted.
 ///
 /// [`commit`]: TempOutput::commit
 pub struct TempOutput {
@@ -95,6 +117,7 @@ impl TempOutput {
             });
         }
         let temp = dest.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
+        let mut list = unfinished();
         let file = OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -103,6 +126,7 @@ impl TempOutput {
                 path: dest.to_path_buf(),
                 what: e.to_string(),
             })?;
+        list.push(temp.clone());
         Ok(TempOutput {
             temp,
             dest: dest.to_path_buf(),
@@ -130,7 +154,17 @@ impl TempOutput {
         })?;
         file.sync_all().map_err(|e| Error::io(&self.temp, e))?;
         drop(file);
-        std::fs::rename(&self.temp, &self.dest).map_err(|e| Error::io(&self.dest, e))?;
+        {
+            let mut list = unfinished();
+            if !list.contains(&self.temp) {
+                return Err(Error::Output {
+                    path: self.dest.clone(),
+                    what: "interrupted before it was complete".into(),
+                });
+            }
+            std::fs::rename(&self.temp, &self.dest).map_err(|e| Error::io(&self.dest, e))?;
+            list.retain(|t| t != &self.temp);
+        }
         // The rename is durable once the folder is synced; not every platform can open a
         // folder for that, and the data is already safe, so a failure here is not an error.
         if let Some(dir) = self.dest.parent() {
@@ -152,7 +186,9 @@ impl Drop for TempOutput {
     fn drop(&mut self) {
         self.file = None;
         if !self.temp.as_os_str().is_empty() {
+            let mut list = unfinished();
             let _ = std::fs::remove_file(&self.temp);
+            list.retain(|t| t != &self.temp);
         }
     }
 }

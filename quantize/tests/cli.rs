@@ -462,3 +462,77 @@ fn safetensors_file_input_equals_folder_input() {
     }
     assert!(std::fs::read(&a).unwrap() == std::fs::read(&b).unwrap());
 }
+
+/// The SmolLM2 folder in the fetched-models cache (`$EDGE_MODELS`, else
+/// `~/.cache/edge-models`); `fetch-models` is idempotent and fast once cached.
+fn smollm2() -> PathBuf {
+    let dir = std::env::var_os("EDGE_MODELS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/edge-models")
+        });
+    let status = Command::new(shared_models().join("../scripts/fetch-models"))
+        .arg(&dir)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("run fetch-models");
+    assert!(status.success(), "fetch-models failed");
+    dir.join("smollm2-135m-instruct")
+}
+
+#[test]
+fn interrupt_or_termination_leaves_no_file() {
+    // SmolLM2 takes a second or two: long enough to signal once the temporary file exists.
+    let input = smollm2();
+    for signal in ["INT", "TERM"] {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("smol.gguf");
+        let mut interrupted = false;
+        for _attempt in 0..3 {
+            let mut child = Command::new(env!("CARGO_BIN_EXE_quantize"))
+                .arg(&input)
+                .args(["--type", "q8_0", "-q", "-o"])
+                .arg(&out)
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            let start = std::time::Instant::now();
+            while !listing(dir.path()).iter().any(|n| n.contains(".tmp-")) {
+                assert!(
+                    start.elapsed().as_secs() < 120,
+                    "no temporary file appeared"
+                );
+                if child.try_wait().unwrap().is_some() {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            let sent = Command::new("kill")
+                .arg(format!("-{signal}"))
+                .arg(child.id().to_string())
+                .status()
+                .unwrap();
+            let result = child.wait_with_output().unwrap();
+            if result.status.success() || !sent.success() {
+                // It finished before the signal arrived: try again.
+                let _ = std::fs::remove_file(&out);
+                continue;
+            }
+            let stderr = String::from_utf8_lossy(&result.stderr);
+            assert_eq!(result.status.code(), Some(130), "SIG{signal}: {stderr}");
+            assert_eq!(
+                stderr.trim(),
+                "error: interrupted; no output written",
+                "SIG{signal}"
+            );
+            assert!(
+                listing(dir.path()).is_empty(),
+                "SIG{signal} left {:?}",
+                listing(dir.path())
+            );
+            interrupted = true;
+            break;
+        }
+        assert!(interrupted, "quantize finished before every SIG{signal}");
+    }
+}
