@@ -17,9 +17,10 @@ pub enum Error {
     ContextFull(String),
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
-    #[error("{path}: {source}")]
-    Io {
-        path: std::path::PathBuf,
+    /// The operating system refused a worker thread.
+    #[error("cannot start {n_threads} worker threads: {source}")]
+    Threads {
+        n_threads: usize,
         #[source]
         source: std::io::Error,
     },

@@ -144,10 +144,8 @@ impl Session {
                 cfg.kv_dim()
             )));
         }
-        let pool = ThreadPool::new(n_threads).map_err(|e| Error::Io {
-            path: model.path().to_path_buf(),
-            source: e,
-        })?;
+        let pool =
+            ThreadPool::new(n_threads).map_err(|source| Error::Threads { n_threads, source })?;
         let state = RunState::new(cfg, model.weights(), n_ctx, params.kv_type);
         Ok(Session {
             kernels: params.kernels.unwrap_or_else(Kernels::detect),
