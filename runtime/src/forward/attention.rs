@@ -154,9 +154,8 @@ pub fn round_to_f16_in_place(x: &mut [f32]) {
 /// (`ggml_compute_forward_flash_attn_ext_f16_one_chunk`), which llama.cpp uses by default:
 /// online softmax over positions in order, the weighted sum of values accumulated in f16
 /// (one fused multiply-add, rounded to f16 after every update), divided by the softmax sum
-/// at the end. `q` must already be
-/// rounded to f16 ([`round_to_f16_in_place`]). Matching it keeps greedy decoding with an f16
-/// cache close to llama.cpp's.
+/// at the end. `q` must already be rounded to f16 ([`round_to_f16_in_place`]). With the AVX2
+/// dots this is llama.cpp's result to the bit.
 // q (head_dim), keys (n_pos, head_dim), values (n_pos, head_dim) -> out (head_dim)
 fn attend_f16_online(
     args: &AttentionArgs<'_>,

@@ -46,7 +46,8 @@ pub fn softmax_in_place(x: &mut [f32]) {
 /// decoding). theta(pos, i) = pos * base^(-2i / n_rot) for the pair i < n_rot / 2, in f32 as
 /// ggml's rope cache computes it: theta(pos, 0) = pos, then theta *= base^(-2 / n_rot) per pair,
 /// cos and sin of the f32 angle. Matching ggml to the bit keeps greedy decoding on llama.cpp's
-/// path; the recurrence is within a few f32 ulps of the exact angle.
+/// path; each step adds half an ulp of error, so pair i is within about i ulps of the exact
+/// angle.
 #[derive(Clone, Debug)]
 pub struct RopeTable {
     /// Rotated dims per head (even).

@@ -410,29 +410,30 @@ float_dot!(
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 fn expf_ggml_x8(x: __m256) -> __m256 {
-    let shift = _mm256_set1_ps(12582912.0);
-    let z = _mm256_fmadd_ps(x, _mm256_set1_ps(f32::from_bits(0x3fb8aa3b)), shift);
+    use generic::expf_ggml_constants::*;
+    let shift = _mm256_set1_ps(SHIFT);
+    let z = _mm256_fmadd_ps(x, _mm256_set1_ps(LOG2E), shift);
     let n = _mm256_sub_ps(z, shift);
     let b = _mm256_fnmadd_ps(
         n,
-        _mm256_set1_ps(f32::from_bits(0x35bfbe8e)),
-        _mm256_fnmadd_ps(n, _mm256_set1_ps(f32::from_bits(0x3f317200)), x),
+        _mm256_set1_ps(LN2_LO),
+        _mm256_fnmadd_ps(n, _mm256_set1_ps(LN2_HI), x),
     );
     let e = _mm256_slli_epi32::<23>(_mm256_castps_si256(z));
     let k = _mm256_castsi256_ps(_mm256_add_epi32(
         e,
         _mm256_set1_epi32(1.0f32.to_bits() as i32),
     ));
-    let c = |bits: u32| _mm256_set1_ps(f32::from_bits(bits));
+    let c = |i: usize| _mm256_set1_ps(C[i]);
     let u = _mm256_mul_ps(b, b);
     let j = _mm256_fmadd_ps(
         _mm256_fmadd_ps(
-            _mm256_fmadd_ps(c(0x3c072010), b, c(0x3d2b9f17)),
+            _mm256_fmadd_ps(c(4), b, c(3)),
             u,
-            _mm256_fmadd_ps(c(0x3e2aaf33), b, c(0x3efffedb)),
+            _mm256_fmadd_ps(c(2), b, c(1)),
         ),
         u,
-        _mm256_mul_ps(c(0x3f7ffff6), b),
+        _mm256_mul_ps(c(0), b),
     );
     let abs_n = _mm256_andnot_ps(_mm256_set1_ps(-0.0), n);
     let big = _mm256_cmp_ps::<_CMP_GT_OQ>(abs_n, _mm256_set1_ps(126.0));
