@@ -224,23 +224,22 @@ fn mul_sum_i8_f32(x: __m256i, y: __m256i) -> __m256 {
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 fn mul_sum_u8_i8_f32(x: __m256i, y: __m256i) -> __m256 {
-    let pairs = _mm256_maddubs_epi16(x, y);
-    _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, _mm256_set1_epi16(1)))
+    _mm256_cvtepi32_ps(mul_sum_u8_i8_i32(x, y))
 }
 
-/// The 32 weights of a Q4_0 block as i8 in [-8, 7], in element order.
+/// Unsigned x (u8 <= 127) times signed y (i8), summed in i32 lanes of 4 products.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn q4_0_values(a: &BlockQ4_0) -> __m256i {
-    _mm256_sub_epi8(unpack_nibbles(&a.qs), _mm256_set1_epi8(8))
+fn mul_sum_u8_i8_i32(x: __m256i, y: __m256i) -> __m256i {
+    _mm256_madd_epi16(_mm256_maddubs_epi16(x, y), _mm256_set1_epi16(1))
 }
 
-/// Signed x (i8, not -128) times y (i8), summed in i32 lanes of 4 products.
+/// 8 * (sum of the 32 i8 of a q8 block): what the Q4_0 offset of 8 takes from a dot with the
+/// raw nibbles, sum((n - 8) y) = sum(n y) - 8 sum(y), exactly in integers.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn mul_sum_i8_i32(x: __m256i, y: __m256i) -> __m256i {
-    let pairs = _mm256_maddubs_epi16(_mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x));
-    _mm256_madd_epi16(pairs, _mm256_set1_epi16(1))
+fn q4_0_offset_sum(qy: __m256i) -> i32 {
+    8 * hsum_i32x8(mul_sum_u8_i8_i32(_mm256_set1_epi8(1), qy))
 }
 
 /// Lane j of the result is the sum of the 8 lanes of v[j].
@@ -267,7 +266,8 @@ fn hsum_i32x8_8(v: &[__m256i; 8]) -> __m256i {
 fn dot_q4_0_q8_0_avx2(w: &[BlockQ4_0], x: &[BlockQ8_0]) -> f32 {
     let mut acc = 0.0f32;
     for (a, b) in w.iter().zip(x) {
-        let isum = hsum_i32x8(mul_sum_i8_i32(q4_0_values(a), load_q8(&b.qs)));
+        let qy = load_q8(&b.qs);
+        let isum = hsum_i32x8(mul_sum_u8_i8_i32(unpack_nibbles(&a.qs), qy)) - q4_0_offset_sum(qy);
         acc = (isum as f32).mul_add(f16_to_f32(a.d) * f16_to_f32(b.d), acc);
     }
     acc
@@ -289,10 +289,11 @@ fn matvec_q4_0_avx2(out: &mut [f32], w: &[BlockQ4_0], nb: usize, x: &[BlockQ8_0]
         let mut acc = _mm256_setzero_ps();
         for (b, xb) in x.iter().enumerate() {
             let qy = load_q8(&xb.qs);
+            let offset = _mm256_set1_epi32(q4_0_offset_sum(qy));
             let row_block = |j: usize| &w8[j * nb + b];
             let sums: [__m256i; 8] =
-                std::array::from_fn(|j| mul_sum_i8_i32(q4_0_values(row_block(j)), qy));
-            let isum = _mm256_cvtepi32_ps(hsum_i32x8_8(&sums));
+                std::array::from_fn(|j| mul_sum_u8_i8_i32(unpack_nibbles(&row_block(j).qs), qy));
+            let isum = _mm256_cvtepi32_ps(_mm256_sub_epi32(hsum_i32x8_8(&sums), offset));
             let dw_bits: [u16; 8] = std::array::from_fn(|j| row_block(j).d.to_bits());
             // SAFETY: dw_bits is 8 u16 = 16 bytes.
             let dw =
