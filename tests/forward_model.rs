@@ -262,3 +262,43 @@ fn memory_plan_adds_up() {
         );
     }
 }
+
+#[test]
+fn prompts_longer_than_a_batch_give_the_bits_of_single_steps() {
+    // Several full batches and a partial one, on quantized weights (the AVX2 Q4_0 kernel runs
+    // eight rows per pass) and both cache types: a batch shares weight reads, never results.
+    let n = 2 * edge::forward::MAX_BATCH + 5;
+    let prompt: Vec<u32> = (0..n as u32).map(|i| (i * 37 + 11) % 2048).collect();
+    for ty in ["q4_0", "q8_0"] {
+        let path =
+            common::shared_models().join(format!("llama.cpp-made/tinystories-656k.{ty}.gguf"));
+        let model = Arc::new(Model::open(&path).unwrap());
+        for kv_type in [KvType::F32, KvType::F16] {
+            let params = SessionParams {
+                n_ctx: 128,
+                n_threads: 2,
+                kv_type,
+                kernels: None,
+            };
+            let mut s = Session::new(model.clone(), params).unwrap();
+            let batch = s.forward_batch(&prompt).unwrap().to_vec();
+            assert_eq!(s.pos(), n);
+            let next = s.forward(7).unwrap().to_vec();
+            s.reset();
+            let mut single = Vec::new();
+            for &t in &prompt {
+                single = s.forward(t).unwrap().to_vec();
+            }
+            let same =
+                |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits());
+            assert!(
+                same(&batch, &single),
+                "{ty} {kv_type:?}: batch vs single steps"
+            );
+            assert!(
+                same(s.forward(7).unwrap(), &next),
+                "{ty} {kv_type:?}: the step after"
+            );
+        }
+    }
+}

@@ -1,8 +1,12 @@
-//! One token through the Llama network, with every buffer in one `RunState` allocated once
-//! (the idea of llama2.c's `RunState`): embedding row -> per layer: RMSNorm -> quantize once
-//! -> Q, K, V -> RoPE -> KV cache -> GQA attention -> output projection -> residual ->
-//! RMSNorm -> quantize once -> gate, up -> SwiGLU -> quantize once -> down -> residual ->
-//! final RMSNorm -> logits.
+//! A batch of tokens through the Llama network, with every buffer in one `RunState`
+//! allocated once (the idea of llama2.c's `RunState`): embedding rows -> per layer: RMSNorm ->
+//! quantize once -> Q, K, V -> RoPE -> KV cache -> GQA attention -> output projection ->
+//! residual -> RMSNorm -> quantize once -> gate, up -> SwiGLU -> quantize once -> down ->
+//! residual -> final RMSNorm -> logits of the last token.
+//!
+//! The tokens of a batch share each weight chunk while it is in cache: the matrix products
+//! take row chunks as the outer loop and tokens as the inner one. Every output element is
+//! still one `Kernels::matvec` dot, so a batch gives the same bits as its tokens one by one.
 
 pub mod attention;
 pub mod ops;
@@ -15,33 +19,40 @@ use crate::{Error, Result};
 use attention::{attend_head, round_to_f16_in_place, AttentionArgs, KvCache, KvShape};
 use ops::{add_in_place, rms_norm, RopeTable};
 
-/// Every buffer one token needs. Allocated in `new`; `step` allocates nothing.
+/// Tokens one `step` takes at most (the session cuts longer prompts into batches).
+pub const MAX_BATCH: usize = 32;
+
+/// Every buffer a batch needs. Allocated in `new`; `step` allocates nothing.
+/// Per-token buffers hold `batch` rows: token t of the batch at `[t * dim, (t + 1) * dim)`.
 #[derive(Debug)]
 pub struct RunState {
-    /// residual stream x (n_embd)
+    /// Tokens per batch (1..=MAX_BATCH).
+    pub batch: usize,
+    /// residual stream x (batch, n_embd)
     pub x: Vec<f32>,
-    /// normed input of the current sub-block (n_embd)
+    /// normed input of the current sub-block (batch, n_embd)
     pub xb: Vec<f32>,
-    /// query heads (n_head * head_dim)
+    /// query heads (batch, n_head * head_dim)
     pub q: Vec<f32>,
-    /// key heads of the new position (n_head_kv * head_dim)
+    /// key heads of the new positions (batch, n_head_kv * head_dim)
     pub k: Vec<f32>,
-    /// value heads of the new position (n_head_kv * head_dim)
+    /// value heads of the new positions (batch, n_head_kv * head_dim)
     pub v: Vec<f32>,
-    /// attention output, heads concatenated (n_head * head_dim)
+    /// attention output, heads concatenated (batch, n_head * head_dim)
     pub att_out: Vec<f32>,
-    /// attention scores per head (n_head, n_ctx)
+    /// attention scores per head of one token (n_head, n_ctx)
     pub scores: Vec<f32>,
-    /// output of attn_output or ffn_down before the residual add (n_embd)
+    /// output of attn_output or ffn_down before the residual add (batch, n_embd)
     pub proj: Vec<f32>,
-    /// ffn gate, then silu(gate) * up (n_ff)
+    /// ffn gate, then silu(gate) * up (batch, n_ff)
     pub gate: Vec<f32>,
-    /// ffn up (n_ff)
+    /// ffn up (batch, n_ff)
     pub up: Vec<f32>,
-    /// xb or att_out quantized once for the matrices that read it (max(n_embd, q_dim))
-    pub act: Activation,
-    /// silu(gate) * up quantized once for ffn_down (n_ff)
-    pub act_ff: Activation,
+    /// per token: xb or att_out quantized once for the matrices that read it
+    /// (max(n_embd, q_dim) each)
+    pub act: Vec<Activation>,
+    /// per token: silu(gate) * up quantized once for ffn_down (n_ff each)
+    pub act_ff: Vec<Activation>,
     /// logits of the last position computed (n_vocab)
     pub logits: Vec<f32>,
     /// keys and values (n_layer, n_head_kv, n_ctx, head_dim) each
@@ -52,34 +63,42 @@ pub struct RunState {
 }
 
 impl RunState {
+    /// Buffers for batches of up to `batch` tokens (clamped to 1..=MAX_BATCH).
     pub fn new(
         cfg: &ModelConfig,
         weights: &Weights<'_>,
         n_ctx: usize,
         kv_type: KvType,
+        batch: usize,
     ) -> RunState {
+        let batch = batch.clamp(1, MAX_BATCH);
         let kv_shape = KvShape {
             n_layer: cfg.n_layer,
             n_head_kv: cfg.n_head_kv,
             n_ctx,
             head_dim: cfg.head_dim,
         };
+        let rows = |dim: usize| vec![0.0; batch * dim];
+        let act_forms = act_forms(weights);
+        let ff_forms = ActivationForms::for_matrices(weights.layers.iter().map(|l| &l.ffn_down));
         RunState {
-            x: vec![0.0; cfg.n_embd],
-            xb: vec![0.0; cfg.n_embd],
-            q: vec![0.0; cfg.q_dim()],
-            k: vec![0.0; cfg.kv_dim()],
-            v: vec![0.0; cfg.kv_dim()],
-            att_out: vec![0.0; cfg.q_dim()],
+            batch,
+            x: rows(cfg.n_embd),
+            xb: rows(cfg.n_embd),
+            q: rows(cfg.q_dim()),
+            k: rows(cfg.kv_dim()),
+            v: rows(cfg.kv_dim()),
+            att_out: rows(cfg.q_dim()),
             scores: vec![0.0; cfg.n_head * n_ctx],
-            proj: vec![0.0; cfg.n_embd],
-            gate: vec![0.0; cfg.n_ff],
-            up: vec![0.0; cfg.n_ff],
-            act: Activation::with_forms(cfg.n_embd.max(cfg.q_dim()), act_forms(weights)),
-            act_ff: Activation::with_forms(
-                cfg.n_ff,
-                ActivationForms::for_matrices(weights.layers.iter().map(|l| &l.ffn_down)),
-            ),
+            proj: rows(cfg.n_embd),
+            gate: rows(cfg.n_ff),
+            up: rows(cfg.n_ff),
+            act: (0..batch)
+                .map(|_| Activation::with_forms(cfg.n_embd.max(cfg.q_dim()), act_forms))
+                .collect(),
+            act_ff: (0..batch)
+                .map(|_| Activation::with_forms(cfg.n_ff, ff_forms))
+                .collect(),
             logits: vec![0.0; cfg.n_vocab],
             kv: KvCache::new(kv_shape, kv_type),
             kv_shape,
@@ -90,10 +109,14 @@ impl RunState {
     /// Bytes of everything but the KV cache.
     pub fn scratch_bytes(&self) -> usize {
         let f = |v: &Vec<f32>| v.capacity() * 4;
-        let act = |a: &Activation| {
-            a.f32.capacity() * 4
-                + a.q8_0.capacity() * std::mem::size_of::<edge_formats::BlockQ8_0>()
-                + a.q8_1.capacity() * std::mem::size_of::<edge_formats::BlockQ8_1>()
+        let act = |acts: &Vec<Activation>| -> usize {
+            acts.iter()
+                .map(|a| {
+                    a.f32.capacity() * 4
+                        + a.q8_0.capacity() * std::mem::size_of::<edge_formats::BlockQ8_0>()
+                        + a.q8_1.capacity() * std::mem::size_of::<edge_formats::BlockQ8_1>()
+                })
+                .sum()
         };
         f(&self.x)
             + f(&self.xb)
@@ -120,82 +143,155 @@ pub struct StepContext<'a> {
     pub pool: &'a mut ThreadPool,
 }
 
-/// Runs `token` at position `pos` (< n_ctx, token < n_vocab: the session checks both) and
-/// stores its keys and values; computes the logits into `st.logits` when `want_logits`.
+/// Row t of a (batch, dim) buffer.
+fn row(buf: &[f32], dim: usize, t: usize) -> &[f32] {
+    &buf[t * dim..(t + 1) * dim]
+}
+
+/// Row t of a (batch, dim) buffer, mutable.
+fn row_mut(buf: &mut [f32], dim: usize, t: usize) -> &mut [f32] {
+    &mut buf[t * dim..(t + 1) * dim]
+}
+
+/// Runs `tokens` (1..=st.batch of them) at positions pos0.. (pos0 + len <= n_ctx, ids below
+/// n_vocab: the session checks all three) and stores their keys and values; computes the
+/// logits of the last one into `st.logits` when `want_logits`.
 pub fn step(
     cx: &mut StepContext<'_>,
     st: &mut RunState,
-    token: u32,
-    pos: usize,
+    tokens: &[u32],
+    pos0: usize,
     want_logits: bool,
 ) -> Result<()> {
     let cfg = cx.cfg;
     let w = cx.weights;
     let kernels = cx.kernels;
     let eps = cfg.rms_eps;
-    generic::dequantize_row(&w.token_embd, token as usize, &mut st.x);
+    let n = tokens.len().min(st.batch);
+    let (d, qd, kvd, ff) = (cfg.n_embd, cfg.q_dim(), cfg.kv_dim(), cfg.n_ff);
+    for (t, &token) in tokens[..n].iter().enumerate() {
+        generic::dequantize_row(&w.token_embd, token as usize, row_mut(&mut st.x, d, t));
+    }
 
     for (layer, lw) in w.layers.iter().enumerate() {
         // attention block
-        rms_norm(&mut st.xb, &st.x, &lw.attn_norm, eps);
-        st.act.prepare(kernels, &st.xb);
-        par_matvecs(
+        for t in 0..n {
+            rms_norm(
+                row_mut(&mut st.xb, d, t),
+                row(&st.x, d, t),
+                &lw.attn_norm,
+                eps,
+            );
+            st.act[t].prepare(kernels, row(&st.xb, d, t));
+        }
+        par_matmuls(
             cx.pool,
             kernels,
             [
-                (&mut st.q, &lw.attn_q),
-                (&mut st.k, &lw.attn_k),
-                (&mut st.v, &lw.attn_v),
+                (&mut st.q, qd, &lw.attn_q),
+                (&mut st.k, kvd, &lw.attn_k),
+                (&mut st.v, kvd, &lw.attn_v),
             ],
-            &st.act,
+            &st.act[..n],
         )?;
-        st.rope.apply(&mut st.q, cfg.head_dim, pos);
-        st.rope.apply(&mut st.k, cfg.head_dim, pos);
-        st.kv.store(&st.kv_shape, layer, pos, &st.k, &st.v);
-        if st.kv.kv_type() == KvType::F16 {
-            // ggml's flash attention converts q to the f16 of the keys before the dot products.
-            round_to_f16_in_place(&mut st.q);
+        for t in 0..n {
+            let pos = pos0 + t;
+            let q = row_mut(&mut st.q, qd, t);
+            st.rope.apply(q, cfg.head_dim, pos);
+            if st.kv.kv_type() == KvType::F16 {
+                // ggml's flash attention converts q to the f16 of the keys before the dots.
+                round_to_f16_in_place(q);
+            }
+            st.rope.apply(row_mut(&mut st.k, kvd, t), cfg.head_dim, pos);
+            st.kv.store(
+                &st.kv_shape,
+                layer,
+                pos,
+                row(&st.k, kvd, t),
+                row(&st.v, kvd, t),
+            );
         }
-        let args = AttentionArgs {
-            cache: &st.kv,
-            shape: st.kv_shape,
-            layer,
-            n_pos: pos + 1,
-            group: cfg.n_head / cfg.n_head_kv,
-            scale: 1.0 / (cfg.head_dim as f32).sqrt(),
-            kernels: *kernels,
-        };
-        par_attention(
-            cx.pool,
-            &args,
-            cfg.n_head,
-            &st.q,
-            &mut st.scores,
-            &mut st.att_out,
-        )?;
-        st.act.prepare(kernels, &st.att_out);
-        par_matvecs(cx.pool, kernels, [(&mut st.proj, &lw.attn_output)], &st.act)?;
-        add_in_place(&mut st.x, &st.proj);
-
-        // feed-forward block
-        rms_norm(&mut st.xb, &st.x, &lw.ffn_norm, eps);
-        st.act.prepare(kernels, &st.xb);
-        par_matvecs(
+        for t in 0..n {
+            let args = AttentionArgs {
+                cache: &st.kv,
+                shape: st.kv_shape,
+                layer,
+                n_pos: pos0 + t + 1,
+                group: cfg.n_head / cfg.n_head_kv,
+                scale: 1.0 / (cfg.head_dim as f32).sqrt(),
+                kernels: *kernels,
+            };
+            par_attention(
+                cx.pool,
+                &args,
+                cfg.n_head,
+                row(&st.q, qd, t),
+                &mut st.scores,
+                row_mut(&mut st.att_out, qd, t),
+            )?;
+            st.act[t].prepare(kernels, row(&st.att_out, qd, t));
+        }
+        par_matmuls(
             cx.pool,
             kernels,
-            [(&mut st.gate, &lw.ffn_gate), (&mut st.up, &lw.ffn_up)],
-            &st.act,
+            [(&mut st.proj, d, &lw.attn_output)],
+            &st.act[..n],
         )?;
-        (kernels.swiglu)(&mut st.gate, &st.up);
-        st.act_ff.prepare(kernels, &st.gate);
-        par_matvecs(cx.pool, kernels, [(&mut st.proj, &lw.ffn_down)], &st.act_ff)?;
-        add_in_place(&mut st.x, &st.proj);
+        for t in 0..n {
+            add_in_place(row_mut(&mut st.x, d, t), row(&st.proj, d, t));
+        }
+
+        // feed-forward block
+        for t in 0..n {
+            rms_norm(
+                row_mut(&mut st.xb, d, t),
+                row(&st.x, d, t),
+                &lw.ffn_norm,
+                eps,
+            );
+            st.act[t].prepare(kernels, row(&st.xb, d, t));
+        }
+        par_matmuls(
+            cx.pool,
+            kernels,
+            [
+                (&mut st.gate, ff, &lw.ffn_gate),
+                (&mut st.up, ff, &lw.ffn_up),
+            ],
+            &st.act[..n],
+        )?;
+        for t in 0..n {
+            let gate = row_mut(&mut st.gate, ff, t);
+            (kernels.swiglu)(gate, row(&st.up, ff, t));
+            st.act_ff[t].prepare(kernels, gate);
+        }
+        par_matmuls(
+            cx.pool,
+            kernels,
+            [(&mut st.proj, d, &lw.ffn_down)],
+            &st.act_ff[..n],
+        )?;
+        for t in 0..n {
+            add_in_place(row_mut(&mut st.x, d, t), row(&st.proj, d, t));
+        }
     }
 
-    if want_logits {
-        rms_norm(&mut st.xb, &st.x, &w.output_norm, eps);
-        st.act.prepare(kernels, &st.xb);
-        par_matvecs(cx.pool, kernels, [(&mut st.logits, &w.output)], &st.act)?;
+    if want_logits && n > 0 {
+        let last = n - 1;
+        rms_norm(
+            row_mut(&mut st.xb, d, 0),
+            row(&st.x, d, last),
+            &w.output_norm,
+            eps,
+        );
+        st.act[0].prepare(kernels, row(&st.xb, d, 0));
+        let n_vocab = st.logits.len();
+        par_matmuls(
+            cx.pool,
+            kernels,
+            [(&mut st.logits, n_vocab, &w.output)],
+            &st.act[..1],
+        )?;
     }
     Ok(())
 }
@@ -240,23 +336,25 @@ fn job_panicked(what: &str) -> Error {
     ))
 }
 
-/// Every (out, w) pair: w (rows, k) @ x (k) -> out (rows), each matrix's rows cut into
-/// chunks that the pool's threads take as they come (one barrier for the whole group).
-fn par_matvecs<const N: usize>(
+/// Every (out, dim, w) triple: for each token t of `xs`, w (rows, k) @ xs[t] (k) -> row t of
+/// out (batch, dim), rows <= dim. Each matrix's rows are cut into chunks that the pool's
+/// threads take as they come (one barrier for the whole group); a chunk runs every token
+/// while its weights are in cache.
+fn par_matmuls<const N: usize>(
     pool: &mut ThreadPool,
     kernels: &Kernels,
-    jobs: [(&mut Vec<f32>, &Matrix<'_>); N],
-    x: &Activation,
+    jobs: [(&mut Vec<f32>, usize, &Matrix<'_>); N],
+    xs: &[Activation],
 ) -> Result<()> {
     let n = pool.n_threads();
-    let jobs = jobs.map(|(out, w)| {
-        let rows = w.rows.min(out.len());
-        (SharedOut::new(out), *w, rows, chunk_rows(rows, n))
+    let jobs = jobs.map(|(out, dim, w)| {
+        let rows = w.rows.min(dim);
+        (SharedOut::new(out), dim, *w, rows, chunk_rows(rows, n))
     });
     // first_chunk[j]: global index of matrix j's first chunk.
     let mut first_chunk = [0usize; N];
     let mut n_chunks = 0;
-    for (first, (_, _, rows, chunk)) in first_chunk.iter_mut().zip(&jobs) {
+    for (first, (_, _, _, rows, chunk)) in first_chunk.iter_mut().zip(&jobs) {
         *first = n_chunks;
         n_chunks += rows.div_ceil(*chunk);
     }
@@ -264,15 +362,19 @@ fn par_matvecs<const N: usize>(
     pool.run(|| {
         while let Some(c) = chunks.take() {
             let j = first_chunk.iter().rposition(|&f| f <= c).unwrap_or(0);
-            let (out, w, rows, chunk) = &jobs[j];
+            let (out, dim, w, rows, chunk) = &jobs[j];
             let a = (c - first_chunk[j]) * chunk;
             let b = (a + chunk).min(*rows);
-            // SAFETY: each chunk index is taken once, so the row ranges never overlap.
-            let out = unsafe { out.range(a, b) };
-            kernels.matvec(out, &w.rows(a, b), x);
+            let w = w.rows(a, b);
+            for (t, x) in xs.iter().enumerate() {
+                // SAFETY: each chunk index is taken once, and token rows do not overlap
+                // (rows <= dim), so no two ranges overlap.
+                let out = unsafe { out.range(t * dim + a, t * dim + b) };
+                kernels.matvec(out, &w, x);
+            }
         }
     })
-    .map_err(|_| job_panicked("a matrix-vector product"))
+    .map_err(|_| job_panicked("a matrix product"))
 }
 
 /// Attention for all query heads; the pool's threads take heads as they come.

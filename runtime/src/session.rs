@@ -146,7 +146,13 @@ impl Session {
         }
         let pool =
             ThreadPool::new(n_threads).map_err(|source| Error::Threads { n_threads, source })?;
-        let state = RunState::new(cfg, model.weights(), n_ctx, params.kv_type);
+        let state = RunState::new(
+            cfg,
+            model.weights(),
+            n_ctx,
+            params.kv_type,
+            forward::MAX_BATCH,
+        );
         Ok(Session {
             kernels: params.kernels.unwrap_or_else(Kernels::detect),
             pool,
@@ -161,26 +167,27 @@ impl Session {
     pub fn forward(&mut self, token: u32) -> Result<&[f32]> {
         self.check_room(1)?;
         self.check_token(token)?;
-        self.step(token, true)?;
+        self.step(&[token], true)?;
         Ok(&self.state.logits)
     }
 
-    /// Runs `tokens` in order and returns the logits of the last one. All ids and the room
+    /// Runs `tokens` in order, in batches that share each weight read, and returns the logits
+    /// of the last one (the same bits as running them one by one). All ids and the room
     /// needed are checked before anything runs; an empty slice is an error.
     pub fn forward_batch(&mut self, tokens: &[u32]) -> Result<&[f32]> {
-        let Some((&last, rest)) = tokens.split_last() else {
+        if tokens.is_empty() {
             return Err(Error::InvalidArgument(
                 "forward_batch: no tokens given".to_string(),
             ));
-        };
+        }
         self.check_room(tokens.len())?;
         for &t in tokens {
             self.check_token(t)?;
         }
-        for &t in rest {
-            self.step(t, false)?;
+        let n_batches = tokens.len().div_ceil(self.state.batch);
+        for (i, batch) in tokens.chunks(self.state.batch).enumerate() {
+            self.step(batch, i + 1 == n_batches)?;
         }
-        self.step(last, true)?;
         Ok(&self.state.logits)
     }
 
@@ -256,7 +263,8 @@ impl Session {
         Ok(())
     }
 
-    fn step(&mut self, token: u32, want_logits: bool) -> Result<()> {
+    /// Runs 1..=batch tokens at the next positions.
+    fn step(&mut self, tokens: &[u32], want_logits: bool) -> Result<()> {
         let model = &*self.model;
         let mut cx = StepContext {
             cfg: model.config(),
@@ -264,8 +272,8 @@ impl Session {
             kernels: &self.kernels,
             pool: &mut self.pool,
         };
-        forward::step(&mut cx, &mut self.state, token, self.pos, want_logits)?;
-        self.pos += 1;
+        forward::step(&mut cx, &mut self.state, tokens, self.pos, want_logits)?;
+        self.pos += tokens.len();
         Ok(())
     }
 }
