@@ -153,6 +153,33 @@ fn row_mut(buf: &mut [f32], dim: usize, t: usize) -> &mut [f32] {
     &mut buf[t * dim..(t + 1) * dim]
 }
 
+/// xb[dst] = rms_norm(x[src]) * w, then act[dst] = xb[dst] in the forms its matrices read.
+fn norm_and_quantize(
+    st: &mut RunState,
+    kernels: &Kernels,
+    w: &[f32],
+    eps: f32,
+    src: usize,
+    dst: usize,
+) {
+    let d = w.len();
+    let xb = row_mut(&mut st.xb, d, dst);
+    rms_norm(xb, row(&st.x, d, src), w, eps);
+    st.act[dst].prepare(kernels, xb);
+}
+
+/// x[t] += proj[t] for the first n tokens (the residual add after a sub-block).
+fn add_residual(st: &mut RunState, n: usize) {
+    let d = st.x.len() / st.batch;
+    for (x, proj) in
+        st.x.chunks_exact_mut(d)
+            .zip(st.proj.chunks_exact(d))
+            .take(n)
+    {
+        add_in_place(x, proj);
+    }
+}
+
 /// Runs `tokens` (1..=st.batch of them) at positions pos0.. (pos0 + len <= n_ctx, ids below
 /// n_vocab: the session checks all three) and stores their keys and values; computes the
 /// logits of the last one into `st.logits` when `want_logits`.
@@ -176,13 +203,7 @@ pub fn step(
     for (layer, lw) in w.layers.iter().enumerate() {
         // attention block
         for t in 0..n {
-            rms_norm(
-                row_mut(&mut st.xb, d, t),
-                row(&st.x, d, t),
-                &lw.attn_norm,
-                eps,
-            );
-            st.act[t].prepare(kernels, row(&st.xb, d, t));
+            norm_and_quantize(st, kernels, &lw.attn_norm, eps, t, t);
         }
         par_matmuls(
             cx.pool,
@@ -211,15 +232,19 @@ pub fn step(
                 row(&st.v, kvd, t),
             );
         }
+        let layer_args = AttentionArgs {
+            cache: &st.kv,
+            shape: st.kv_shape,
+            layer,
+            n_pos: 0,
+            group: cfg.n_head / cfg.n_head_kv,
+            scale: 1.0 / (cfg.head_dim as f32).sqrt(),
+            kernels: *kernels,
+        };
         for t in 0..n {
             let args = AttentionArgs {
-                cache: &st.kv,
-                shape: st.kv_shape,
-                layer,
                 n_pos: pos0 + t + 1,
-                group: cfg.n_head / cfg.n_head_kv,
-                scale: 1.0 / (cfg.head_dim as f32).sqrt(),
-                kernels: *kernels,
+                ..layer_args
             };
             par_attention(
                 cx.pool,
@@ -237,19 +262,11 @@ pub fn step(
             [(&mut st.proj, d, &lw.attn_output)],
             &st.act[..n],
         )?;
-        for t in 0..n {
-            add_in_place(row_mut(&mut st.x, d, t), row(&st.proj, d, t));
-        }
+        add_residual(st, n);
 
         // feed-forward block
         for t in 0..n {
-            rms_norm(
-                row_mut(&mut st.xb, d, t),
-                row(&st.x, d, t),
-                &lw.ffn_norm,
-                eps,
-            );
-            st.act[t].prepare(kernels, row(&st.xb, d, t));
+            norm_and_quantize(st, kernels, &lw.ffn_norm, eps, t, t);
         }
         par_matmuls(
             cx.pool,
@@ -271,20 +288,12 @@ pub fn step(
             [(&mut st.proj, d, &lw.ffn_down)],
             &st.act_ff[..n],
         )?;
-        for t in 0..n {
-            add_in_place(row_mut(&mut st.x, d, t), row(&st.proj, d, t));
-        }
+        add_residual(st, n);
     }
 
     if want_logits && n > 0 {
         let last = n - 1;
-        rms_norm(
-            row_mut(&mut st.xb, d, 0),
-            row(&st.x, d, last),
-            &w.output_norm,
-            eps,
-        );
-        st.act[0].prepare(kernels, row(&st.xb, d, 0));
+        norm_and_quantize(st, kernels, &w.output_norm, eps, last, 0);
         let n_vocab = st.logits.len();
         par_matmuls(
             cx.pool,
