@@ -83,3 +83,114 @@ fn tinystories_whole_corpus_is_one_word_and_matches_tokenizers() {
         "e37bb312c804d716845229c221f10158550725feabbf027e123e46e95c1193fe"
     );
 }
+
+/// The model folder a reference file names: SmolLM2 from the fetched cache, the rest from
+/// ../shared/models.
+fn model_folder(model: &str) -> std::path::PathBuf {
+    match model {
+        "smollm2-135m-instruct" => common::smollm2_folder(),
+        other => common::shared_models().join(other),
+    }
+}
+
+/// Every file in reference/tokenizer (a glob: a new reference is tested without a new test),
+/// through the GGUF our quantizer writes for its model. `decoded` must match for SmolLM2 only:
+/// the SentencePiece-style models' decoder chain in the `tokenizers` library puts a space
+/// before each added or unknown token (../shared/models/README.md).
+#[test]
+fn every_reference_file_matches_through_our_gguf() {
+    let dir = common::reference().join("tokenizer");
+    let mut models: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|e| e == "json"))
+        .map(|path| path.file_stem().unwrap().to_string_lossy().into_owned())
+        .collect();
+    models.sort();
+    assert!(models.len() >= 3, "reference files: {models:?}");
+    for model in &models {
+        let gguf = common::quantized(&model_folder(model), edge_formats::GgmlType::Q8_0);
+        let file = edge_formats::gguf::GgufFile::open(&gguf).unwrap();
+        let tokenizer =
+            Tokenizer::from_metadata(file.metadata()).unwrap_or_else(|e| panic!("{model}: {e}"));
+        check_cases(
+            &tokenizer,
+            &reference(model),
+            model == "smollm2-135m-instruct",
+        );
+    }
+}
+
+/// The first byte of a character whose UTF-8 holds byte `b` (None for bytes that valid UTF-8
+/// never holds: 0xC0, 0xC1, 0xF5..=0xFF).
+fn char_with_byte(b: u8) -> Option<char> {
+    let cp = match b {
+        0x00..=0x7F => u32::from(b),
+        0x80..=0xBF => 0x800 + u32::from(b - 0x80), // E0 A0 b
+        0xC2..=0xDF => u32::from(b & 0x1F) << 6,    // b 80
+        0xE0 => 0x800,                              // E0 A0 80
+        0xE1..=0xEF => u32::from(b & 0x0F) << 12,   // b 80 80 (ED: U+D000, not a surrogate)
+        0xF0 => 0x10000,                            // F0 90 80 80
+        0xF1..=0xF4 => u32::from(b & 0x07) << 18,   // b 80 80 80
+        _ => return None,
+    };
+    char::from_u32(cp)
+}
+
+/// tiny-random-llama-256 has the 256 byte tokens `<0x00>`..`<0xFF>` at ids 2048..2303. Encoding:
+/// every byte of a character the vocabulary has no token for falls back to its own byte token,
+/// for every byte value valid UTF-8 can hold. Decoding: every byte token gives its byte, joined
+/// into whole characters, and a byte that is not valid UTF-8 alone gives U+FFFD.
+#[test]
+fn every_byte_value_falls_back_to_its_own_token() {
+    let gguf = common::quantized(
+        &common::shared_models().join("tiny-random-llama-256"),
+        edge_formats::GgmlType::Q8_0,
+    );
+    let file = edge_formats::gguf::GgufFile::open(&gguf).unwrap();
+    let tokenizer = Tokenizer::from_metadata(file.metadata()).unwrap();
+    let byte_token = |b: u8| 2048 + u32::from(b);
+    for b in 0u8..=255 {
+        assert_eq!(
+            tokenizer.token_text(byte_token(b)),
+            Some(format!("<0x{b:02X}>").as_str())
+        );
+    }
+    let mut fell_back = [false; 256];
+    for b in 0u8..=255 {
+        let Some(c) = char_with_byte(b) else { continue };
+        if c == ' ' || tokenizer.token_id(&c.to_string()).is_some() {
+            continue; // the vocabulary has a token for it (space becomes `▁`)
+        }
+        let text = format!("x{c}");
+        let ids = tokenizer.encode(&text, false, false);
+        let mut utf8 = [0u8; 4];
+        let tail: Vec<u32> = c.encode_utf8(&mut utf8).bytes().map(byte_token).collect();
+        assert!(
+            ids.ends_with(&tail),
+            "{c:?}: ids {ids:?} do not end with its byte tokens {tail:?}"
+        );
+        assert_eq!(tokenizer.decode(&ids, false), text, "{c:?}");
+        fell_back[usize::from(b)] = true;
+    }
+    let missing: Vec<u8> = (0x80u8..=0xF4)
+        .filter(|&b| !matches!(b, 0xC0 | 0xC1) && !fell_back[usize::from(b)])
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "bytes never seen as byte tokens: {missing:x?}"
+    );
+    assert!(fell_back[0] && fell_back[0x7F], "NUL and DEL fall back");
+
+    let x = tokenizer.encode("x", false, false);
+    let x_text = tokenizer.decode(&x, false);
+    for b in 0u8..=255 {
+        let ids: Vec<u32> = x.iter().copied().chain([byte_token(b)]).collect();
+        let expected = if b < 0x80 {
+            format!("{x_text}{}", char::from(b))
+        } else {
+            format!("{x_text}\u{FFFD}")
+        };
+        assert_eq!(tokenizer.decode(&ids, false), expected, "byte {b:#04x}");
+    }
+}

@@ -68,3 +68,51 @@ fn stream_specials_follow_render_flag_and_flush_reports_unfinished() {
     assert_eq!(decoder.pending_bytes(), 1);
     assert_eq!(decoder.flush(), "\u{FFFD}");
 }
+
+/// tiny-random-llama-256 spells characters it has no token for as `<0xXX>` byte tokens: the
+/// streaming decoder prints each such character once, whole, when its last byte token
+/// arrives, and a byte that cannot start or continue a character as U+FFFD (a lone byte, as the
+/// `tokenizers` library's ByteFallback decoder gives).
+#[test]
+fn byte_tokens_join_into_whole_characters() {
+    let gguf = common::quantized(
+        &common::shared_models().join("tiny-random-llama-256"),
+        edge_formats::GgmlType::Q8_0,
+    );
+    let file = edge_formats::gguf::GgufFile::open(&gguf).unwrap();
+    let tokenizer = Tokenizer::from_metadata(file.metadata()).unwrap();
+    let byte_token = |b: u8| 2048 + u32::from(b);
+    for c in ['é', '日', '€', '🙂', '\u{10FFFF}'] {
+        let mut utf8 = [0u8; 4];
+        let ids: Vec<u32> = c.encode_utf8(&mut utf8).bytes().map(byte_token).collect();
+        assert!(ids.len() >= 2);
+        assert!(
+            tokenizer
+                .encode(&format!("x{c}"), false, false)
+                .ends_with(&ids),
+            "{c:?} is spelled with byte tokens"
+        );
+        let mut decoder = tokenizer.stream_decoder(false);
+        let (last, first) = ids.split_last().unwrap();
+        for &id in first {
+            assert_eq!(decoder.push(&tokenizer, id), "", "{c:?}: partial character");
+        }
+        assert_eq!(decoder.push(&tokenizer, *last), c.to_string());
+        assert_eq!(decoder.pending_bytes(), 0);
+        assert_eq!(decoder.flush(), "");
+    }
+    // A lone continuation byte, then a lead byte cut off by a normal token.
+    let a = tokenizer.encode("a", false, false);
+    let mut decoder = tokenizer.stream_decoder(false);
+    let mut out = decoder.push(&tokenizer, byte_token(0x80));
+    out += &decoder.push(&tokenizer, byte_token(0xE6));
+    for &id in &a {
+        out += &decoder.push(&tokenizer, id);
+    }
+    out += &decoder.flush();
+    let a_text: String = a
+        .iter()
+        .map(|&id| tokenizer.stream_decoder(false).push(&tokenizer, id))
+        .collect();
+    assert_eq!(out, format!("\u{FFFD}\u{FFFD}{a_text}"));
+}
