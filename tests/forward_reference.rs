@@ -3,9 +3,9 @@
 //! greedy continuations out. No tokenizer involved.
 //!
 //! Tolerances: F32 weights: logits within 1e-3 absolute, greedy ids equal up to the first step
-//! whose reference top-1 margin is below 0.002. Q8_0 weights: the same top-1 at the last
-//! prompt position where its margin is at least 0.3, greedy ids equal up to the first step
-//! whose margin is below 0.3.
+//! whose reference top-1 margin is below 0.002. Q8_0 weights: last-position logits within a
+//! relative RMS error of 0.2 (see `Q8_CHECK`), the same top-1 there where its margin is at
+//! least 0.3, greedy ids equal up to the first step whose margin is below 0.3.
 
 mod common;
 
@@ -86,8 +86,10 @@ fn margin(x: &[f32]) -> f32 {
 }
 
 struct Check {
-    /// Max |ours - reference| over the last-position logits; None: only compare top-1.
+    /// Max |ours - reference| over the last-position logits; None: not checked.
     logits_tol: Option<f32>,
+    /// Max `relative_rms_error` of the last-position logits; None: not checked.
+    relative_rms_tol: Option<f64>,
     /// Greedy ids are compared up to the first step whose reference margin is below this.
     margin: f32,
 }
@@ -103,12 +105,22 @@ fn check_model(
     let mut session = Session::new(m.clone(), params).unwrap();
     let mut compared = 0;
     let mut worst = 0.0f32;
+    let mut worst_relative = 0.0f64;
     let all = cases(model);
     for case in &all {
         session.reset();
         assert_eq!(m.config().n_vocab, case.last_logits.len(), "{}", case.name);
         let logits = session.forward_batch(&case.prompt_ids).unwrap().to_vec();
         let ref_top = argmax(&case.last_logits);
+        if let Some(tol) = check.relative_rms_tol {
+            let err = relative_rms_error(&logits, &case.last_logits);
+            worst_relative = worst_relative.max(err);
+            assert!(
+                err <= tol,
+                "{}: relative RMS logit error {err:.4}, tolerance {tol}",
+                case.name
+            );
+        }
         if let Some(tol) = check.logits_tol {
             let (i, err) = logits
                 .iter()
@@ -151,15 +163,36 @@ fn check_model(
             logits = session.forward(want).unwrap().to_vec();
         }
     }
+    if check.relative_rms_tol.is_some() {
+        eprintln!("{model}: worst relative RMS logit error {worst_relative:.4}");
+    }
     (all.len(), compared, worst)
+}
+
+/// sqrt(sum (ours - ref)^2 / sum (ref - mean(ref))^2), in f64: the logit error relative to the
+/// spread of the reference logits, comparable across models.
+fn relative_rms_error(ours: &[f32], reference: &[f32]) -> f64 {
+    let n = reference.len().max(1) as f64;
+    let mean = reference.iter().map(|&v| f64::from(v)).sum::<f64>() / n;
+    let (mut err, mut spread) = (0.0f64, 0.0f64);
+    for (&a, &b) in ours.iter().zip(reference) {
+        err += (f64::from(a) - f64::from(b)).powi(2);
+        spread += (f64::from(b) - mean).powi(2);
+    }
+    (err / spread).sqrt()
 }
 
 const F32_CHECK: Check = Check {
     logits_tol: Some(1e-3),
+    relative_rms_tol: None,
     margin: 0.002,
 };
+/// Q8_0's relative RMS logit error against the float64 reference, measured on every public
+/// prompt: tinystories-656k 0.020-0.022, SmolLM2 0.035-0.087, tiny-random-llama (random
+/// weights) 0.061-0.124. The bound is 1.6 x the worst; a kernel or layout bug gives about 1.
 const Q8_CHECK: Check = Check {
     logits_tol: None,
+    relative_rms_tol: Some(0.2),
     margin: 0.3,
 };
 
@@ -208,6 +241,7 @@ fn llamacpp_tinystories_f32_two_threads_f16_cache() {
     };
     let check = Check {
         logits_tol: Some(2e-2),
+        relative_rms_tol: None,
         margin: 0.05,
     };
     let r = check_model(
