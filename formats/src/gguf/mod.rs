@@ -9,6 +9,7 @@ pub mod keys;
 mod metadata;
 mod reader;
 mod value;
+pub mod vocab;
 mod writer;
 
 pub use metadata::Metadata;

@@ -17,6 +17,7 @@
 //! Anything else is an error naming the file and the key.
 
 use edge_formats::gguf::keys::{edge_tokenizer as etk, tokenizer as tk};
+use edge_formats::gguf::vocab::parse_byte_token;
 use edge_formats::gguf::{token_type, Value, ValueType};
 use serde_json::Value as Json;
 use std::path::{Path, PathBuf};
@@ -432,15 +433,6 @@ fn sentencepiece_token(
     (text.to_string(), token_type::NORMAL)
 }
 
-/// `<0xAB>` -> 0xAB.
-fn parse_byte_token(text: &str) -> Option<u8> {
-    let hex = text.strip_prefix("<0x")?.strip_suffix('>')?;
-    if hex.len() != 2 {
-        return None;
-    }
-    u8::from_str_radix(hex, 16).ok()
-}
-
 /// Ids transformers counts as special (`all_special_ids`): added tokens marked special and the
 /// tokens named by tokenizer_config's `*_token` entries.
 fn special_ids(inputs: &Inputs, added: &[AddedToken]) -> Vec<u32> {
@@ -770,14 +762,6 @@ fn normalizer_steps(inputs: &Inputs) -> Result<NormalizerSteps> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn byte_tokens_parse() {
-        assert_eq!(parse_byte_token("<0x0A>"), Some(10));
-        assert_eq!(parse_byte_token("<0xff>"), Some(255));
-        assert_eq!(parse_byte_token("<0x1>"), None);
-        assert_eq!(parse_byte_token("0x0A"), None);
-    }
 
     #[test]
     fn missing_tokenizer_json_is_named() {

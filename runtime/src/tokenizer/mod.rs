@@ -32,6 +32,7 @@ use crate::{Error, Result};
 use bpe::{BpeScratch, MergeTable};
 use decode::Pieces;
 use edge_formats::gguf::keys::{edge_tokenizer as etk, tokenizer as tk};
+use edge_formats::gguf::vocab::{byte_token_text, parse_byte_token};
 use edge_formats::gguf::{Metadata, Value};
 use meta::Meta;
 use pretokenize::PreTokenizer;
@@ -570,13 +571,15 @@ fn merge_table(list: &[&str], vocab: &HashMap<String, u32>) -> Result<MergeTable
 fn byte_token_table(model: Model, vocab: &HashMap<String, u32>) -> [Option<u32>; 256] {
     let mut table = [None; 256];
     let chars = byte_level::byte_chars();
-    for (b, slot) in table.iter_mut().enumerate() {
+    for (b, slot) in (0..=u8::MAX).zip(table.iter_mut()) {
         *slot = match model {
             Model::ByteLevel(_) => {
                 let mut buf = [0u8; 4];
-                vocab.get(&*chars[b].encode_utf8(&mut buf)).copied()
+                vocab
+                    .get(&*chars[usize::from(b)].encode_utf8(&mut buf))
+                    .copied()
             }
-            _ => vocab.get(&format!("<0x{b:02X}>")).copied(),
+            _ => vocab.get(&byte_token_text(b)).copied(),
         };
     }
     table
@@ -679,13 +682,4 @@ fn build_pieces(model: Model, tokens: &[String], types: &[i32]) -> Pieces {
         pieces.push(&buf, special);
     }
     pieces
-}
-
-/// `<0xAB>` -> 0xAB.
-fn parse_byte_token(text: &str) -> Option<u8> {
-    let hex = text.strip_prefix("<0x")?.strip_suffix('>')?;
-    if hex.len() != 2 {
-        return None;
-    }
-    u8::from_str_radix(hex, 16).ok()
 }
