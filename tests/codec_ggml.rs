@@ -5,6 +5,7 @@
 
 mod common;
 
+use edge_formats::blocks::{bf16_bits_to_f32, f16_bits_to_f32};
 use edge_formats::gguf::GgufFile;
 use edge_formats::{BlockQ4_0, BlockQ4_1, BlockQ8_0, BlockQ8_1, GgmlType, QK};
 use edge_quantize::codec::{self, dequantize_row, quantize_row, relative_rms_error};
@@ -102,7 +103,7 @@ fn ggml_reference_implementation_error() {
     let data = generate_data(0.0, TEST_SIZE, 2.0);
     let simd = quantize_q8_0_ties_even(&data);
     let mut simd_out = vec![0.0f32; TEST_SIZE];
-    codec::dequantize_q8_0(&simd, &mut simd_out);
+    edge_formats::blocks::dequantize_q8_0(&simd, &mut simd_out);
     let ours = round_trip(GgmlType::Q8_0, &data);
     let err = array_rmse(&simd_out, &ours);
     eprintln!("Q8_0 reference implementation error: {err:.6}");
@@ -314,7 +315,7 @@ fn f16_conversion_matches_ggml_portable_algorithm() {
     assert!(checked > 5_000_000);
     // Widening is exact: every f16 pattern survives f16 -> f32 -> f16 (NaNs canonicalize).
     for h in 0..=u16::MAX {
-        let x = codec::f16_bits_to_f32(h);
+        let x = f16_bits_to_f32(h);
         let expected = if x.is_nan() { (h & 0x8000) | 0x7e00 } else { h };
         assert_eq!(codec::f32_to_f16_bits(x), expected, "f16 {h:#06x}");
         assert_eq!(x.to_bits(), f16::from_bits(h).to_f32().to_bits());
@@ -338,7 +339,7 @@ fn bf16_conversion_matches_ggml_and_half() {
         assert_eq!(ours, half::bf16::from_f32(x).to_bits(), "f32 {bits:#010x}");
     }
     for h in 0..=u16::MAX {
-        let x = codec::bf16_bits_to_f32(h);
+        let x = bf16_bits_to_f32(h);
         let expected = if x.is_nan() { h | 0x40 } else { h };
         assert_eq!(codec::f32_to_bf16_bits(x), expected, "bf16 {h:#06x}");
     }

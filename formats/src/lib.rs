@@ -2,7 +2,7 @@
 //!
 //! - [`gguf`]: GGUF v3 reader over memmap2 (zero-copy tensor data) and a streaming writer.
 //! - [`safetensors`]: reader over memmap2 for one file or a sharded folder.
-//! - [`blocks`]: `#[repr(C)]` quant blocks and the ggml type table.
+//! - [`blocks`]: the ggml type table, `#[repr(C)]` quant blocks and their scalar decoders.
 
 pub mod blocks;
 pub mod error;

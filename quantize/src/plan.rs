@@ -3,6 +3,7 @@
 //! `llama-quantize --pure` with our defaults (DESIGN section 2).
 
 use crate::error::{Error, Result};
+use edge_formats::gguf::keys::general;
 use edge_formats::gguf::{GgmlDims, TensorSpec, Value};
 use edge_formats::GgmlType;
 
@@ -147,9 +148,9 @@ fn layer_key(name: &str) -> (i64, &str) {
 /// Sets `general.file_type` (and `general.quantization_version` = 2) in llama-quantize's place:
 /// removed where they were and appended at the end.
 pub fn set_quantized_file_type(metadata: &mut Vec<(String, Value)>, file_type: u32) {
-    metadata.retain(|(k, _)| k != "general.file_type" && k != "general.quantization_version");
-    metadata.push(("general.quantization_version".into(), Value::U32(2)));
-    metadata.push(("general.file_type".into(), Value::U32(file_type)));
+    metadata.retain(|(k, _)| k != general::FILE_TYPE && k != general::QUANTIZATION_VERSION);
+    metadata.push((general::QUANTIZATION_VERSION.into(), Value::U32(2)));
+    metadata.push((general::FILE_TYPE.into(), Value::U32(file_type)));
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ use crate::codec;
 use crate::convert::{self, llama};
 use crate::error::{Error, Result};
 use crate::plan::{self, Plan, PlannedTensor, RowOrder, TypePolicy};
+use edge_formats::gguf::keys::general;
 use edge_formats::gguf::{GgmlDims, GgufFile, Value};
 use edge_formats::safetensors::{Dtype, SafeTensors, TensorView};
 use edge_formats::GgmlType;
@@ -252,9 +253,9 @@ impl HfModel {
             // convert_hf_to_gguf.py's layout: file_type among the llama keys, shard order.
             let (before, after) = llama_keys.split_at(llama::KEYS_BEFORE_FILE_TYPE);
             metadata.extend_from_slice(before);
-            metadata.push(("general.file_type".into(), Value::U32(policy.file_type())));
+            metadata.push((general::FILE_TYPE.into(), Value::U32(policy.file_type())));
             metadata.extend_from_slice(after);
-            metadata.push(("general.quantization_version".into(), Value::U32(2)));
+            metadata.push((general::QUANTIZATION_VERSION.into(), Value::U32(2)));
             metadata.extend(tokenizer);
             // convert_hf_to_gguf.py's order: shard by shard, names sorted within a shard.
             let shard = |t: &PlannedTensor| self.weights.file_of(&t.source).map(Path::to_path_buf);

@@ -5,11 +5,12 @@
 //! (`.strip()`, `.split()`, ...) come from minijinja-contrib's pycompat callback.
 
 use crate::{Error, Result};
+use edge_formats::gguf::keys::tokenizer as tk;
 use edge_formats::gguf::{Metadata, Value};
 use serde::Serialize;
 
 /// The GGUF key holding the template source.
-pub const CHAT_TEMPLATE_KEY: &str = "tokenizer.chat_template";
+pub const CHAT_TEMPLATE_KEY: &str = tk::CHAT_TEMPLATE;
 
 const TEMPLATE_NAME: &str = "chat_template";
 
@@ -87,8 +88,8 @@ impl ChatTemplate {
                 value.type_description()
             )));
         };
-        let bos = special_token_text(metadata, "tokenizer.ggml.bos_token_id");
-        let eos = special_token_text(metadata, "tokenizer.ggml.eos_token_id");
+        let bos = special_token_text(metadata, tk::BOS_ID);
+        let eos = special_token_text(metadata, tk::EOS_ID);
         Self::new(source, &bos, &eos).map(Some)
     }
 
@@ -133,9 +134,7 @@ impl ChatTemplate {
 /// The text of the token whose id is stored under `id_key`, or "".
 fn special_token_text(metadata: &Metadata, id_key: &str) -> String {
     let id = metadata.get(id_key).and_then(Value::as_u64);
-    let tokens = metadata
-        .get("tokenizer.ggml.tokens")
-        .and_then(Value::as_array);
+    let tokens = metadata.get(tk::TOKENS).and_then(Value::as_array);
     match (id, tokens) {
         (Some(id), Some((_, tokens))) => usize::try_from(id)
             .ok()

@@ -5,9 +5,11 @@
 //! offset u64 relative to the data section), padding to `general.alignment`, tensor data.
 
 mod cursor;
+pub mod keys;
 mod metadata;
 mod reader;
 mod value;
+pub mod vocab;
 mod writer;
 
 pub use metadata::Metadata;
@@ -18,7 +20,7 @@ pub use writer::{GgufWriter, TensorSpec};
 pub const MAGIC: [u8; 4] = *b"GGUF";
 pub const VERSION: u32 = 3;
 pub const DEFAULT_ALIGNMENT: u64 = 32;
-pub const ALIGNMENT_KEY: &str = "general.alignment";
+pub const ALIGNMENT_KEY: &str = keys::general::ALIGNMENT;
 
 /// Values of `tokenizer.ggml.token_type`, one per token (llama.cpp's `llama_token_type`).
 pub mod token_type {

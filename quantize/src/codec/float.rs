@@ -1,6 +1,7 @@
 //! Scalar float conversions as ggml does them for files: f32 -> f16 (IEEE round to nearest even,
 //! ggml `ggml_compute_fp32_to_fp16`) and f32 -> bf16 (ggml `ggml_compute_fp32_to_bf16`), plus
-//! whole-row conversions to and from little-endian bytes.
+//! whole-row conversions to little-endian bytes. The exact widening back to f32 is
+//! [`edge_formats::blocks::float`].
 
 use half::f16;
 
@@ -19,12 +20,6 @@ pub fn f32_to_f16_bits(x: f32) -> u16 {
     f16::from_f32(x).to_bits()
 }
 
-/// f16 bits -> f32, exact (ggml `GGML_FP16_TO_FP32`).
-#[inline]
-pub fn f16_bits_to_f32(bits: u16) -> f32 {
-    f16::from_bits(bits).to_f32()
-}
-
 /// f32 -> bf16 bits, ggml `ggml_compute_fp32_to_bf16`: a NaN keeps its upper 16 bits with the
 /// quiet bit (0x0040) set; everything else rounds the upper 16 bits to nearest, ties to even,
 /// by adding 0x7fff plus the lowest kept bit. Subnormals are not flushed; a value that rounds
@@ -38,12 +33,6 @@ pub fn f32_to_bf16_bits(x: f32) -> u16 {
     let lowest_kept = (bits >> 16) & 1;
     // Cannot overflow: the largest non-NaN magnitude 0x7f80_0000 (+ sign) plus 0x8000 fits.
     (bits.wrapping_add(0x7fff + lowest_kept) >> 16) as u16
-}
-
-/// bf16 bits -> f32, exact: the bits become the upper half of an f32.
-#[inline]
-pub fn bf16_bits_to_f32(bits: u16) -> f32 {
-    f32::from_bits(u32::from(bits) << 16)
 }
 
 /// src (n) -> dst (4n bytes): f32 as little-endian bytes. Caller checks the lengths.
@@ -70,33 +59,10 @@ pub(super) fn write_bf16_le(src: &[f32], dst: &mut [u8]) {
     }
 }
 
-/// src (4n bytes) -> dst (n): little-endian f32. Caller checks the lengths.
-pub(super) fn read_f32_le(src: &[u8], dst: &mut [f32]) {
-    debug_assert_eq!(src.len(), dst.len() * 4);
-    for (x, bytes) in dst.iter_mut().zip(src.chunks_exact(4)) {
-        *x = f32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
-    }
-}
-
-/// src (2n bytes) -> dst (n): little-endian f16 bits. Caller checks the lengths.
-pub(super) fn read_f16_le(src: &[u8], dst: &mut [f32]) {
-    debug_assert_eq!(src.len(), dst.len() * 2);
-    for (x, bytes) in dst.iter_mut().zip(src.chunks_exact(2)) {
-        *x = f16_bits_to_f32(u16::from_le_bytes([bytes[0], bytes[1]]));
-    }
-}
-
-/// src (2n bytes) -> dst (n): little-endian bf16 bits. Caller checks the lengths.
-pub(super) fn read_bf16_le(src: &[u8], dst: &mut [f32]) {
-    debug_assert_eq!(src.len(), dst.len() * 2);
-    for (x, bytes) in dst.iter_mut().zip(src.chunks_exact(2)) {
-        *x = bf16_bits_to_f32(u16::from_le_bytes([bytes[0], bytes[1]]));
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use edge_formats::blocks::{bf16_bits_to_f32, f16_bits_to_f32};
 
     #[test]
     fn f16_round_trips_every_non_nan_pattern() {

@@ -1,7 +1,8 @@
-//! Q4_1: 32 values as `d * q + m`, q in [0, 15], nibbles laid out as Q4_0.
-//! Port of ggml `quantize_row_q4_1_ref` / `dequantize_row_q4_1`.
+//! Q4_1: 32 values as `d * q + m`, q in [0, 15], packed by
+//! [`edge_formats::blocks::nibbles`]. Port of ggml `quantize_row_q4_1_ref`.
 
-use super::float::{f16_bits_to_f32, f32_to_f16_bits};
+use super::float::f32_to_f16_bits;
+use edge_formats::blocks::nibbles::pack_q4;
 use edge_formats::{BlockQ4_1, QK};
 use half::f16;
 
@@ -29,15 +30,10 @@ pub(super) fn quantize_block(x: &[f32; QK]) -> BlockQ4_1 {
     }
     let d = (max - min) / 15.0;
     let id = if d != 0.0 { 1.0 / d } else { 0.0 };
-    let mut qs = [0u8; QK / 2];
-    let (lo, hi) = x.split_at(QK / 2);
-    for ((q, &a), &b) in qs.iter_mut().zip(lo).zip(hi) {
-        *q = nibble(a, min, id) | (nibble(b, min, id) << 4);
-    }
     BlockQ4_1 {
         d: f16::from_bits(f32_to_f16_bits(d)),
         m: f16::from_bits(f32_to_f16_bits(min)),
-        qs,
+        qs: pack_q4(&x.map(|v| nibble(v, min, id))),
     }
 }
 
@@ -48,25 +44,6 @@ pub fn quantize_q4_1(src: &[f32], dst: &mut [BlockQ4_1]) {
     for (block, x) in dst.iter_mut().zip(src.chunks_exact(QK)) {
         if let Ok(x) = <&[f32; QK]>::try_from(x) {
             *block = quantize_block(x);
-        }
-    }
-}
-
-/// src (n / 32 blocks) -> dst (n = 32 * src.len()): x = q * d + m (a product then a sum,
-/// not fused), ggml `dequantize_row_q4_1`. `dst.len()` must equal `src.len() * 32`.
-pub fn dequantize_q4_1(src: &[BlockQ4_1], dst: &mut [f32]) {
-    debug_assert_eq!(
-        dst.len(),
-        src.len() * QK,
-        "dequantize_q4_1: src/dst lengths"
-    );
-    for (block, y) in src.iter().zip(dst.chunks_exact_mut(QK)) {
-        let d = f16_bits_to_f32(block.d.to_bits());
-        let m = f16_bits_to_f32(block.m.to_bits());
-        let (lo, hi) = y.split_at_mut(QK / 2);
-        for ((a, b), &q) in lo.iter_mut().zip(hi.iter_mut()).zip(&block.qs) {
-            *a = f32::from(q & 0x0f) * d + m;
-            *b = f32::from(q >> 4) * d + m;
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Q8_0: 32 values as `d * q`, q in [-127, 127], d = amax / 127 stored as f16.
-//! Port of ggml `quantize_row_q8_0_ref` / `dequantize_row_q8_0`.
+//! Port of ggml `quantize_row_q8_0_ref`.
 
-use super::float::{f16_bits_to_f32, f32_to_f16_bits};
+use super::float::f32_to_f16_bits;
 use edge_formats::{BlockQ8_0, QK};
 use half::f16;
 
@@ -48,22 +48,6 @@ pub fn quantize_q8_0(src: &[f32], dst: &mut [BlockQ8_0]) {
     for (block, x) in dst.iter_mut().zip(src.chunks_exact(QK)) {
         if let Ok(x) = <&[f32; QK]>::try_from(x) {
             *block = quantize_block(x);
-        }
-    }
-}
-
-/// src (n / 32 blocks) -> dst (n = 32 * src.len()): x = q * d, ggml `dequantize_row_q8_0`.
-/// `dst.len()` must equal `src.len() * 32` (checked in debug builds).
-pub fn dequantize_q8_0(src: &[BlockQ8_0], dst: &mut [f32]) {
-    debug_assert_eq!(
-        dst.len(),
-        src.len() * QK,
-        "dequantize_q8_0: src/dst lengths"
-    );
-    for (block, y) in src.iter().zip(dst.chunks_exact_mut(QK)) {
-        let d = f16_bits_to_f32(block.d.to_bits());
-        for (out, q) in y.iter_mut().zip(&block.qs) {
-            *out = f32::from(*q) * d;
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Q8_1: Q8_0 plus `s = d * sum(q)` (f16), the block sum the Q4_1 dot product needs.
 //! Port of ggml `quantize_row_q8_1_ref`.
 
-use super::float::{f16_bits_to_f32, f32_to_f16_bits};
+use super::float::f32_to_f16_bits;
 use super::q8_0;
 use edge_formats::{BlockQ8_1, QK};
 use half::f16;
@@ -33,22 +33,6 @@ pub fn quantize_q8_1(src: &[f32], dst: &mut [BlockQ8_1]) {
     for (block, x) in dst.iter_mut().zip(src.chunks_exact(QK)) {
         if let Ok(x) = <&[f32; QK]>::try_from(x) {
             *block = quantize_block(x);
-        }
-    }
-}
-
-/// src (n / 32 blocks) -> dst (n = 32 * src.len()): x = q * d (`s` is not needed).
-/// `dst.len()` must equal `src.len() * 32` (checked in debug builds).
-pub fn dequantize_q8_1(src: &[BlockQ8_1], dst: &mut [f32]) {
-    debug_assert_eq!(
-        dst.len(),
-        src.len() * QK,
-        "dequantize_q8_1: src/dst lengths"
-    );
-    for (block, y) in src.iter().zip(dst.chunks_exact_mut(QK)) {
-        let d = f16_bits_to_f32(block.d.to_bits());
-        for (out, q) in y.iter_mut().zip(&block.qs) {
-            *out = f32::from(*q) * d;
         }
     }
 }

@@ -2,6 +2,8 @@
 //! hand from their arithmetic (see each test), and the byte-level entry points.
 
 use super::*;
+use edge_formats::blocks::nibbles::unpack_q4;
+use edge_formats::blocks::{dequantize_q4_0, dequantize_q4_1, dequantize_q8_0};
 use edge_formats::{BlockQ4_0, BlockQ4_1, BlockQ8_0, BlockQ8_1, GgmlType, QK};
 use half::f16;
 
@@ -25,13 +27,9 @@ fn q4_1(x: &[f32; QK]) -> BlockQ4_1 {
     quantize_q4_1(x, &mut b);
     b[0]
 }
-/// Nibble `j` (0..32) of a Q4 block: low nibbles hold 0..16, high nibbles 16..32.
+/// Nibble `j` (0..32) of a Q4 block.
 fn nibble(qs: &[u8; 16], j: usize) -> u8 {
-    if j < 16 {
-        qs[j] & 0x0f
-    } else {
-        qs[j - 16] >> 4
-    }
+    unpack_q4(qs)[j]
 }
 
 #[test]
@@ -172,25 +170,6 @@ fn q4_1_keeps_f32_min_for_the_nibbles() {
     // (x - 0.1) * 15/7.75 + 0.5 truncated: element 31 -> 15, element 0 -> 0.
     assert_eq!(nibble(&b.qs, 0), 0);
     assert_eq!(nibble(&b.qs, 31), 15);
-}
-
-#[test]
-fn dequantize_formulas() {
-    let b = BlockQ4_0 {
-        d: f16::from_f32(0.5),
-        qs: [0x0f; 16],
-    };
-    let mut y = [0.0f32; QK];
-    dequantize_q4_0(&[b], &mut y);
-    assert!(y[..16].iter().all(|&v| v == 3.5)); // (15 - 8) * 0.5
-    assert!(y[16..].iter().all(|&v| v == -4.0)); // (0 - 8) * 0.5
-    let b = BlockQ8_0 {
-        d: f16::from_f32(0.25),
-        qs: std::array::from_fn(|j| j as i8 - 16),
-    };
-    dequantize_q8_0(&[b], &mut y);
-    assert_eq!(y[0], -4.0);
-    assert_eq!(y[31], 3.75);
 }
 
 #[test]

@@ -2,6 +2,7 @@
 //! tensor names, as llama.cpp's `convert_hf_to_gguf.py` (`LlamaModel`) writes them.
 
 use crate::error::{Error, Result};
+use edge_formats::gguf::keys::{arch, general};
 use edge_formats::gguf::Value;
 use serde_json::Value as Json;
 use std::path::{Path, PathBuf};
@@ -216,23 +217,23 @@ impl LlamaConfig {
     /// `general.file_type` goes between `value_length` and `vocab_size` in the converter's
     /// layout; the caller inserts it (see [`KEYS_BEFORE_FILE_TYPE`]).
     pub fn llama_keys(&self) -> Vec<(String, Value)> {
-        let k = |s: &str| format!("{ARCH}.{s}");
+        let k = |suffix: &str| arch::key(ARCH, suffix);
         vec![
-            (k("block_count"), Value::U32(self.n_layer)),
-            (k("context_length"), Value::U32(self.n_ctx)),
-            (k("embedding_length"), Value::U32(self.n_embd)),
-            (k("feed_forward_length"), Value::U32(self.n_ff)),
-            (k("attention.head_count"), Value::U32(self.n_head)),
-            (k("attention.head_count_kv"), Value::U32(self.n_head_kv)),
-            (k("rope.freq_base"), Value::F32(self.rope_theta)),
+            (k(arch::BLOCK_COUNT), Value::U32(self.n_layer)),
+            (k(arch::CONTEXT_LENGTH), Value::U32(self.n_ctx)),
+            (k(arch::EMBEDDING_LENGTH), Value::U32(self.n_embd)),
+            (k(arch::FEED_FORWARD_LENGTH), Value::U32(self.n_ff)),
+            (k(arch::HEAD_COUNT), Value::U32(self.n_head)),
+            (k(arch::HEAD_COUNT_KV), Value::U32(self.n_head_kv)),
+            (k(arch::ROPE_FREQ_BASE), Value::F32(self.rope_theta)),
             (
-                k("attention.layer_norm_rms_epsilon"),
+                k(arch::LAYER_NORM_RMS_EPSILON),
                 Value::F32(self.rms_norm_eps),
             ),
-            (k("attention.key_length"), Value::U32(self.head_dim)),
-            (k("attention.value_length"), Value::U32(self.head_dim)),
-            (k("vocab_size"), Value::U32(self.vocab_size)),
-            (k("rope.dimension_count"), Value::U32(self.head_dim)),
+            (k(arch::KEY_LENGTH), Value::U32(self.head_dim)),
+            (k(arch::VALUE_LENGTH), Value::U32(self.head_dim)),
+            (k(arch::VOCAB_SIZE), Value::U32(self.vocab_size)),
+            (k(arch::ROPE_DIMENSION_COUNT), Value::U32(self.head_dim)),
         ]
     }
 }
@@ -504,21 +505,18 @@ impl GeneralNames {
     /// The `general.*` keys llama.cpp writes first, in its order.
     pub fn keys(&self) -> Vec<(String, Value)> {
         let mut out = vec![
-            (
-                "general.architecture".to_string(),
-                Value::String(ARCH.into()),
-            ),
-            ("general.type".to_string(), Value::String("model".into())),
-            ("general.name".to_string(), Value::String(self.name.clone())),
+            (general::ARCHITECTURE.into(), Value::String(ARCH.into())),
+            (general::TYPE.into(), Value::String("model".into())),
+            (general::NAME.into(), Value::String(self.name.clone())),
         ];
         if let Some(f) = &self.finetune {
-            out.push(("general.finetune".into(), Value::String(f.clone())));
+            out.push((general::FINETUNE.into(), Value::String(f.clone())));
         }
         if let Some(b) = &self.basename {
-            out.push(("general.basename".into(), Value::String(b.clone())));
+            out.push((general::BASENAME.into(), Value::String(b.clone())));
         }
         out.push((
-            "general.size_label".into(),
+            general::SIZE_LABEL.into(),
             Value::String(self.size_label.clone()),
         ));
         out

@@ -16,6 +16,8 @@
 //!
 //! Anything else is an error naming the file and the key.
 
+use edge_formats::gguf::keys::{edge_tokenizer as etk, tokenizer as tk};
+use edge_formats::gguf::vocab::parse_byte_token;
 use edge_formats::gguf::{token_type, Value, ValueType};
 use serde_json::Value as Json;
 use std::path::{Path, PathBuf};
@@ -173,11 +175,11 @@ fn build(inputs: &Inputs) -> Result<Vec<(String, Value)>> {
                 texts.push(text);
                 types.push(ty);
             }
-            put("tokenizer.ggml.add_space_prefix", Value::Bool(false));
-            put("tokenizer.ggml.model", Value::String("gpt2".into()));
-            put("tokenizer.ggml.pre", Value::String(pre.into()));
-            put("tokenizer.ggml.tokens", string_array(texts));
-            put("tokenizer.ggml.token_type", i32_array(&types));
+            put(tk::ADD_SPACE_PREFIX, Value::Bool(false));
+            put(tk::MODEL, Value::String("gpt2".into()));
+            put(tk::PRE, Value::String(pre.into()));
+            put(tk::TOKENS, string_array(texts));
+            put(tk::TOKEN_TYPE, i32_array(&types));
         }
         Family::SentencePiece => {
             let mut texts = Vec::with_capacity(tokens.len());
@@ -188,36 +190,30 @@ fn build(inputs: &Inputs) -> Result<Vec<(String, Value)>> {
                 texts.push(text);
                 types.push(ty);
             }
-            put("tokenizer.ggml.model", Value::String("llama".into()));
-            put("tokenizer.ggml.pre", Value::String("default".into()));
-            put("tokenizer.ggml.tokens", string_array(texts));
+            put(tk::MODEL, Value::String("llama".into()));
+            put(tk::PRE, Value::String("default".into()));
+            put(tk::TOKENS, string_array(texts));
             // llama.cpp's LlamaHfVocab gives every token the placeholder score -1000.
             put(
-                "tokenizer.ggml.scores",
+                tk::SCORES,
                 Value::Array(ValueType::F32, vec![Value::F32(-1000.0); tokens.len()]),
             );
-            put("tokenizer.ggml.token_type", i32_array(&types));
+            put(tk::TOKEN_TYPE, i32_array(&types));
         }
     }
     // llama.cpp writes merges for byte-level BPE only; for the SentencePiece-style model they are
     // ours (llama.cpp reads merges for BPE vocabularies only, so the key is harmless there).
     if !merges.is_empty() {
-        put("tokenizer.ggml.merges", string_array(merges));
+        put(tk::MERGES, string_array(merges));
     }
     for (kind, id) in special_token_ids(inputs, &added, tokens.len()) {
-        put(
-            &format!("tokenizer.ggml.{}", special_id_key(kind)),
-            Value::U32(id),
-        );
+        put(special_id_key(kind), Value::U32(id));
     }
     for (kind, add) in add_special_flags(inputs, family) {
-        put(
-            &format!("tokenizer.ggml.add_{kind}_token"),
-            Value::Bool(add),
-        );
+        put(&tk::add_token_key(kind), Value::Bool(add));
     }
     if let Some(template) = chat_template(inputs)? {
-        put("tokenizer.chat_template", Value::String(template));
+        put(tk::CHAT_TEMPLATE, Value::String(template));
     }
     for (key, value) in edge_keys(inputs, family, &added)? {
         put(&key, value);
@@ -437,15 +433,6 @@ fn sentencepiece_token(
     (text.to_string(), token_type::NORMAL)
 }
 
-/// `<0xAB>` -> 0xAB.
-fn parse_byte_token(text: &str) -> Option<u8> {
-    let hex = text.strip_prefix("<0x")?.strip_suffix('>')?;
-    if hex.len() != 2 {
-        return None;
-    }
-    u8::from_str_radix(hex, 16).ok()
-}
-
 /// Ids transformers counts as special (`all_special_ids`): added tokens marked special and the
 /// tokens named by tokenizer_config's `*_token` entries.
 fn special_ids(inputs: &Inputs, added: &[AddedToken]) -> Vec<u32> {
@@ -465,13 +452,13 @@ const SPECIAL_KINDS: [&str; 7] = ["bos", "eos", "unk", "sep", "pad", "cls", "mas
 
 fn special_id_key(kind: &str) -> &'static str {
     match kind {
-        "bos" => "bos_token_id",
-        "eos" => "eos_token_id",
-        "unk" => "unknown_token_id",
-        "sep" => "seperator_token_id", // llama.cpp's spelling
-        "pad" => "padding_token_id",
-        "cls" => "cls_token_id",
-        _ => "mask_token_id",
+        "bos" => tk::BOS_ID,
+        "eos" => tk::EOS_ID,
+        "unk" => tk::UNK_ID,
+        "sep" => tk::SEP_ID,
+        "pad" => tk::PAD_ID,
+        "cls" => tk::CLS_ID,
+        _ => tk::MASK_ID,
     }
 }
 
@@ -680,41 +667,39 @@ fn edge_keys(
 ) -> Result<Vec<(String, Value)>> {
     let model = inputs.tokenizer.get("model").unwrap_or(&Json::Null);
     let flag = |k: &str| model.get(k).and_then(Json::as_bool).unwrap_or(false);
-    let mut out: Vec<(String, Value)> = vec![(
-        "edge.tokenizer.version".into(),
-        Value::U32(EDGE_TOKENIZER_VERSION),
-    )];
-    let mut put = |key: &str, value: Value| out.push((format!("edge.tokenizer.{key}"), value));
-    put("byte_fallback", Value::Bool(flag("byte_fallback")));
-    put("fuse_unk", Value::Bool(flag("fuse_unk")));
-    put("ignore_merges", Value::Bool(flag("ignore_merges")));
+    let mut out: Vec<(String, Value)> = Vec::new();
+    let mut put = |key: &str, value: Value| out.push((key.to_string(), value));
+    put(etk::VERSION, Value::U32(EDGE_TOKENIZER_VERSION));
+    put(etk::BYTE_FALLBACK, Value::Bool(flag("byte_fallback")));
+    put(etk::FUSE_UNK, Value::Bool(flag("fuse_unk")));
+    put(etk::IGNORE_MERGES, Value::Bool(flag("ignore_merges")));
     if family == Family::SentencePiece {
         let (prepend, replaces) = normalizer_steps(inputs)?;
         if let Some(prepend) = prepend {
-            put("normalizer.prepend", Value::String(prepend));
+            put(etk::NORMALIZER_PREPEND, Value::String(prepend));
         }
         let (from, to): (Vec<String>, Vec<String>) = replaces.into_iter().unzip();
-        put("normalizer.replace_from", string_array(from));
-        put("normalizer.replace_to", string_array(to));
+        put(etk::NORMALIZER_REPLACE_FROM, string_array(from));
+        put(etk::NORMALIZER_REPLACE_TO, string_array(to));
     }
     let mut added = added.to_vec();
     added.sort_by_key(|a| a.id);
     put(
-        "added_token_ids",
+        etk::ADDED_TOKEN_IDS,
         Value::Array(
             ValueType::U32,
             added.iter().map(|a| Value::U32(a.id)).collect(),
         ),
     );
     put(
-        "added_token_special",
+        etk::ADDED_TOKEN_SPECIAL,
         Value::Array(
             ValueType::Bool,
             added.iter().map(|a| Value::Bool(a.special)).collect(),
         ),
     );
     put(
-        "added_token_normalized",
+        etk::ADDED_TOKEN_NORMALIZED,
         Value::Array(
             ValueType::Bool,
             added.iter().map(|a| Value::Bool(a.normalized)).collect(),
@@ -777,14 +762,6 @@ fn normalizer_steps(inputs: &Inputs) -> Result<NormalizerSteps> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn byte_tokens_parse() {
-        assert_eq!(parse_byte_token("<0x0A>"), Some(10));
-        assert_eq!(parse_byte_token("<0xff>"), Some(255));
-        assert_eq!(parse_byte_token("<0x1>"), None);
-        assert_eq!(parse_byte_token("0x0A"), None);
-    }
 
     #[test]
     fn missing_tokenizer_json_is_named() {

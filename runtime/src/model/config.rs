@@ -1,6 +1,7 @@
 //! `ModelConfig`: the hyperparameters of a Llama-family GGUF, read from its metadata keys.
 //! Every missing or wrongly typed key is collected and reported in one error.
 
+use edge_formats::gguf::keys::{arch, general, tokenizer};
 use edge_formats::gguf::{Metadata, Value};
 
 /// The architectures we run. Anything else is an error naming it (no silent fallback).
@@ -54,7 +55,7 @@ impl ModelConfig {
             meta,
             problems: Vec::new(),
         };
-        let architecture = match keys.string("general.architecture") {
+        let architecture = match keys.string(general::ARCHITECTURE) {
             Some(a) if SUPPORTED_ARCHITECTURES.contains(&a.as_str()) => a,
             Some(a) => {
                 return Err(format!(
@@ -64,22 +65,22 @@ impl ModelConfig {
             }
             None => return Err(keys.problems.join("; ")),
         };
-        let key = |name: &str| format!("{architecture}.{name}");
+        let key = |suffix: &str| arch::key(&architecture, suffix);
 
-        let n_layer = keys.count(&key("block_count"));
-        let n_embd = keys.count(&key("embedding_length"));
-        let n_ff = keys.count(&key("feed_forward_length"));
-        let n_head = keys.count(&key("attention.head_count"));
-        let n_head_kv = keys.opt_count(&key("attention.head_count_kv"));
-        let key_length = keys.opt_count(&key("attention.key_length"));
-        let value_length = keys.opt_count(&key("attention.value_length"));
-        let rope_freq_base = keys.opt_float(&key("rope.freq_base"));
-        let rms_eps = keys.float(&key("attention.layer_norm_rms_epsilon"));
-        let n_ctx_train = keys.count(&key("context_length"));
-        let n_rot = keys.opt_count(&key("rope.dimension_count"));
-        let vocab_size = keys.opt_count(&key("vocab_size"));
-        let rope_scaling = keys.opt_string(&key("rope.scaling.type"));
-        let n_tokens = match meta.get("tokenizer.ggml.tokens") {
+        let n_layer = keys.count(&key(arch::BLOCK_COUNT));
+        let n_embd = keys.count(&key(arch::EMBEDDING_LENGTH));
+        let n_ff = keys.count(&key(arch::FEED_FORWARD_LENGTH));
+        let n_head = keys.count(&key(arch::HEAD_COUNT));
+        let n_head_kv = keys.opt_count(&key(arch::HEAD_COUNT_KV));
+        let key_length = keys.opt_count(&key(arch::KEY_LENGTH));
+        let value_length = keys.opt_count(&key(arch::VALUE_LENGTH));
+        let rope_freq_base = keys.opt_float(&key(arch::ROPE_FREQ_BASE));
+        let rms_eps = keys.float(&key(arch::LAYER_NORM_RMS_EPSILON));
+        let n_ctx_train = keys.count(&key(arch::CONTEXT_LENGTH));
+        let n_rot = keys.opt_count(&key(arch::ROPE_DIMENSION_COUNT));
+        let vocab_size = keys.opt_count(&key(arch::VOCAB_SIZE));
+        let rope_scaling = keys.opt_string(&key(arch::ROPE_SCALING_TYPE));
+        let n_tokens = match meta.get(tokenizer::TOKENS) {
             Some(Value::Array(_, items)) => Some(items.len()),
             _ => None,
         };

@@ -31,6 +31,8 @@ pub use edge_formats::gguf::token_type;
 use crate::{Error, Result};
 use bpe::{BpeScratch, MergeTable};
 use decode::Pieces;
+use edge_formats::gguf::keys::{edge_tokenizer as etk, tokenizer as tk};
+use edge_formats::gguf::vocab::{byte_token_text, parse_byte_token};
 use edge_formats::gguf::{Metadata, Value};
 use meta::Meta;
 use pretokenize::PreTokenizer;
@@ -197,36 +199,37 @@ impl Tokenizer {
 
     fn from_lookup(m: &Meta<'_>) -> Result<Tokenizer> {
         let missing = |key: &str| Error::Tokenizer(format!("key `{key}` missing"));
-        let model_name = m
-            .string("tokenizer.ggml.model")?
-            .ok_or_else(|| missing("tokenizer.ggml.model"))?;
+        let model_name = m.string(tk::MODEL)?.ok_or_else(|| missing(tk::MODEL))?;
         let tokens: Vec<String> = m
-            .strings("tokenizer.ggml.tokens")?
-            .ok_or_else(|| missing("tokenizer.ggml.tokens"))?
+            .strings(tk::TOKENS)?
+            .ok_or_else(|| missing(tk::TOKENS))?
             .into_iter()
             .map(str::to_string)
             .collect();
         let n = tokens.len();
         if n == 0 || n >= u32::MAX as usize {
             return Err(Error::Tokenizer(format!(
-                "key `tokenizer.ggml.tokens`: {n} tokens"
+                "key `{}`: {n} tokens",
+                tk::TOKENS
             )));
         }
-        let types: Vec<i32> = match m.integers("tokenizer.ggml.token_type")? {
+        let types: Vec<i32> = match m.integers(tk::TOKEN_TYPE)? {
             Some(t) if t.len() == n => t.into_iter().map(|v| v.clamp(0, 255) as i32).collect(),
             Some(t) => {
                 return Err(Error::Tokenizer(format!(
-                    "key `tokenizer.ggml.token_type`: {} entries for {n} tokens",
+                    "key `{}`: {} entries for {n} tokens",
+                    tk::TOKEN_TYPE,
                     t.len()
                 )))
             }
             None => vec![token_type::NORMAL; n],
         };
-        let scores = match m.floats("tokenizer.ggml.scores")? {
+        let scores = match m.floats(tk::SCORES)? {
             Some(s) if s.len() == n => s,
             Some(s) => {
                 return Err(Error::Tokenizer(format!(
-                    "key `tokenizer.ggml.scores`: {} entries for {n} tokens",
+                    "key `{}`: {} entries for {n} tokens",
+                    tk::SCORES,
                     s.len()
                 )))
             }
@@ -236,29 +239,31 @@ impl Tokenizer {
         for (id, text) in tokens.iter().enumerate() {
             vocab.insert(text.clone(), id as u32);
         }
-        let merges = match m.strings("tokenizer.ggml.merges")? {
+        let merges = match m.strings(tk::MERGES)? {
             Some(list) => merge_table(&list, &vocab)?,
             None => MergeTable::default(),
         };
-        let hf = m.has("edge.tokenizer.version");
-        let pre_name = m.string("tokenizer.ggml.pre")?.unwrap_or("default");
+        let hf = m.has(etk::VERSION);
+        let pre_name = m.string(tk::PRE)?.unwrap_or("default");
         let model = match model_name {
             "gpt2" => Model::ByteLevel(PreTokenizer::from_name(pre_name).ok_or_else(|| {
                 Error::Tokenizer(format!(
-                    "key `tokenizer.ggml.pre`: pre-tokenizer `{pre_name}` is not supported"
+                    "key `{}`: pre-tokenizer `{pre_name}` is not supported",
+                    tk::PRE
                 ))
             })?),
             "llama" if !merges.is_empty() => Model::SentencePieceMerges,
             "llama" => Model::SentencePieceScores,
             other => {
                 return Err(Error::Tokenizer(format!(
-                    "key `tokenizer.ggml.model`: `{other}` is not supported"
+                    "key `{}`: `{other}` is not supported",
+                    tk::MODEL
                 )));
             }
         };
         if let Model::ByteLevel(_) = model {
             if merges.is_empty() {
-                return Err(missing("tokenizer.ggml.merges"));
+                return Err(missing(tk::MERGES));
             }
         }
 
@@ -266,29 +271,25 @@ impl Tokenizer {
         let normalizer = match model {
             Model::ByteLevel(_) => Normalizer::default(),
             _ if hf => Normalizer {
-                prepend: m
-                    .string("edge.tokenizer.normalizer.prepend")?
-                    .map(str::to_string),
+                prepend: m.string(etk::NORMALIZER_PREPEND)?.map(str::to_string),
                 replace: replace_pairs(m)?,
             },
             // llama.cpp: a space prefix (unless add_space_prefix is false) and spaces as `▁`.
             _ => Normalizer {
-                prepend: (m
-                    .boolean("tokenizer.ggml.add_space_prefix")?
-                    .unwrap_or(true))
-                .then(|| "\u{2581}".to_string()),
+                prepend: (m.boolean(tk::ADD_SPACE_PREFIX)?.unwrap_or(true))
+                    .then(|| "\u{2581}".to_string()),
                 replace: vec![(" ".to_string(), "\u{2581}".to_string())],
             },
         };
         let (raw_added, normalized_added) = added_matchers(m, hf, &tokens, &types, &normalizer)?;
 
-        let bos = m.token_id("tokenizer.ggml.bos_token_id", n)?;
-        let eos = m.token_id("tokenizer.ggml.eos_token_id", n)?;
-        let unk = m.token_id("tokenizer.ggml.unknown_token_id", n)?;
+        let bos = m.token_id(tk::BOS_ID, n)?;
+        let eos = m.token_id(tk::EOS_ID, n)?;
+        let unk = m.token_id(tk::UNK_ID, n)?;
         let mut eog: Vec<u32> = Vec::new();
         eog.extend(eos);
-        eog.extend(m.token_id("tokenizer.ggml.eot_token_id", n)?);
-        eog.extend(m.token_id("tokenizer.ggml.eom_token_id", n)?);
+        eog.extend(m.token_id(tk::EOT_ID, n)?);
+        eog.extend(m.token_id(tk::EOM_ID, n)?);
         eog.extend(
             tokens
                 .iter()
@@ -310,17 +311,12 @@ impl Tokenizer {
             bos,
             eos,
             unk,
-            add_bos: m
-                .boolean("tokenizer.ggml.add_bos_token")?
-                .unwrap_or(sentencepiece)
-                && bos.is_some(),
-            add_eos: m.boolean("tokenizer.ggml.add_eos_token")?.unwrap_or(false) && eos.is_some(),
+            add_bos: m.boolean(tk::ADD_BOS)?.unwrap_or(sentencepiece) && bos.is_some(),
+            add_eos: m.boolean(tk::ADD_EOS)?.unwrap_or(false) && eos.is_some(),
             eog,
-            byte_fallback: m
-                .boolean("edge.tokenizer.byte_fallback")?
-                .unwrap_or(sentencepiece),
-            fuse_unk: m.boolean("edge.tokenizer.fuse_unk")?.unwrap_or(false),
-            ignore_merges: match m.boolean("edge.tokenizer.ignore_merges")? {
+            byte_fallback: m.boolean(etk::BYTE_FALLBACK)?.unwrap_or(sentencepiece),
+            fuse_unk: m.boolean(etk::FUSE_UNK)?.unwrap_or(false),
+            ignore_merges: match m.boolean(etk::IGNORE_MERGES)? {
                 Some(v) => v,
                 None => model == Model::ByteLevel(PreTokenizer::Llama3),
             },
@@ -545,7 +541,8 @@ fn merge_table(list: &[&str], vocab: &HashMap<String, u32>) -> Result<MergeTable
     for (rank, merge) in list.iter().enumerate() {
         let bad = || {
             Error::Tokenizer(format!(
-                "key `tokenizer.ggml.merges`: entry {rank} {merge:?} is not \"a b\" of two tokens"
+                "key `{}`: entry {rank} {merge:?} is not \"a b\" of two tokens",
+                tk::MERGES
             ))
         };
         // The separator is the first space after the first character (llama.cpp's rule).
@@ -574,29 +571,29 @@ fn merge_table(list: &[&str], vocab: &HashMap<String, u32>) -> Result<MergeTable
 fn byte_token_table(model: Model, vocab: &HashMap<String, u32>) -> [Option<u32>; 256] {
     let mut table = [None; 256];
     let chars = byte_level::byte_chars();
-    for (b, slot) in table.iter_mut().enumerate() {
+    for (b, slot) in (0..=u8::MAX).zip(table.iter_mut()) {
         *slot = match model {
             Model::ByteLevel(_) => {
                 let mut buf = [0u8; 4];
-                vocab.get(&*chars[b].encode_utf8(&mut buf)).copied()
+                vocab
+                    .get(&*chars[usize::from(b)].encode_utf8(&mut buf))
+                    .copied()
             }
-            _ => vocab.get(&format!("<0x{b:02X}>")).copied(),
+            _ => vocab.get(&byte_token_text(b)).copied(),
         };
     }
     table
 }
 
 fn replace_pairs(m: &Meta<'_>) -> Result<Vec<(String, String)>> {
-    let from = m
-        .strings("edge.tokenizer.normalizer.replace_from")?
-        .unwrap_or_default();
-    let to = m
-        .strings("edge.tokenizer.normalizer.replace_to")?
-        .unwrap_or_default();
+    let from = m.strings(etk::NORMALIZER_REPLACE_FROM)?.unwrap_or_default();
+    let to = m.strings(etk::NORMALIZER_REPLACE_TO)?.unwrap_or_default();
     if from.len() != to.len() || from.iter().any(|f| f.is_empty()) {
-        return Err(Error::Tokenizer(
-            "keys `edge.tokenizer.normalizer.replace_from`/`replace_to`: lengths differ or an empty pattern".into(),
-        ));
+        return Err(Error::Tokenizer(format!(
+            "keys `{}`/`{}`: lengths differ or an empty pattern",
+            etk::NORMALIZER_REPLACE_FROM,
+            etk::NORMALIZER_REPLACE_TO
+        )));
     }
     Ok(from
         .into_iter()
@@ -618,15 +615,9 @@ fn added_matchers(
     let mut raw = Vec::new();
     let mut normalized = Vec::new();
     if hf {
-        let ids = m
-            .integers("edge.tokenizer.added_token_ids")?
-            .unwrap_or_default();
-        let special = m
-            .bools("edge.tokenizer.added_token_special")?
-            .unwrap_or_default();
-        let norm = m
-            .bools("edge.tokenizer.added_token_normalized")?
-            .unwrap_or_default();
+        let ids = m.integers(etk::ADDED_TOKEN_IDS)?.unwrap_or_default();
+        let special = m.bools(etk::ADDED_TOKEN_SPECIAL)?.unwrap_or_default();
+        let norm = m.bools(etk::ADDED_TOKEN_NORMALIZED)?.unwrap_or_default();
         if special.len() != ids.len() || norm.len() != ids.len() {
             return Err(Error::Tokenizer(
                 "keys `edge.tokenizer.added_token_*`: lengths differ".into(),
@@ -638,7 +629,8 @@ fn added_matchers(
                 .and_then(|i| tokens.get(i))
                 .ok_or_else(|| {
                     Error::Tokenizer(format!(
-                        "key `edge.tokenizer.added_token_ids`: id {id} out of range"
+                        "key `{}`: id {id} out of range",
+                        etk::ADDED_TOKEN_IDS
                     ))
                 })?;
             if is_normalized {
@@ -690,13 +682,4 @@ fn build_pieces(model: Model, tokens: &[String], types: &[i32]) -> Pieces {
         pieces.push(&buf, special);
     }
     pieces
-}
-
-/// `<0xAB>` -> 0xAB.
-fn parse_byte_token(text: &str) -> Option<u8> {
-    let hex = text.strip_prefix("<0x")?.strip_suffix('>')?;
-    if hex.len() != 2 {
-        return None;
-    }
-    u8::from_str_radix(hex, 16).ok()
 }

@@ -13,7 +13,7 @@
 //! Rust's `is_alphabetic`/`is_numeric`, which differ); `\s` is Unicode White_Space
 //! (`char::is_whitespace`).
 
-use super::unicode_tables::{LETTER_RANGES, NUMBER_RANGES};
+use super::unicode_tables;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum PreTokenizer {
@@ -81,27 +81,12 @@ impl PreTokenizer {
     }
 }
 
-fn in_ranges(c: char, ranges: &[(u32, u32)]) -> bool {
-    let cp = c as u32;
-    ranges
-        .binary_search_by(|&(lo, hi)| {
-            if hi < cp {
-                std::cmp::Ordering::Less
-            } else if lo > cp {
-                std::cmp::Ordering::Greater
-            } else {
-                std::cmp::Ordering::Equal
-            }
-        })
-        .is_ok()
-}
-
 /// `\p{L}`.
 pub(crate) fn is_letter(c: char) -> bool {
     if c.is_ascii() {
         return c.is_ascii_alphabetic();
     }
-    in_ranges(c, LETTER_RANGES)
+    unicode_tables::is_letter(c)
 }
 
 /// `\p{N}`.
@@ -109,7 +94,7 @@ pub(crate) fn is_number(c: char) -> bool {
     if c.is_ascii() {
         return c.is_ascii_digit();
     }
-    in_ranges(c, NUMBER_RANGES)
+    unicode_tables::is_number(c)
 }
 
 fn is_space(c: char) -> bool {
@@ -223,6 +208,21 @@ fn llama3_match(chars: &[(usize, char)], i: usize, end: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn categories_are_unicode_14_letters_and_numbers() {
+        // Letters of several scripts; a combining mark (Mn) and a symbol are not letters.
+        for c in ['é', 'ж', '中', 'ㄱ', 'ǅ', 'ʰ', '\u{30000}'] {
+            assert!(is_letter(c) && !is_number(c), "{c:?}");
+        }
+        for c in ['\u{301}', '€', ' ', '\u{31350}'] {
+            assert!(!is_letter(c), "{c:?}"); // U+31350: a letter only from Unicode 15 on
+        }
+        // Nd, Nl, No.
+        for c in ['٣', 'Ⅻ', '½', '²', '\u{1D7CE}'] {
+            assert!(is_number(c) && !is_letter(c), "{c:?}");
+        }
+    }
 
     fn words(pre: PreTokenizer, text: &str) -> Vec<String> {
         let mut out = Vec::new();
