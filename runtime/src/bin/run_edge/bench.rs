@@ -47,7 +47,7 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
         };
         let mut session = Session::new(Arc::clone(model.model()), params)?;
         for &test in &tests {
-            eprintln!("bench: {} with {n_threads} threads", test.name());
+            eprintln!("bench: {}, threads: {n_threads}", test.name());
             let ids = token_ids(&model, test.n_tokens());
             run_once(&mut session, test, &ids)?; // warm-up
             let mut samples_ns = Vec::with_capacity(args.repetitions);
@@ -57,7 +57,7 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
             let mut record = Record::new(&about, &session, test, &samples_ns);
             if let Test::Gen(n_gen) = test {
                 let bandwidth = *bandwidths.entry(n_threads).or_insert_with(|| {
-                    eprintln!("bench: read bandwidth with {n_threads} threads");
+                    eprintln!("bench: read bandwidth, threads: {n_threads}");
                     bandwidth::measure_read_bandwidth(n_threads)
                 });
                 record.add_bandwidth_bound(&session, n_gen, bandwidth);
@@ -339,8 +339,16 @@ fn print_markdown(records: &[Record]) {
         "model", "size", "params", "threads", "ISA", "test", "t/s"
     );
     println!(
-        "| {:-<30} | {:->10}: | {:->10}: | {:->7}: | {:-<7} | {:->13}: | {:->20}: |",
-        "", "", "", "", "", "", ""
+        "{}",
+        separator(&[
+            (30, false),
+            (10, true),
+            (10, true),
+            (7, true),
+            (7, false),
+            (13, true),
+            (20, true)
+        ])
     );
     for r in records {
         let rate = format!("{:.2} ± {:.2}", r.avg_ts, r.stddev_ts);
@@ -365,8 +373,15 @@ fn print_markdown(records: &[Record]) {
         "threads", "test", "MB read/token", "read GB/s", "bound t/s", "of bound"
     );
     println!(
-        "| {:->7}: | {:->13}: | {:->14}: | {:->14}: | {:->12}: | {:->8}: |",
-        "", "", "", "", "", ""
+        "{}",
+        separator(&[
+            (7, true),
+            (13, true),
+            (14, true),
+            (14, true),
+            (12, true),
+            (8, true)
+        ])
     );
     for r in bounded {
         let share = format!("{:.0} %", r.bound_share.unwrap_or(0.0) * 100.0);
@@ -380,6 +395,16 @@ fn print_markdown(records: &[Record]) {
             share,
         );
     }
+}
+
+/// A markdown separator row for columns of (width, right-aligned).
+fn separator(columns: &[(usize, bool)]) -> String {
+    let mut row = String::from("|");
+    for &(width, right) in columns {
+        let dashes = "-".repeat(if right { width - 1 } else { width });
+        row.push_str(&format!(" {dashes}{} |", if right { ":" } else { "" }));
+    }
+    row
 }
 
 /// The current time as ISO 8601 UTC (`2025-04-24T11:58:50Z`), as llama-bench's test_time.
