@@ -548,3 +548,15 @@ fn check_params(params: &GenerateParams) -> Result<()> {
 fn common_prefix(a: &[u32], b: &[u32]) -> usize {
     a.iter().zip(b).take_while(|(x, y)| x == y).count()
 }
+
+#[cfg(test)]
+mod tests {
+    /// A C caller or a worker thread owns a generator: it must move between threads.
+    #[test]
+    fn generators_and_models_can_move_between_threads() {
+        fn is_send<T: Send>() {}
+        fn is_send_sync<T: Send + Sync>() {}
+        is_send::<super::Generator>();
+        is_send_sync::<super::TextModel>();
+    }
+}
