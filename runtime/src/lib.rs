@@ -3,6 +3,7 @@
 pub mod chat;
 pub mod error;
 pub mod forward;
+pub mod generate;
 pub mod kernels;
 pub mod model;
 pub mod perplexity;

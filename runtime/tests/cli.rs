@@ -611,3 +611,134 @@ fn only_generated_text_on_stdout_and_n_predict_is_honoured() {
     assert_eq!(stdout, tokenizer.decode(&tokens, false));
     assert!(stderr.contains("generated: 12 tokens"), "stderr: {stderr}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// `run-edge bench`: argument handling and output shape (never its times)
+
+fn bench(args: &[&str]) -> Output {
+    common::run_edge()
+        .arg("bench")
+        .arg("-m")
+        .arg(tinystories())
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn bench_stdout(args: &[&str]) -> String {
+    let out = bench(args);
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The cells of a markdown table row.
+fn cells(row: &str) -> Vec<&str> {
+    let inner = row.trim().trim_start_matches('|').trim_end_matches('|');
+    inner.split('|').map(str::trim).collect()
+}
+
+#[test]
+fn bench_markdown_has_a_row_per_thread_count_and_test() {
+    let stdout = bench_stdout(&["-p", "8", "-n", "4", "-r", "1", "-t", "1,2"]);
+    let tables: Vec<Vec<&str>> = stdout
+        .split("\n\n")
+        .map(|t| t.lines().filter(|l| l.starts_with('|')).collect())
+        .collect();
+    assert_eq!(tables.len(), 2, "stdout: {stdout}");
+    let speed = &tables[0];
+    assert_eq!(
+        cells(speed[0]),
+        ["model", "size", "params", "threads", "ISA", "test", "t/s"]
+    );
+    let rows: Vec<Vec<&str>> = speed[2..].iter().map(|r| cells(r)).collect();
+    let tests: Vec<(&str, &str)> = rows.iter().map(|r| (r[3], r[5])).collect();
+    assert_eq!(
+        tests,
+        [("1", "pp8"), ("1", "tg4"), ("2", "pp8"), ("2", "tg4")]
+    );
+    for row in &rows {
+        assert!(row[0].starts_with("llama "), "{row:?}");
+        assert!(row[1].ends_with("MiB"), "{row:?}");
+        assert!(row[2].ends_with(" M"), "{row:?}");
+        assert!(!row[4].is_empty(), "{row:?}");
+        let (mean, sd) = row[6].split_once(" ± ").unwrap();
+        assert!(mean.parse::<f64>().unwrap() > 0.0, "{row:?}");
+        assert_eq!(sd.parse::<f64>().unwrap(), 0.0, "one repetition: {row:?}");
+    }
+    let bound = &tables[1];
+    assert_eq!(cells(bound[0])[5], "of bound");
+    let rows: Vec<Vec<&str>> = bound[2..].iter().map(|r| cells(r)).collect();
+    assert_eq!(rows.len(), 2, "one row per decode test: {bound:?}");
+    for row in rows {
+        assert_eq!(row[1], "tg4");
+        assert!(row[5].ends_with('%'), "{row:?}");
+    }
+}
+
+#[test]
+fn bench_json_uses_llama_bench_field_names() {
+    let stdout = bench_stdout(&["-p", "8", "-n", "4", "-r", "2", "-t", "1", "-o", "json"]);
+    let records: Vec<serde_json::Value> = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(records.len(), 2, "{stdout}");
+    let file = edge_formats::gguf::GgufFile::open(&tinystories()).unwrap();
+    let n_params: u64 = file.tensors().iter().map(|t| t.n_elements()).sum();
+    let size: u64 = file.tensors().iter().map(|t| t.n_bytes).sum();
+    for (record, (n_prompt, n_gen)) in records.iter().zip([(8, 0), (0, 4)]) {
+        assert_eq!(record["n_prompt"], n_prompt, "{record}");
+        assert_eq!(record["n_gen"], n_gen, "{record}");
+        assert_eq!(record["n_threads"], 1);
+        assert_eq!(record["model_n_params"], n_params);
+        assert_eq!(record["model_size"], size);
+        assert_eq!(record["type_k"], "f32");
+        assert!(record["avg_ts"].as_f64().unwrap() > 0.0);
+        assert!(record["stddev_ts"].as_f64().unwrap() >= 0.0);
+        assert_eq!(record["samples_ts"].as_array().unwrap().len(), 2);
+        assert_eq!(record["samples_ns"].as_array().unwrap().len(), 2);
+        assert!(record["model_type"].as_str().unwrap().starts_with("llama"));
+        let time = record["test_time"].as_str().unwrap();
+        assert!(time.len() == 20 && time.ends_with('Z'), "{time}");
+    }
+    assert!(records[0].get("bound_share").is_none());
+    let bytes = records[1]["bytes_per_token"].as_u64().unwrap();
+    assert!(bytes >= file.tensors().iter().map(|t| t.n_bytes).min().unwrap());
+    assert!(records[1]["bound_share"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
+fn bench_jsonl_is_one_object_per_line_and_kv_type_is_honoured() {
+    let stdout = bench_stdout(&["-p", "8", "-n", "0", "-r", "1", "-t", "1", "-o", "jsonl"]);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "{stdout}");
+    let record: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
+    assert_eq!(record["n_prompt"], 8);
+    let stdout = bench_stdout(&[
+        "-p",
+        "0",
+        "-n",
+        "4",
+        "-r",
+        "1",
+        "-t",
+        "1",
+        "-o",
+        "jsonl",
+        "--kv-type",
+        "f16",
+    ]);
+    let record: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(record["n_gen"], 4);
+    assert_eq!(record["type_v"], "f16");
+}
+
+#[test]
+fn bench_bad_arguments_are_one_error_line() {
+    assert_one_error_line(&bench(&["-r", "0"]), &["--repetitions"]);
+    assert_one_error_line(&bench(&["-o", "xml"]), &["xml"]);
+    assert_one_error_line(&bench(&["-t", "1,0"]), &["--threads"]);
+    assert_one_error_line(&bench(&["-p", "0", "-n", "0"]), &["nothing to measure"]);
+    assert_one_error_line(&run_edge_args(&["bench", "-p", "8"]), &["--model"]);
+}

@@ -1,9 +1,13 @@
-//! run-edge: generate text with a Llama-family GGUF model, chat with it, or measure its
-//! perplexity. Generated text is the only thing on stdout; errors are one `error: ...` line on
-//! stderr and exit code 1.
+//! run-edge: generate text with a Llama-family GGUF model, chat with it, measure its
+//! perplexity or its speed (`bench`). Generated text is the only thing on stdout; errors are
+//! one `error: ...` line on stderr and exit code 1.
 
 #[path = "run_edge/args.rs"]
 mod args;
+#[path = "run_edge/bandwidth.rs"]
+mod bandwidth;
+#[path = "run_edge/bench.rs"]
+mod bench;
 #[path = "run_edge/generate.rs"]
 mod generate;
 #[path = "run_edge/perplexity_cmd.rs"]
@@ -62,6 +66,7 @@ fn main() -> ExitCode {
     };
     let result = match &cli.command {
         Some(args::Command::Perplexity(p)) => perplexity_cmd::run(p),
+        Some(args::Command::Bench(b)) => bench::run(b),
         None => generate::run(&cli.generate),
     };
     match result {

@@ -25,6 +25,10 @@ pub struct Cli {
 pub enum Command {
     /// Perplexity of a text file, by llama-perplexity's algorithm; prints `PPL = X +/- Y`.
     Perplexity(PerplexityArgs),
+    /// Prompt and decode speed as llama-bench measures them (pp = a prompt of -p tokens, tg =
+    /// -n tokens decoded one at a time, both from an empty cache), and the share of the
+    /// memory-bandwidth bound that decode reaches.
+    Bench(BenchArgs),
 }
 
 /// Options every command shares: the model and how to run it.
@@ -111,6 +115,55 @@ pub struct PerplexityArgs {
     /// KV cache element type: f32 or f16.
     #[arg(long = "kv-type", default_value = "f32", value_parser = parse_kv_type)]
     pub kv_type: KvType,
+}
+
+/// Output format of `bench`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum BenchOutput {
+    /// Markdown tables, as llama-bench prints by default.
+    Md,
+    /// One JSON array of test objects with llama-bench's field names.
+    Json,
+    /// One JSON object per line.
+    Jsonl,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// The GGUF model file.
+    #[arg(short = 'm', long = "model")]
+    pub model: PathBuf,
+    /// Prompt lengths to time (comma-separated; 0 skips the prompt test).
+    #[arg(
+        short = 'p',
+        long = "n-prompt",
+        value_delimiter = ',',
+        default_value = "512"
+    )]
+    pub n_prompt: Vec<usize>,
+    /// Tokens to decode (comma-separated; 0 skips the decode test).
+    #[arg(
+        short = 'n',
+        long = "n-gen",
+        value_delimiter = ',',
+        default_value = "128"
+    )]
+    pub n_gen: Vec<usize>,
+    /// Thread counts (comma-separated; default: every core).
+    #[arg(short = 't', long = "threads", value_delimiter = ',', value_parser = positive_usize)]
+    pub threads: Vec<usize>,
+    /// Measured repetitions of each test (after one warm-up run).
+    #[arg(short = 'r', long = "repetitions", default_value_t = 5, value_parser = positive_usize)]
+    pub repetitions: usize,
+    /// KV cache element type: f32 or f16 (llama-bench's default).
+    #[arg(long = "kv-type", default_value = "f32", value_parser = parse_kv_type)]
+    pub kv_type: KvType,
+    /// Kernel ISA: scalar, avx2, neon or dotprod (default: the best this CPU has).
+    #[arg(long, value_parser = parse_isa)]
+    pub isa: Option<Kernels>,
+    /// Output format: md, json or jsonl.
+    #[arg(short = 'o', long = "output", value_enum, default_value = "md")]
+    pub output: BenchOutput,
 }
 
 fn parse_f32(s: &str) -> Result<f32, String> {

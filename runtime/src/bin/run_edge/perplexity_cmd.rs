@@ -2,10 +2,13 @@
 //! `PPL = X +/- Y` on stdout.
 
 use super::args::PerplexityArgs;
-use super::report::Loaded;
+use super::report;
 use super::CliError;
 use edge::perplexity;
+use edge::session::Session;
 use std::io::Write;
+use std::sync::Arc;
+use std::time::Instant;
 
 pub fn run(args: &PerplexityArgs) -> Result<(), CliError> {
     let model_path = args
@@ -21,20 +24,24 @@ pub fn run(args: &PerplexityArgs) -> Result<(), CliError> {
             args.file.display()
         )));
     }
-    let mut loaded = Loaded::open(model_path, &args.run, Some(args.ctx), args.kv_type)?;
-    let start = std::time::Instant::now();
-    let (tokens, bos) = perplexity::tokenize(&loaded.tokenizer, &text)?;
-    perplexity::check(tokens.len(), args.ctx, loaded.session.n_ctx(), args.chunks)?;
+    let load_start = Instant::now();
+    let model = report::open_model(model_path)?;
+    let params = report::session_params(&args.run, Some(args.ctx), args.kv_type);
+    let mut session = Session::new(Arc::clone(model.model()), params)?;
+    let load_time = load_start.elapsed();
+    let start = Instant::now();
+    let (tokens, bos) = perplexity::tokenize(model.tokenizer(), &text)?;
+    perplexity::check(tokens.len(), args.ctx, session.n_ctx(), args.chunks)?;
     let tokenize_seconds = start.elapsed().as_secs_f64();
-    loaded.print_load_report();
+    report::print_load_report(&session, load_time);
     eprintln!(
         "tokenized: {} tokens in {:.0} ms",
         tokens.len(),
         tokenize_seconds * 1e3
     );
-    let start = std::time::Instant::now();
+    let start = Instant::now();
     let result = perplexity::run_tokens(
-        &mut loaded.session,
+        &mut session,
         &tokens,
         bos,
         args.ctx,

@@ -3,77 +3,44 @@
 
 use super::args::RunArgs;
 use super::CliError;
-use edge::chat::ChatTemplate;
-use edge::model::Model;
-use edge::session::KvType;
-use edge::session::{MemoryPlan, Session, SessionParams};
-use edge::tokenizer::Tokenizer;
+use edge::generate::TextModel;
+use edge::session::{KvType, MemoryPlan, Session, SessionParams};
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::Duration;
 
-/// The context used when --ctx is not given, unless the model's is smaller.
-pub const DEFAULT_CTX: usize = 4096;
-
-/// A model ready to run: session (all buffers allocated), tokenizer and chat template.
-pub struct Loaded {
-    pub session: Session,
-    pub tokenizer: Tokenizer,
-    /// The template is only needed by --chat and -i, so its error waits until then.
-    pub chat_template: edge::Result<Option<ChatTemplate>>,
-    pub load_seconds: f64,
+/// The model file as text generation needs it (weights, tokenizer, chat template).
+pub fn open_model(path: &Path) -> Result<Arc<TextModel>, CliError> {
+    if !path.is_file() {
+        return Err(CliError::msg(format!(
+            "model file {} does not exist or is not a file",
+            path.display()
+        )));
+    }
+    Ok(Arc::new(TextModel::open(path)?))
 }
 
-impl Loaded {
-    pub fn open(
-        path: &Path,
-        run: &RunArgs,
-        ctx: Option<usize>,
-        kv_type: KvType,
-    ) -> Result<Loaded, CliError> {
-        let start = Instant::now();
-        if !path.is_file() {
-            return Err(CliError::msg(format!(
-                "model file {} does not exist or is not a file",
-                path.display()
-            )));
-        }
-        let model = Arc::new(Model::open(path)?);
-        let tokenizer = Tokenizer::from_metadata(model.metadata())?;
-        let chat_template = ChatTemplate::from_metadata(model.metadata());
-        let n_ctx_train = model.config().n_ctx_train;
-        let n_ctx = ctx.unwrap_or(if n_ctx_train > 0 {
-            DEFAULT_CTX.min(n_ctx_train)
-        } else {
-            DEFAULT_CTX
-        });
-        let params = SessionParams {
-            n_ctx,
-            n_threads: run.threads.unwrap_or(0),
-            kv_type,
-            kernels: run.isa,
-        };
-        let session = Session::new(model, params)?;
-        Ok(Loaded {
-            session,
-            tokenizer,
-            chat_template,
-            load_seconds: start.elapsed().as_secs_f64(),
-        })
+/// Session parameters from the shared options; no `--ctx` leaves the library's default.
+pub fn session_params(run: &RunArgs, ctx: Option<usize>, kv_type: KvType) -> SessionParams {
+    SessionParams {
+        n_ctx: ctx.unwrap_or(0),
+        n_threads: run.threads.unwrap_or(0),
+        kv_type,
+        kernels: run.isa,
     }
+}
 
-    /// Load time and memory plan, printed once the input is known to be usable (so a bad
-    /// input gives one error line only).
-    pub fn print_load_report(&self) {
-        eprintln!(
-            "load: {} in {:.0} ms, {} threads, {} kernels",
-            self.session.model().path().display(),
-            self.load_seconds * 1e3,
-            self.session.n_threads(),
-            self.session.kernels().name(),
-        );
-        memory_plan(&self.session.memory_plan());
-    }
+/// Load time and memory plan, printed once the input is known to be usable (so a bad input
+/// gives one error line only).
+pub fn print_load_report(session: &Session, load_time: Duration) {
+    eprintln!(
+        "load: {} in {:.0} ms, {} threads, {} kernels",
+        session.model().path().display(),
+        load_time.as_secs_f64() * 1e3,
+        session.n_threads(),
+        session.kernels().name(),
+    );
+    memory_plan(&session.memory_plan());
 }
 
 fn mb(bytes: u64) -> f64 {
@@ -92,7 +59,8 @@ pub fn memory_plan(plan: &MemoryPlan) {
     );
 }
 
-fn per_second(n: usize, seconds: f64) -> f64 {
+fn per_second(n: usize, time: Duration) -> f64 {
+    let seconds = time.as_secs_f64();
     if seconds > 0.0 {
         n as f64 / seconds
     } else {
@@ -100,16 +68,16 @@ fn per_second(n: usize, seconds: f64) -> f64 {
     }
 }
 
-pub fn timings(prompt_tokens: usize, prompt_s: f64, generated: usize, generate_s: f64) {
+pub fn timings(prompt_tokens: usize, prompt: Duration, generated: usize, generate: Duration) {
     eprintln!();
     eprintln!(
         "prompt: {prompt_tokens} tokens in {:.0} ms, {:.1} tokens/s",
-        prompt_s * 1e3,
-        per_second(prompt_tokens, prompt_s)
+        prompt.as_secs_f64() * 1e3,
+        per_second(prompt_tokens, prompt)
     );
     eprintln!(
         "generated: {generated} tokens in {:.0} ms, {:.1} tokens/s",
-        generate_s * 1e3,
-        per_second(generated, generate_s)
+        generate.as_secs_f64() * 1e3,
+        per_second(generated, generate)
     );
 }
