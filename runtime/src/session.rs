@@ -20,7 +20,7 @@ pub struct SessionParams {
     /// Threads for the matrix products (the caller's thread included); 0 = all cores.
     pub n_threads: usize,
     pub kv_type: KvType,
-    /// None = `Kernels::detect()`.
+    /// None = `Kernels::detect()` (an invalid `EDGE_ISA` makes `Session::new` fail).
     pub kernels: Option<Kernels>,
 }
 
@@ -111,7 +111,7 @@ impl Session {
             forward::MAX_BATCH,
         );
         Ok(Session {
-            kernels: params.kernels.unwrap_or_else(Kernels::detect),
+            kernels: params.kernels.map_or_else(Kernels::detect, Ok)?,
             pool,
             state,
             pos: 0,

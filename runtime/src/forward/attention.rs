@@ -41,7 +41,7 @@ pub fn attend_head(
         KvCache::F32 { k, v } => {
             let (keys, values) = (&k[plane..plane + len], &v[plane..plane + len]);
             for (sc, key) in scores.iter_mut().zip(keys.chunks_exact(hd)) {
-                *sc = (args.kernels.dot_f32)(key, q) * args.scale;
+                *sc = (args.kernels.f32.dot)(key, q) * args.scale;
             }
             softmax_in_place(scores);
             for (&p, val) in scores.iter().zip(values.chunks_exact(hd)) {
@@ -83,7 +83,7 @@ fn attend_f16_online(
     let mut max = f32::NEG_INFINITY;
     let mut sum = 0.0f32;
     for (key, val) in keys.chunks_exact(hd).zip(values.chunks_exact(hd)) {
-        let s = (args.kernels.dot_f16_f32)(key, q) * args.scale;
+        let s = (args.kernels.f16.dot)(key, q) * args.scale;
         let (mut rescale, mut weight) = (1.0f32, 1.0f32);
         if s > max {
             rescale = (max - s).exp();
