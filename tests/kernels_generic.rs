@@ -14,7 +14,9 @@
 //! Absolute sums are taken element-wise (sum_j |w_j x_j| d_w d_x), which bounds the lane-wise
 //! partial sums the SIMD kernels scale separately.
 
-use edge::kernels::{generic, Activation, Kernels, MatData, Matrix};
+use edge::kernels::{
+    generic, Activation, ActivationForm, ActivationForms, Kernels, MatData, Matrix,
+};
 use edge_formats::{BlockQ4_0, BlockQ4_1, BlockQ8_0, BlockQ8_1, GgmlType, QK};
 use half::{bf16, f16};
 
@@ -369,12 +371,12 @@ fn quantized_dots_simd_vs_generic() {
                 let w = rand_q4_0(&mut rng, nb, scale);
                 let (_, abs) = exact_q4_0(&w, &x0);
                 let g = generic::dot_q4_0_q8_0(&w, &x0) as f64;
-                check(&name("q4_0"), (k.dot_q4_0_q8_0)(&w, &x0), g, tol(abs));
+                check(&name("q4_0"), (k.q4_0.dot)(&w, &x0), g, tol(abs));
 
                 let w = rand_q8_0(&mut rng, nb, scale);
                 let (_, abs) = exact_q8_0(&w, &x0);
                 let g = generic::dot_q8_0_q8_0(&w, &x0) as f64;
-                check(&name("q8_0"), (k.dot_q8_0_q8_0)(&w, &x0), g, tol(abs));
+                check(&name("q8_0"), (k.q8_0.dot)(&w, &x0), g, tol(abs));
                 // Extreme weights: all nibbles 0 or 15, all q8 at +-127.
                 let mut w8 = w.clone();
                 for b in &mut w8 {
@@ -382,12 +384,7 @@ fn quantized_dots_simd_vs_generic() {
                 }
                 let (_, abs) = exact_q8_0(&w8, &x0);
                 let g = generic::dot_q8_0_q8_0(&w8, &x0) as f64;
-                check(
-                    &name("q8_0 extreme"),
-                    (k.dot_q8_0_q8_0)(&w8, &x0),
-                    g,
-                    tol(abs),
-                );
+                check(&name("q8_0 extreme"), (k.q8_0.dot)(&w8, &x0), g, tol(abs));
 
                 let mut w = rand_q4_1(&mut rng, nb, scale);
                 if nb % 2 == 1 {
@@ -397,7 +394,7 @@ fn quantized_dots_simd_vs_generic() {
                 }
                 let (_, abs, _) = exact_q4_1(&w, &x1);
                 let g = generic::dot_q4_1_q8_1(&w, &x1) as f64;
-                check(&name("q4_1"), (k.dot_q4_1_q8_1)(&w, &x1), g, tol(abs));
+                check(&name("q4_1"), (k.q4_1.dot)(&w, &x1), g, tol(abs));
 
                 let mut w4 = rand_q4_0(&mut rng, nb, scale);
                 for b in &mut w4 {
@@ -405,12 +402,7 @@ fn quantized_dots_simd_vs_generic() {
                 }
                 let (_, abs) = exact_q4_0(&w4, &x0);
                 let g = generic::dot_q4_0_q8_0(&w4, &x0) as f64;
-                check(
-                    &name("q4_0 extreme"),
-                    (k.dot_q4_0_q8_0)(&w4, &x0),
-                    g,
-                    tol(abs),
-                );
+                check(&name("q4_0 extreme"), (k.q4_0.dot)(&w4, &x0), g, tol(abs));
             }
         }
     }
@@ -438,40 +430,40 @@ fn float_dots_simd_vs_generic_and_float64() {
             for k in &tables {
                 check(
                     &format!("{} f32 n={n}", k.name()),
-                    (k.dot_f32)(&w, &x),
+                    (k.f32.dot)(&w, &x),
                     e32,
                     tol(a32),
                 );
                 check(
                     &format!("{} f16 n={n}", k.name()),
-                    (k.dot_f16_f32)(&wh, &x),
+                    (k.f16.dot)(&wh, &x),
                     e16,
                     tol(a16),
                 );
                 check(
                     &format!("{} bf16 n={n}", k.name()),
-                    (k.dot_bf16_f32)(&wb, &x),
+                    (k.bf16.dot)(&wb, &x),
                     eb,
                     tol(ab),
                 );
                 let g = generic::dot_f32(&w, &x) as f64;
                 check(
                     &format!("{} f32 vs generic n={n}", k.name()),
-                    (k.dot_f32)(&w, &x),
+                    (k.f32.dot)(&w, &x),
                     g,
                     tol(a32),
                 );
                 let g = generic::dot_f16_f32(&wh, &x) as f64;
                 check(
                     &format!("{} f16 vs generic", k.name()),
-                    (k.dot_f16_f32)(&wh, &x),
+                    (k.f16.dot)(&wh, &x),
                     g,
                     tol(a16),
                 );
                 let g = generic::dot_bf16_f32(&wb, &x) as f64;
                 check(
                     &format!("{} bf16 vs generic", k.name()),
-                    (k.dot_bf16_f32)(&wb, &x),
+                    (k.bf16.dot)(&wb, &x),
                     g,
                     tol(ab),
                 );
@@ -648,7 +640,7 @@ fn matrix_from_bytes_checks_length_alignment_and_type() {
 
 #[test]
 fn activation_prepare_reuses_its_buffers() {
-    let k = Kernels::detect();
+    let k = Kernels::detect().expect("EDGE_ISA names an ISA this CPU runs");
     let mut act = Activation::new(1536);
     let ptrs = (act.f32.as_ptr(), act.q8_0.as_ptr(), act.q8_1.as_ptr());
     for n in [1536, 576, 64, 1536] {
@@ -666,10 +658,58 @@ fn activation_prepare_reuses_its_buffers() {
 }
 
 #[test]
+fn activation_prepare_quantizes_only_the_forms_of_its_set() {
+    let k = Kernels::scalar();
+    let x: Vec<f32> = (0..96).map(|i| (i as f32).cos()).collect();
+    let q8_0 = ActivationForms::NONE.with(ActivationForm::Q8_0);
+    assert!(q8_0.contains(ActivationForm::Q8_0) && !q8_0.contains(ActivationForm::Q8_1));
+    assert_eq!(q8_0.iter().collect::<Vec<_>>(), [ActivationForm::Q8_0]);
+    assert_eq!(
+        ActivationForms::ALL.iter().collect::<Vec<_>>(),
+        ActivationForm::ALL
+    );
+    for (forms, want) in [
+        (ActivationForms::NONE, (0, 0)),
+        (q8_0, (3, 0)),
+        (ActivationForms::NONE.with(ActivationForm::Q8_1), (0, 3)),
+        (ActivationForms::ALL, (3, 3)),
+    ] {
+        let mut act = Activation::with_forms(96, forms);
+        act.prepare(&k, &x);
+        assert_eq!(act.forms(), forms);
+        assert_eq!((act.q8_0.len(), act.q8_1.len()), want, "{forms:?}");
+        assert_eq!(act.f32, x, "the f32 copy is always there");
+    }
+}
+
+#[test]
+fn each_weight_type_reads_the_activation_form_of_its_table_entry() {
+    let form = Kernels::activation_form;
+    assert_eq!(form(GgmlType::Q4_0), Some(ActivationForm::Q8_0));
+    assert_eq!(form(GgmlType::Q8_0), Some(ActivationForm::Q8_0));
+    assert_eq!(form(GgmlType::Q4_1), Some(ActivationForm::Q8_1));
+    for ty in [GgmlType::F32, GgmlType::F16, GgmlType::BF16, GgmlType::Q8_1] {
+        assert_eq!(form(ty), None, "{ty}");
+    }
+    for k in Kernels::available() {
+        assert_eq!(k.q4_0.reads(), Some(ActivationForm::Q8_0));
+        assert!(
+            k.q4_0.gemm.is_none() && k.q8_0.gemm.is_none(),
+            "no gemm yet"
+        );
+    }
+}
+
+#[test]
 fn dispatch_names_and_env() {
     assert_eq!(Kernels::scalar().name(), "scalar");
     assert_eq!(Kernels::by_name("scalar").map(|k| k.name()), Some("scalar"));
     assert!(Kernels::by_name("sse9").is_none());
+    let why = Kernels::from_name("sse9").unwrap_err();
+    assert!(
+        why.contains("unknown ISA") && why.contains("this CPU runs scalar"),
+        "{why}"
+    );
     #[cfg(target_arch = "x86_64")]
     {
         let has = is_x86_feature_detected!("avx2")
@@ -708,13 +748,13 @@ fn arm_quantized_dots_are_bit_identical_to_generic() {
             k.quantize_q8_0(&x, &mut x0);
             k.quantize_q8_1(&x, &mut x1);
             let w = rand_q4_0(&mut rng, nb, 0.1);
-            let (a, b) = ((k.dot_q4_0_q8_0)(&w, &x0), generic::dot_q4_0_q8_0(&w, &x0));
+            let (a, b) = ((k.q4_0.dot)(&w, &x0), generic::dot_q4_0_q8_0(&w, &x0));
             assert_eq!(a.to_bits(), b.to_bits(), "{} q4_0 nb={nb}", k.name());
             let w = rand_q4_1(&mut rng, nb, 0.1);
-            let (a, b) = ((k.dot_q4_1_q8_1)(&w, &x1), generic::dot_q4_1_q8_1(&w, &x1));
+            let (a, b) = ((k.q4_1.dot)(&w, &x1), generic::dot_q4_1_q8_1(&w, &x1));
             assert_eq!(a.to_bits(), b.to_bits(), "{} q4_1 nb={nb}", k.name());
             let w = rand_q8_0(&mut rng, nb, 0.1);
-            let (a, b) = ((k.dot_q8_0_q8_0)(&w, &x0), generic::dot_q8_0_q8_0(&w, &x0));
+            let (a, b) = ((k.q8_0.dot)(&w, &x0), generic::dot_q8_0_q8_0(&w, &x0));
             assert_eq!(a.to_bits(), b.to_bits(), "{} q8_0 nb={nb}", k.name());
         }
     }
@@ -731,9 +771,9 @@ fn q4_0_matvec_rows_equal_the_row_dot_bit_for_bit() {
         let mut x0 = vec![BlockQ8_0::default(); nb];
         k.quantize_q8_0(&x, &mut x0);
         let mut out = vec![0.0f32; rows];
-        (k.matvec_q4_0)(&mut out, &w, nb, &x0);
+        (k.q4_0.matvec)(&mut out, &w, nb, &x0);
         for (r, got) in out.iter().enumerate() {
-            let want = (k.dot_q4_0_q8_0)(&w[r * nb..(r + 1) * nb], &x0);
+            let want = (k.q4_0.dot)(&w[r * nb..(r + 1) * nb], &x0);
             assert_eq!(got.to_bits(), want.to_bits(), "{} row {r}", k.name());
         }
     }

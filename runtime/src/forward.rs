@@ -9,14 +9,15 @@
 //! still one `Kernels::matvec` dot, so a batch gives the same bits as its tokens one by one.
 
 pub mod attention;
+pub mod kv_cache;
 pub mod ops;
 
 use crate::kernels::{generic, Activation, ActivationForms, Kernels, Matrix};
 use crate::model::{ModelConfig, Weights};
-use crate::session::pool::{chunk_rows, ChunkCounter, ThreadPool};
-use crate::session::KvType;
+use crate::threads::{chunk_rows, ChunkCounter, ThreadPool};
 use crate::{Error, Result};
-use attention::{attend_head, round_to_f16_in_place, AttentionArgs, KvCache, KvShape};
+use attention::{attend_head, round_to_f16_in_place, AttentionArgs};
+pub use kv_cache::{KvCache, KvShape, KvType};
 use ops::{add_in_place, rms_norm, RopeTable};
 
 /// Tokens one `step` takes at most (the session cuts longer prompts into batches).

@@ -9,6 +9,7 @@ pub mod model;
 pub mod perplexity;
 pub mod sampler;
 pub mod session;
+pub mod threads;
 pub mod tokenizer;
 
 pub use error::{Error, Result};

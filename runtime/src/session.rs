@@ -1,58 +1,15 @@
 //! A decoding session: the KV cache and every buffer, allocated once in `Session::new`;
 //! `forward` runs one token and allocates nothing (DESIGN convention 7).
 
-pub mod pool;
-
+pub use crate::forward::kv_cache::KvType;
 use crate::forward::{self, RunState, StepContext};
 use crate::kernels::Kernels;
 use crate::model::Model;
+/// The worker pool, now `crate::threads` (this path kept for existing callers).
+pub use crate::threads as pool;
+use crate::threads::ThreadPool;
 use crate::{Error, Result};
-use pool::ThreadPool;
 use std::sync::Arc;
-
-/// Element type of the KV cache.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub enum KvType {
-    #[default]
-    F32,
-    F16,
-}
-
-impl KvType {
-    pub fn name(self) -> &'static str {
-        match self {
-            KvType::F32 => "f32",
-            KvType::F16 => "f16",
-        }
-    }
-
-    /// Bytes per element.
-    pub fn size(self) -> usize {
-        match self {
-            KvType::F32 => 4,
-            KvType::F16 => 2,
-        }
-    }
-}
-
-impl std::fmt::Display for KvType {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl std::str::FromStr for KvType {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        match s.to_ascii_lowercase().as_str() {
-            "f32" => Ok(KvType::F32),
-            "f16" => Ok(KvType::F16),
-            _ => Err(Error::InvalidArgument(format!(
-                "KV cache type `{s}`: expected f32 or f16"
-            ))),
-        }
-    }
-}
 
 /// How to build a session. `Default`: n_ctx 0 (= min(4096, n_ctx_train)), all cores, f32 KV
 /// cache, the best kernels for this CPU (`EDGE_ISA` honoured).
@@ -63,7 +20,7 @@ pub struct SessionParams {
     /// Threads for the matrix products (the caller's thread included); 0 = all cores.
     pub n_threads: usize,
     pub kv_type: KvType,
-    /// None = `Kernels::detect()`.
+    /// None = `Kernels::detect()` (an invalid `EDGE_ISA` makes `Session::new` fail).
     pub kernels: Option<Kernels>,
 }
 
@@ -154,7 +111,7 @@ impl Session {
             forward::MAX_BATCH,
         );
         Ok(Session {
-            kernels: params.kernels.unwrap_or_else(Kernels::detect),
+            kernels: params.kernels.map_or_else(Kernels::detect, Ok)?,
             pool,
             state,
             pos: 0,

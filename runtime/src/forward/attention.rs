@@ -1,96 +1,10 @@
-//! The KV cache and grouped-query attention over it.
+//! Grouped-query attention over the KV cache.
 
+/// The cache types, now in `kv_cache` (this path kept for existing callers).
+pub use super::kv_cache::{KvCache, KvShape};
 use super::ops::softmax_in_place;
 use crate::kernels::Kernels;
-use crate::session::KvType;
 use half::f16;
-
-/// Keys and values of every layer and position, f32 or f16.
-/// Layout of each of `k` and `v`: (n_layer, n_head_kv, n_ctx, head_dim), so the keys of one
-/// head are contiguous over positions.
-#[derive(Clone, Debug)]
-pub enum KvCache {
-    F32 { k: Vec<f32>, v: Vec<f32> },
-    F16 { k: Vec<f16>, v: Vec<f16> },
-}
-
-/// The shape of the cache.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct KvShape {
-    pub n_layer: usize,
-    pub n_head_kv: usize,
-    pub n_ctx: usize,
-    pub head_dim: usize,
-}
-
-impl KvShape {
-    /// Elements of one of k or v.
-    pub fn n_elements(&self) -> usize {
-        self.n_layer * self.n_head_kv * self.n_ctx * self.head_dim
-    }
-
-    /// Start of the (layer, head) plane of n_ctx * head_dim elements.
-    fn plane(&self, layer: usize, head: usize) -> usize {
-        (layer * self.n_head_kv + head) * self.n_ctx * self.head_dim
-    }
-}
-
-impl KvCache {
-    pub fn new(shape: KvShape, ty: KvType) -> KvCache {
-        let n = shape.n_elements();
-        match ty {
-            KvType::F32 => KvCache::F32 {
-                k: vec![0.0; n],
-                v: vec![0.0; n],
-            },
-            KvType::F16 => KvCache::F16 {
-                k: vec![f16::ZERO; n],
-                v: vec![f16::ZERO; n],
-            },
-        }
-    }
-
-    /// The element type.
-    pub fn kv_type(&self) -> KvType {
-        match self {
-            KvCache::F32 { .. } => KvType::F32,
-            KvCache::F16 { .. } => KvType::F16,
-        }
-    }
-
-    /// Bytes of k and v together.
-    pub fn n_bytes(&self) -> usize {
-        let n_elements = match self {
-            KvCache::F32 { k, v } => k.len() + v.len(),
-            KvCache::F16 { k, v } => k.len() + v.len(),
-        };
-        n_elements * self.kv_type().size()
-    }
-
-    /// Stores the new key and value rows of `layer` at `pos`.
-    // k (n_head_kv * head_dim), v (n_head_kv * head_dim) -> cache[layer, :, pos, :]
-    pub fn store(&mut self, shape: &KvShape, layer: usize, pos: usize, k: &[f32], v: &[f32]) {
-        let hd = shape.head_dim;
-        for head in 0..shape.n_head_kv {
-            let at = shape.plane(layer, head) + pos * hd;
-            let (src_k, src_v) = (&k[head * hd..][..hd], &v[head * hd..][..hd]);
-            match self {
-                KvCache::F32 { k, v } => {
-                    k[at..at + hd].copy_from_slice(src_k);
-                    v[at..at + hd].copy_from_slice(src_v);
-                }
-                KvCache::F16 { k, v } => {
-                    for (d, s) in k[at..at + hd].iter_mut().zip(src_k) {
-                        *d = f16::from_f32(*s);
-                    }
-                    for (d, s) in v[at..at + hd].iter_mut().zip(src_v) {
-                        *d = f16::from_f32(*s);
-                    }
-                }
-            }
-        }
-    }
-}
 
 /// What one attention call needs besides the per-head buffers.
 #[derive(Clone, Copy, Debug)]
@@ -127,7 +41,7 @@ pub fn attend_head(
         KvCache::F32 { k, v } => {
             let (keys, values) = (&k[plane..plane + len], &v[plane..plane + len]);
             for (sc, key) in scores.iter_mut().zip(keys.chunks_exact(hd)) {
-                *sc = (args.kernels.dot_f32)(key, q) * args.scale;
+                *sc = (args.kernels.f32.dot)(key, q) * args.scale;
             }
             softmax_in_place(scores);
             for (&p, val) in scores.iter().zip(values.chunks_exact(hd)) {
@@ -169,7 +83,7 @@ fn attend_f16_online(
     let mut max = f32::NEG_INFINITY;
     let mut sum = 0.0f32;
     for (key, val) in keys.chunks_exact(hd).zip(values.chunks_exact(hd)) {
-        let s = (args.kernels.dot_f16_f32)(key, q) * args.scale;
+        let s = (args.kernels.f16.dot)(key, q) * args.scale;
         let (mut rescale, mut weight) = (1.0f32, 1.0f32);
         if s > max {
             rescale = (max - s).exp();

@@ -1,39 +1,95 @@
-//! The `Kernels` table: one function pointer per kernel, chosen once at startup from the
-//! CPU's features (DESIGN convention 3). Every ISA fills the same table with functions of
-//! identical signatures; a kernel an ISA does not specialize is the generic one.
+//! The `Kernels` table: per weight type a [`TypeKernels`] (its dot product, its matvec row
+//! loop, a slot for a batched gemm), plus the activation quantizers and SwiGLU; chosen once at
+//! startup from the CPU's features (DESIGN convention 3). Every ISA fills the same table with
+//! functions of identical signatures; an entry an ISA does not specialize is the generic one.
 
-use super::{generic, Activation, MatData, Matrix};
-use edge_formats::{BlockQ4_0, BlockQ4_1, BlockQ8_0, BlockQ8_1, QK};
+use super::{generic, Activation, ActivationForm, ActivationInput, MatData, Matrix};
+use crate::{Error, Result};
+use edge_formats::{BlockQ4_0, BlockQ4_1, BlockQ8_0, BlockQ8_1, GgmlType};
 use half::{bf16, f16};
+
+/// w (row_len) . x (row_len) -> f32, row_len in blocks (quantized) or elements (float).
+pub type DotFn<W, X> = fn(w: &[W], x: &[X]) -> f32;
 
 /// w (rows, row_len blocks or elements) @ x (row_len) -> out (rows).
 pub type MatvecFn<W, X> = fn(out: &mut [f32], w: &[W], row_len: usize, x: &[X]);
 
+/// w (rows, row_len) @ xs (n_tokens, row_len) -> out (n_tokens, rows): the batched product a
+/// prompt can use instead of one matvec per token (no ISA has one yet).
+pub type GemmFn<W, X> = fn(out: &mut [f32], w: &[W], row_len: usize, xs: &[X], n_tokens: usize);
+
+/// The kernels of one weight type `W` whose dot product reads activations `X` (f32 or a
+/// quantized [`ActivationForm`]).
+pub struct TypeKernels<W, X> {
+    /// One row times the activation.
+    pub dot: DotFn<W, X>,
+    /// The row loop over `dot` (or a kernel that does several rows at once, with each row's
+    /// result the bits of `dot`).
+    pub matvec: MatvecFn<W, X>,
+    /// A batched product, where an ISA has one.
+    pub gemm: Option<GemmFn<W, X>>,
+}
+
+// Manual impls: the entries are function pointers, whatever W and X are.
+impl<W, X> Clone for TypeKernels<W, X> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<W, X> Copy for TypeKernels<W, X> {}
+impl<W, X> std::fmt::Debug for TypeKernels<W, X> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TypeKernels")
+            .field("gemm", &self.gemm.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<W, X: ActivationInput> TypeKernels<W, X> {
+    /// `dot` and `matvec`, no gemm.
+    pub const fn new(dot: DotFn<W, X>, matvec: MatvecFn<W, X>) -> Self {
+        TypeKernels {
+            dot,
+            matvec,
+            gemm: None,
+        }
+    }
+
+    /// The activation form `dot` reads (None: the f32 copy).
+    pub const fn reads(&self) -> Option<ActivationForm> {
+        X::FORM
+    }
+
+    /// w (rows, k) @ x (k) -> out (rows), reading x in this type's form.
+    #[inline(always)]
+    fn matvec_activation(&self, out: &mut [f32], w: &[W], k: usize, x: &Activation) {
+        let xs = X::of(x);
+        debug_assert!(
+            xs.len() * X::ELEMENTS >= x.len(),
+            "matvec: the activation was not prepared in the form this matrix reads"
+        );
+        let row_len = k / X::ELEMENTS;
+        (self.matvec)(out, w, row_len, &xs[..row_len.min(xs.len())])
+    }
+}
+
 /// The kernels of one ISA. `Copy`; build it once with [`Kernels::detect`] and pass it around.
-/// Fields are public function pointers (call as `(k.dot_f32)(a, b)`); the quantizers and
-/// `matvec` also have methods of the same name.
+/// Per weight type, call its entries as `(k.q4_0.dot)(w, x)`; [`Kernels::matvec`] dispatches
+/// on a matrix's type.
 #[derive(Clone, Copy, Debug)]
 pub struct Kernels {
     pub(crate) name: &'static str,
-    /// x (n) -> out (ceil(n/32)): activation quantizer, round half to even.
+    /// x (n) -> out (ceil(n/32)): [`ActivationForm::Q8_0`], round half to even.
     pub quantize_q8_0: fn(x: &[f32], out: &mut [BlockQ8_0]),
-    /// x (n) -> out (ceil(n/32)): activation quantizer with block sums, round half to even.
+    /// x (n) -> out (ceil(n/32)): [`ActivationForm::Q8_1`] (with block sums), round half to
+    /// even.
     pub quantize_q8_1: fn(x: &[f32], out: &mut [BlockQ8_1]),
-    /// w (nb) . x (nb) -> f32
-    pub dot_q4_0_q8_0: fn(w: &[BlockQ4_0], x: &[BlockQ8_0]) -> f32,
-    pub dot_q4_1_q8_1: fn(w: &[BlockQ4_1], x: &[BlockQ8_1]) -> f32,
-    pub dot_q8_0_q8_0: fn(w: &[BlockQ8_0], x: &[BlockQ8_0]) -> f32,
-    /// w (n) . x (n) -> f32
-    pub dot_f32: fn(w: &[f32], x: &[f32]) -> f32,
-    pub dot_f16_f32: fn(w: &[f16], x: &[f32]) -> f32,
-    pub dot_bf16_f32: fn(w: &[bf16], x: &[f32]) -> f32,
-    /// Row loops over the dot products above, one per weight type.
-    pub matvec_q4_0: MatvecFn<BlockQ4_0, BlockQ8_0>,
-    pub matvec_q4_1: MatvecFn<BlockQ4_1, BlockQ8_1>,
-    pub matvec_q8_0: MatvecFn<BlockQ8_0, BlockQ8_0>,
-    pub matvec_f32: MatvecFn<f32, f32>,
-    pub matvec_f16: MatvecFn<f16, f32>,
-    pub matvec_bf16: MatvecFn<bf16, f32>,
+    pub q4_0: TypeKernels<BlockQ4_0, BlockQ8_0>,
+    pub q4_1: TypeKernels<BlockQ4_1, BlockQ8_1>,
+    pub q8_0: TypeKernels<BlockQ8_0, BlockQ8_0>,
+    pub f32: TypeKernels<f32, f32>,
+    pub f16: TypeKernels<f16, f32>,
+    pub bf16: TypeKernels<bf16, f32>,
     /// gate (n), up (n) -> gate (n): silu(gate) * up, ggml's arithmetic (`generic::swiglu`).
     pub swiglu: fn(gate: &mut [f32], up: &[f32]),
 }
@@ -41,39 +97,72 @@ pub struct Kernels {
 /// Names `by_name` and `EDGE_ISA` accept, best last.
 pub const ISA_NAMES: [&str; 4] = ["scalar", "avx2", "neon", "dotprod"];
 
+/// The portable reference table.
+const GENERIC: Kernels = Kernels {
+    name: "scalar",
+    quantize_q8_0: generic::quantize_q8_0,
+    quantize_q8_1: generic::quantize_q8_1,
+    q4_0: generic::Q4_0,
+    q4_1: generic::Q4_1,
+    q8_0: generic::Q8_0,
+    f32: generic::F32,
+    f16: generic::F16,
+    bf16: generic::BF16,
+    swiglu: generic::swiglu,
+};
+
 impl Kernels {
     /// The portable scalar reference.
     pub fn scalar() -> Kernels {
-        Kernels {
-            name: "scalar",
-            quantize_q8_0: generic::quantize_q8_0,
-            quantize_q8_1: generic::quantize_q8_1,
-            dot_q4_0_q8_0: generic::dot_q4_0_q8_0,
-            dot_q4_1_q8_1: generic::dot_q4_1_q8_1,
-            dot_q8_0_q8_0: generic::dot_q8_0_q8_0,
-            dot_f32: generic::dot_f32,
-            dot_f16_f32: generic::dot_f16_f32,
-            dot_bf16_f32: generic::dot_bf16_f32,
-            matvec_q4_0: generic::matvec_q4_0,
-            matvec_q4_1: generic::matvec_q4_1,
-            matvec_q8_0: generic::matvec_q8_0,
-            matvec_f32: generic::matvec_f32,
-            matvec_f16: generic::matvec_f16,
-            matvec_bf16: generic::matvec_bf16,
-            swiglu: generic::swiglu,
+        GENERIC
+    }
+
+    /// The activation form the dot product of weight type `ty` reads (None: the f32 copy, or
+    /// not a weight type). Fixed by the types of the table's entries, the same on every ISA.
+    pub fn activation_form(ty: GgmlType) -> Option<ActivationForm> {
+        match ty {
+            GgmlType::Q4_0 => GENERIC.q4_0.reads(),
+            GgmlType::Q4_1 => GENERIC.q4_1.reads(),
+            GgmlType::Q8_0 => GENERIC.q8_0.reads(),
+            GgmlType::F32 => GENERIC.f32.reads(),
+            GgmlType::F16 => GENERIC.f16.reads(),
+            GgmlType::BF16 => GENERIC.bf16.reads(),
+            GgmlType::Q8_1 => None,
         }
     }
 
-    /// The best kernels this CPU runs, or the ones `EDGE_ISA` names (scalar|avx2|neon|dotprod)
-    /// when that ISA is supported here. An unknown or unsupported `EDGE_ISA` falls back to the
-    /// best available (callers that must refuse it use [`Kernels::by_name`]).
-    pub fn detect() -> Kernels {
-        if let Ok(name) = std::env::var("EDGE_ISA") {
-            if let Some(k) = Kernels::by_name(name.trim()) {
-                return k;
-            }
+    /// The best kernels this CPU runs, or the ones `EDGE_ISA` names (scalar|avx2|neon|dotprod;
+    /// unset or empty: the best). An unknown `EDGE_ISA`, or one this CPU cannot run, is an
+    /// [`Error::InvalidArgument`] naming the value and the ISAs this CPU has.
+    pub fn detect() -> Result<Kernels> {
+        match std::env::var("EDGE_ISA") {
+            Ok(name) if !name.trim().is_empty() => Kernels::from_name(name.trim())
+                .map_err(|reason| Error::InvalidArgument(format!("EDGE_ISA={name}: {reason}"))),
+            Ok(_) | Err(std::env::VarError::NotPresent) => Ok(Kernels::best()),
+            Err(std::env::VarError::NotUnicode(raw)) => Err(Error::InvalidArgument(format!(
+                "EDGE_ISA={raw:?}: not valid UTF-8 (this CPU runs {})",
+                Kernels::available_names()
+            ))),
         }
-        Kernels::best()
+    }
+
+    /// The kernels of the named ISA (case-insensitive), or why not: "unknown ISA" or "not
+    /// supported by this CPU", with the ISAs this CPU has.
+    pub fn from_name(name: &str) -> Result<Kernels, String> {
+        if let Some(k) = Kernels::by_name(name) {
+            return Ok(k);
+        }
+        let known = ISA_NAMES.contains(&name.to_ascii_lowercase().as_str());
+        let reason = if known {
+            "not supported by this CPU"
+        } else {
+            "unknown ISA"
+        };
+        Err(format!(
+            "{reason} (expected one of {}; this CPU runs {})",
+            ISA_NAMES.join(", "),
+            Kernels::available_names()
+        ))
     }
 
     /// The best kernels this CPU supports, ignoring `EDGE_ISA`.
@@ -105,6 +194,14 @@ impl Kernels {
         ISA_NAMES.iter().filter_map(|n| Kernels::by_name(n))
     }
 
+    /// The names of [`Kernels::available`], comma-separated.
+    fn available_names() -> String {
+        Kernels::available()
+            .map(|k| k.name())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
     /// "scalar", "avx2", "neon" or "dotprod".
     pub fn name(&self) -> &'static str {
         self.name
@@ -126,42 +223,25 @@ impl Kernels {
     }
 
     /// w (rows, k) @ x (k) -> out (rows); single-threaded over the given rows (split the
-    /// work with `Matrix::rows`). Q4_0 and Q8_0 read x.q8_0, Q4_1 reads x.q8_1, floats read
-    /// x.f32. Writes min(out.len(), w.rows) values. `x` must have been prepared from a vector
-    /// of length w.k (checked in debug builds; in release a shorter x reads as a shorter dot).
+    /// work with `Matrix::rows`). Each weight type reads x in the form of its table entry
+    /// ([`Kernels::activation_form`]), floats read x.f32. Writes min(out.len(), w.rows)
+    /// values. `x` must have been prepared from a vector of length w.k (checked in debug
+    /// builds; in release a shorter x reads as a shorter dot).
     pub fn matvec(&self, out: &mut [f32], w: &Matrix, x: &Activation) {
         debug_assert_eq!(
             w.k,
             x.len(),
             "matvec: matrix row length vs activation length"
         );
-        debug_assert!(
-            match w.data {
-                MatData::Q4_0(_) | MatData::Q8_0(_) => x.q8_0.len() * QK >= x.len(),
-                MatData::Q4_1(_) => x.q8_1.len() * QK >= x.len(),
-                _ => true,
-            },
-            "matvec: the activation was not prepared in the form this matrix reads"
-        );
         let rows = w.rows.min(out.len());
         let out = &mut out[..rows];
-        let nb = w.k / QK;
-        fn head<T>(s: &[T], n: usize) -> &[T] {
-            &s[..n.min(s.len())]
-        }
         match w.data {
-            MatData::Q4_0(d) => (self.matvec_q4_0)(out, d, nb, head(&x.q8_0, nb)),
-            MatData::Q4_1(d) => (self.matvec_q4_1)(out, d, nb, head(&x.q8_1, nb)),
-            MatData::Q8_0(d) => (self.matvec_q8_0)(out, d, nb, head(&x.q8_0, nb)),
-            MatData::F32(d) => (self.matvec_f32)(out, d, w.k, head(&x.f32, w.k)),
-            MatData::F16(d) => (self.matvec_f16)(out, d, w.k, head(&x.f32, w.k)),
-            MatData::BF16(d) => (self.matvec_bf16)(out, d, w.k, head(&x.f32, w.k)),
+            MatData::Q4_0(d) => self.q4_0.matvec_activation(out, d, w.k, x),
+            MatData::Q4_1(d) => self.q4_1.matvec_activation(out, d, w.k, x),
+            MatData::Q8_0(d) => self.q8_0.matvec_activation(out, d, w.k, x),
+            MatData::F32(d) => self.f32.matvec_activation(out, d, w.k, x),
+            MatData::F16(d) => self.f16.matvec_activation(out, d, w.k, x),
+            MatData::BF16(d) => self.bf16.matvec_activation(out, d, w.k, x),
         }
-    }
-}
-
-impl Default for Kernels {
-    fn default() -> Self {
-        Kernels::detect()
     }
 }

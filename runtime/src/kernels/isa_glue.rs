@@ -3,9 +3,9 @@
 
 /// Safe entry points: each calls its `#[target_feature]` twin `$imp`.
 macro_rules! safe_entry {
-    ($(fn $name:ident($($arg:ident: $ty:ty),*) $(-> $ret:ty)? => $imp:ident;)*) => {$(
-        fn $name($($arg: $ty),*) $(-> $ret)? {
-            // SAFETY: only reachable through the table the calling module's `kernels()`
+    ($($vis:vis fn $name:ident($($arg:ident: $ty:ty),*) $(-> $ret:ty)? => $imp:ident;)*) => {$(
+        $vis fn $name($($arg: $ty),*) $(-> $ret)? {
+            // SAFETY: only reachable through the table its ISA module's `kernels()`
             // builds, which it builds only after checking that the CPU has every feature
             // `$imp` enables.
             unsafe { $imp($($arg),*) }

@@ -41,6 +41,7 @@ pub struct RunArgs {
     #[arg(long, short = 't', value_parser = positive_usize)]
     pub threads: Option<usize>,
     /// Kernel ISA: scalar, avx2, neon or dotprod (default: the best this CPU has).
+    /// Without --isa, the EDGE_ISA environment variable chooses (an invalid value is an error).
     #[arg(long, value_parser = parse_isa)]
     pub isa: Option<Kernels>,
 }

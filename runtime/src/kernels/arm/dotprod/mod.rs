@@ -1,0 +1,51 @@
+//! NEON + dotprod (SDOT) kernels: the quantized dots of `neon` with `vdotq_s32`, one file per
+//! type family; everything else is the NEON table. Bit-identical to `generic` for the
+//! quantized dots.
+
+mod q4;
+mod q8;
+
+use super::neon;
+use crate::kernels::Kernels;
+use std::arch::aarch64::*;
+
+/// The dotprod table, or None when this CPU lacks NEON or the dot product extension.
+pub fn kernels() -> Option<Kernels> {
+    if !std::arch::is_aarch64_feature_detected!("dotprod") {
+        return None;
+    }
+    Some(Kernels {
+        q4_0: q4::Q4_0,
+        q4_1: q4::Q4_1,
+        q8_0: q8::Q8_0,
+        ..neon::kernels()?.named("dotprod")
+    })
+}
+
+/// acc + SDOT(a, b): each i32 lane gains the sum of 4 adjacent i8 products. `vdotq_s32` is
+/// still unstable in Rust (stdarch_neon_dotprod), so this is the one instruction in asm.
+#[inline]
+#[target_feature(enable = "neon,dotprod")]
+fn sdot(acc: int32x4_t, a: int8x16_t, b: int8x16_t) -> int32x4_t {
+    let mut acc = acc;
+    // SAFETY: one register-only instruction; the dotprod extension is guaranteed by this
+    // function's target_feature (reached only after `is_aarch64_feature_detected!`).
+    unsafe {
+        std::arch::asm!(
+            "sdot {acc:v}.4s, {a:v}.16b, {b:v}.16b",
+            acc = inout(vreg) acc,
+            a = in(vreg) a,
+            b = in(vreg) b,
+            options(pure, nomem, nostack, preserves_flags)
+        );
+    }
+    acc
+}
+
+/// Exact sum of a0*b0 + a1*b1 over 32 lanes with SDOT.
+#[inline]
+#[target_feature(enable = "neon,dotprod")]
+pub(super) fn sum_products(a: (int8x16_t, int8x16_t), b: (int8x16_t, int8x16_t)) -> i32 {
+    let acc = sdot(sdot(vdupq_n_s32(0), a.0, b.0), a.1, b.1);
+    vaddvq_s32(acc)
+}

@@ -1,0 +1,102 @@
+//! f32, f16 and bf16 weights against the f32 activation (ggml_vec_dot_f32 / _f16).
+
+use crate::kernels::isa_glue::{row_loop, safe_entry};
+use crate::kernels::{generic, TypeKernels};
+use half::{bf16, f16};
+use std::arch::x86_64::*;
+
+/// The AVX2 f32 entries.
+pub(super) const F32: TypeKernels<f32, f32> = TypeKernels::new(dot_f32, matvec_f32);
+/// The AVX2 f16 entries.
+pub(super) const F16: TypeKernels<f16, f32> = TypeKernels::new(dot_f16_f32, matvec_f16);
+/// The AVX2 bf16 entries.
+pub(super) const BF16: TypeKernels<bf16, f32> = TypeKernels::new(dot_bf16_f32, matvec_bf16);
+
+safe_entry! {
+    fn dot_f32(w: &[f32], x: &[f32]) -> f32 => dot_f32_avx2;
+    fn dot_f16_f32(w: &[f16], x: &[f32]) -> f32 => dot_f16_f32_avx2;
+    fn dot_bf16_f32(w: &[bf16], x: &[f32]) -> f32 => dot_bf16_f32_avx2;
+    fn matvec_f32(out: &mut [f32], w: &[f32], row_len: usize, x: &[f32]) => matvec_f32_avx2;
+    fn matvec_f16(out: &mut [f32], w: &[f16], row_len: usize, x: &[f32]) => matvec_f16_avx2;
+    fn matvec_bf16(out: &mut [f32], w: &[bf16], row_len: usize, x: &[f32]) => matvec_bf16_avx2;
+}
+
+row_loop!(matvec_f32_avx2, f32, f32, dot_f32_avx2, "avx2,fma,f16c");
+row_loop!(matvec_f16_avx2, f16, f32, dot_f16_f32_avx2, "avx2,fma,f16c");
+row_loop!(
+    matvec_bf16_avx2,
+    bf16,
+    f32,
+    dot_bf16_f32_avx2,
+    "avx2,fma,f16c"
+);
+
+/// Sum of the 8 lanes in the order of ggml's `GGML_F32x8_REDUCE`: (lo + hi), then two
+/// horizontal adds, ((0+4) + (1+5)) + ((2+6) + (3+7)).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn hsum_f32x8_hadd(v: __m256) -> f32 {
+    let s4 = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
+    let s2 = _mm_hadd_ps(s4, s4);
+    _mm_cvtss_f32(_mm_hadd_ps(s2, s2))
+}
+
+/// The float dots as ggml_vec_dot_f32 / ggml_vec_dot_f16 compute them: 4 x 8 lanes of fma
+/// accumulators over chunks of 32, reduced as (a0 + a2) + (a1 + a3) then across lanes; the
+/// tail (n % 32) is added in f64, one product at a time, and the sum rounded to f32 last.
+/// `load_w(i)` gives 8 weights as f32 starting at element i (< n - 7).
+macro_rules! float_dot {
+    ($name:ident, $wty:ty, |$w:ident, $i:ident| $load:expr, $widen:expr) => {
+        #[target_feature(enable = "avx2,fma,f16c")]
+        fn $name($w: &[$wty], x: &[f32]) -> f32 {
+            let n = $w.len().min(x.len());
+            let (wp, xp) = (&$w[..n], &x[..n]);
+            let load_x = |i: usize| {
+                // SAFETY: callers pass i + 8 <= n = xp.len().
+                unsafe { _mm256_loadu_ps(xp.as_ptr().add(i)) }
+            };
+            let load_w = |$i: usize| {
+                let $w = wp;
+                // SAFETY: callers pass i + 8 <= n = wp.len().
+                unsafe { $load }
+            };
+            let mut acc = [_mm256_setzero_ps(); 4];
+            let mut i = 0;
+            while i + 32 <= n {
+                for (j, a) in acc.iter_mut().enumerate() {
+                    *a = _mm256_fmadd_ps(load_w(i + 8 * j), load_x(i + 8 * j), *a);
+                }
+                i += 32;
+            }
+            let sum4 = _mm256_add_ps(_mm256_add_ps(acc[0], acc[2]), _mm256_add_ps(acc[1], acc[3]));
+            let mut sum = hsum_f32x8_hadd(sum4) as f64;
+            let widen = $widen;
+            for (a, b) in wp[i..].iter().zip(&xp[i..]) {
+                sum += (widen(*a) * b) as f64;
+            }
+            sum as f32
+        }
+    };
+}
+
+float_dot!(
+    dot_f32_avx2,
+    f32,
+    |w, i| _mm256_loadu_ps(w.as_ptr().add(i)),
+    |v: f32| v
+);
+float_dot!(
+    dot_f16_f32_avx2,
+    f16,
+    |w, i| _mm256_cvtph_ps(_mm_loadu_si128(w.as_ptr().add(i) as *const __m128i)),
+    |v: f16| v.to_f32()
+);
+float_dot!(
+    dot_bf16_f32_avx2,
+    bf16,
+    |w, i| {
+        let raw = _mm_loadu_si128(w.as_ptr().add(i) as *const __m128i);
+        _mm256_castsi256_ps(_mm256_slli_epi32::<16>(_mm256_cvtepu16_epi32(raw)))
+    },
+    generic::bf16_to_f32
+);

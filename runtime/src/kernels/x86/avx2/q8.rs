@@ -1,0 +1,45 @@
+//! Q8_0 weights against Q8_0 activations.
+
+use super::{f16_to_f32, hsum_f32x8, load_q8, mul_sum_u8_i8_f32};
+use crate::kernels::isa_glue::{row_loop, safe_entry};
+use crate::kernels::TypeKernels;
+use edge_formats::BlockQ8_0;
+use std::arch::x86_64::*;
+
+/// The AVX2 Q8_0 entries.
+pub(super) const Q8_0: TypeKernels<BlockQ8_0, BlockQ8_0> =
+    TypeKernels::new(dot_q8_0_q8_0, matvec_q8_0);
+
+safe_entry! {
+    fn dot_q8_0_q8_0(w: &[BlockQ8_0], x: &[BlockQ8_0]) -> f32 => dot_q8_0_q8_0_avx2;
+    fn matvec_q8_0(out: &mut [f32], w: &[BlockQ8_0], row_len: usize, x: &[BlockQ8_0]) => matvec_q8_0_avx2;
+}
+
+row_loop!(
+    matvec_q8_0_avx2,
+    BlockQ8_0,
+    BlockQ8_0,
+    dot_q8_0_q8_0_avx2,
+    "avx2,fma,f16c"
+);
+
+/// Signed x (i8, not -128) times y (i8), summed in i32 lanes of 4 products, as f32.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn mul_sum_i8_f32(x: __m256i, y: __m256i) -> __m256 {
+    let ax = _mm256_sign_epi8(x, x);
+    let sy = _mm256_sign_epi8(y, x);
+    mul_sum_u8_i8_f32(ax, sy)
+}
+
+// w (nb) . x (nb) -> f32; ggml_vec_dot_q8_0_q8_0 (AVX2 path).
+#[target_feature(enable = "avx2,fma,f16c")]
+fn dot_q8_0_q8_0_avx2(w: &[BlockQ8_0], x: &[BlockQ8_0]) -> f32 {
+    let mut acc = _mm256_setzero_ps();
+    for (a, b) in w.iter().zip(x) {
+        let d = _mm256_set1_ps(f16_to_f32(a.d) * f16_to_f32(b.d));
+        let q = mul_sum_i8_f32(load_q8(&a.qs), load_q8(&b.qs));
+        acc = _mm256_fmadd_ps(d, q, acc);
+    }
+    hsum_f32x8(acc)
+}
