@@ -307,3 +307,29 @@ fn the_library_refuses_what_the_cli_refuses() {
     let s = Sampler::new(huge, 2048);
     assert_eq!(s.params().repeat_last_n, edge::sampler::MAX_REPEAT_LAST_N);
 }
+
+#[test]
+fn a_huge_token_budget_stops_at_the_full_context_without_sizing_anything_by_it() {
+    let run = |n: &str| {
+        let out = run_edge_limited(&[
+            "-m",
+            model_arg(&tinystories_q8()),
+            "-p",
+            "Once",
+            "-n",
+            n,
+            "--ctx",
+            "32",
+            "--temp",
+            "0",
+        ]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "-n {n}: {stderr}");
+        assert!(stderr.contains("context full"), "-n {n}: {stderr}");
+        out.stdout
+    };
+    let reference = run("40");
+    for n in ["18446744073709551615", "100000000000"] {
+        assert_eq!(run(n), reference, "-n {n}");
+    }
+}

@@ -176,7 +176,7 @@ impl Generator {
         let mut outcome = Outcome {
             prompt_tokens: new_tokens.len(),
             prompt_seconds: 0.0,
-            generated: Vec::with_capacity(self.n_predict),
+            generated: Vec::with_capacity(self.n_predict.min(self.session.n_ctx())),
             generate_seconds: 0.0,
             context_full: false,
         };
