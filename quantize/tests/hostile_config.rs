@@ -11,6 +11,9 @@ use std::process::{Command, Output};
 
 const AS_LIMIT: u64 = 1 << 30;
 
+/// (key, new value) pairs merged into config.json.
+type ConfigEdits = Vec<(&'static str, Value)>;
+
 fn tinystories() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/models/tinystories-656k")
 }
@@ -83,7 +86,7 @@ fn config_numbers_are_checked_before_anything_is_sized_by_them() {
     let dir = tempfile::tempdir().unwrap();
     let out_dir = dir.path().join("out");
     std::fs::create_dir(&out_dir).unwrap();
-    let cases: Vec<(Vec<(&str, Value)>, Vec<&str>)> = vec![
+    let cases: Vec<(ConfigEdits, Vec<&str>)> = vec![
         // The u32 product of heads and head size wrapped, then divided by zero.
         (
             vec![
