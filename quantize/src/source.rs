@@ -203,8 +203,10 @@ impl HfModel {
         } else {
             llama::EMBED_TOKENS // reported missing below
         };
-        let expected = llama::expected_tensors(cfg, untied, embed_source);
         let names = st_names(&self.weights);
+        let config = self.folder.join(CONFIG);
+        llama::check_layer_count(&config, names.iter().map(String::as_str), cfg.n_layer)?;
+        let expected = llama::expected_tensors(cfg, untied, embed_source);
         llama::check_no_extra_tensors(
             &self.input,
             names.iter().map(String::as_str),

@@ -17,6 +17,13 @@ pub enum Error {
     ContextFull(String),
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+    /// The allocator refused a buffer (`what`: KV cache, logits, ...).
+    #[error("out of memory: cannot allocate {bytes} bytes for the {what}")]
+    OutOfMemory { what: &'static str, bytes: u64 },
+    /// The session would need more memory than the machine has available (checked before
+    /// anything is allocated); the message gives the plan and the limit.
+    #[error("{0}")]
+    MemoryLimit(String),
     /// The operating system refused a worker thread.
     #[error("cannot start {n_threads} worker threads: {source}")]
     Threads {

@@ -12,6 +12,7 @@ pub mod attention;
 pub mod kv_cache;
 pub mod ops;
 
+use crate::alloc;
 use crate::kernels::{generic, Activation, ActivationForms, Kernels, Matrix};
 use crate::model::{ModelConfig, Weights};
 use crate::threads::{chunk_rows, ChunkCounter, ThreadPool};
@@ -71,7 +72,7 @@ impl RunState {
         n_ctx: usize,
         kv_type: KvType,
         batch: usize,
-    ) -> RunState {
+    ) -> Result<RunState> {
         let batch = batch.clamp(1, MAX_BATCH);
         let kv_shape = KvShape {
             n_layer: cfg.n_layer,
@@ -79,32 +80,66 @@ impl RunState {
             n_ctx,
             head_dim: cfg.head_dim,
         };
-        let rows = |dim: usize| vec![0.0; batch * dim];
+        let rows = |dim: usize| alloc::zeroed::<f32>("activations", batch.saturating_mul(dim));
         let act_forms = act_forms(weights);
         let ff_forms = ActivationForms::for_matrices(weights.layers.iter().map(|l| &l.ffn_down));
-        RunState {
+        Ok(RunState {
             batch,
-            x: rows(cfg.n_embd),
-            xb: rows(cfg.n_embd),
-            q: rows(cfg.q_dim()),
-            k: rows(cfg.kv_dim()),
-            v: rows(cfg.kv_dim()),
-            att_out: rows(cfg.q_dim()),
-            scores: vec![0.0; cfg.n_head * n_ctx],
-            proj: rows(cfg.n_embd),
-            gate: rows(cfg.n_ff),
-            up: rows(cfg.n_ff),
+            x: rows(cfg.n_embd)?,
+            xb: rows(cfg.n_embd)?,
+            q: rows(cfg.q_dim())?,
+            k: rows(cfg.kv_dim())?,
+            v: rows(cfg.kv_dim())?,
+            att_out: rows(cfg.q_dim())?,
+            scores: alloc::zeroed("attention scores", cfg.n_head.saturating_mul(n_ctx))?,
+            proj: rows(cfg.n_embd)?,
+            gate: rows(cfg.n_ff)?,
+            up: rows(cfg.n_ff)?,
             act: (0..batch)
                 .map(|_| Activation::with_forms(cfg.n_embd.max(cfg.q_dim()), act_forms))
                 .collect(),
             act_ff: (0..batch)
                 .map(|_| Activation::with_forms(cfg.n_ff, ff_forms))
                 .collect(),
-            logits: vec![0.0; cfg.n_vocab],
-            kv: KvCache::new(kv_shape, kv_type),
+            logits: alloc::zeroed("logits", cfg.n_vocab)?,
+            kv: KvCache::new(kv_shape, kv_type)?,
             kv_shape,
-            rope: RopeTable::new(n_ctx, cfg.n_rot, cfg.rope_freq_base),
-        }
+            rope: RopeTable::new(n_ctx, cfg.n_rot, cfg.rope_freq_base)?,
+        })
+    }
+
+    /// The bytes `scratch_bytes` reports for the state `new` makes with these arguments,
+    /// computed before anything is allocated; None when the sizes overflow.
+    pub fn planned_scratch_bytes(
+        cfg: &ModelConfig,
+        weights: &Weights<'_>,
+        n_ctx: usize,
+        batch: usize,
+    ) -> Option<u64> {
+        let batch = batch.clamp(1, MAX_BATCH) as u64;
+        let (d, qd, kvd, ff) = (cfg.n_embd, cfg.q_dim(), cfg.kv_dim(), cfg.n_ff);
+        let floats_per_token = [d, d, d, qd, qd, kvd, kvd, ff, ff]
+            .iter()
+            .try_fold(0u64, |sum, &n| sum.checked_add(n as u64))?;
+        let act_bytes = |k: usize, forms: ActivationForms| -> Option<u64> {
+            forms
+                .iter()
+                .try_fold((k as u64).checked_mul(4)?, |sum, form| {
+                    let blocks = k.div_ceil(form.block_size()) as u64;
+                    sum.checked_add(blocks.checked_mul(form.block_bytes() as u64)?)
+                })
+        };
+        let ff_forms = ActivationForms::for_matrices(weights.layers.iter().map(|l| &l.ffn_down));
+        let per_token = floats_per_token
+            .checked_mul(4)?
+            .checked_add(act_bytes(d.max(qd), act_forms(weights))?)?
+            .checked_add(act_bytes(ff, ff_forms)?)?;
+        let scores = (cfg.n_head as u64).checked_mul(n_ctx as u64)?;
+        let rope = (n_ctx as u64).checked_mul((cfg.n_rot / 2) as u64 * 2)?;
+        let per_ctx_floats = scores.checked_add(rope)?.checked_add(cfg.n_vocab as u64)?;
+        per_token
+            .checked_mul(batch)?
+            .checked_add(per_ctx_floats.checked_mul(4)?)
     }
 
     /// Bytes of everything but the KV cache.

@@ -229,7 +229,7 @@ impl Generator {
         let n_ctx = session.n_ctx();
         let n_vocab = model.model().config().n_vocab;
         Ok(Generator {
-            sampler: Sampler::new(params.sampler, n_vocab),
+            sampler: Sampler::for_context(params.sampler, n_vocab, n_ctx)?,
             params,
             abort: Arc::new(AtomicBool::new(false)),
             cached: Vec::with_capacity(n_ctx),
@@ -268,7 +268,8 @@ impl Generator {
     /// Replaces the sampling and stop rules; they apply from the next `start`.
     pub fn set_params(&mut self, params: GenerateParams) -> Result<()> {
         check_params(&params)?;
-        self.sampler = Sampler::new(params.sampler, self.model.model().config().n_vocab);
+        let n_vocab = self.model.model().config().n_vocab;
+        self.sampler = Sampler::for_context(params.sampler, n_vocab, self.session.n_ctx())?;
         self.params = params;
         Ok(())
     }

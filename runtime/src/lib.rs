@@ -1,5 +1,6 @@
 //! edge: runs quantized Llama-family GGUF models on small CPUs.
 
+mod alloc;
 pub mod chat;
 pub mod error;
 pub mod forward;

@@ -24,6 +24,8 @@
 //! exponential is our own (`exp_f64`, only +, *, and exact scaling), not the platform libm.
 //! All scratch is allocated in [`Sampler::new`]; `sample` and `accept` allocate nothing.
 
+use crate::alloc;
+
 /// Sampling parameters. `Default` = llama.cpp's defaults, with a fixed seed.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct SamplerParams {
@@ -168,24 +170,79 @@ pub struct Sampler {
     stamp: u32,
 }
 
+/// The buffers of a sampler, allocated by its constructor.
+struct Scratch {
+    candidates: Vec<(f32, u32)>,
+    probs: Vec<f64>,
+    history: Vec<u32>,
+    seen: Vec<u32>,
+}
+
 /// Logit descending, then id ascending.
 fn by_logit_desc(a: &(f32, u32), b: &(f32, u32)) -> std::cmp::Ordering {
     b.0.total_cmp(&a.0).then(a.1.cmp(&b.1))
 }
 
+/// The longest repetition window `Sampler::new` keeps (4 MB of history): a longer one is
+/// clamped to it. `Sampler::for_context` clamps to the session's context instead.
+pub const MAX_REPEAT_LAST_N: usize = 1 << 20;
+
 impl Sampler {
-    /// Allocates all scratch for a vocabulary of `n_vocab` tokens.
+    /// Allocates all scratch for a vocabulary of `n_vocab` tokens. `repeat_last_n` above
+    /// [`MAX_REPEAT_LAST_N`] is clamped to it.
     pub fn new(params: SamplerParams, n_vocab: usize) -> Sampler {
+        let window = params.repeat_last_n.min(MAX_REPEAT_LAST_N);
+        Self::assemble(
+            SamplerParams {
+                repeat_last_n: window,
+                ..params
+            },
+            n_vocab,
+            Scratch {
+                candidates: Vec::with_capacity(n_vocab),
+                probs: Vec::with_capacity(n_vocab),
+                history: Vec::with_capacity(window),
+                seen: vec![0; n_vocab],
+            },
+        )
+    }
+
+    /// As `new` for a session of `n_ctx` positions: `repeat_last_n` is clamped to `n_ctx`
+    /// (no more tokens than that are accepted between resets, so the result is the same),
+    /// and a refused allocation is `Error::OutOfMemory` rather than an abort.
+    pub fn for_context(
+        params: SamplerParams,
+        n_vocab: usize,
+        n_ctx: usize,
+    ) -> crate::Result<Sampler> {
+        let window = params.repeat_last_n.min(n_ctx);
+        Ok(Self::assemble(
+            SamplerParams {
+                repeat_last_n: window,
+                ..params
+            },
+            n_vocab,
+            Scratch {
+                candidates: alloc::with_capacity("sampler candidates", n_vocab)?,
+                probs: alloc::with_capacity("sampler probabilities", n_vocab)?,
+                history: alloc::with_capacity("repetition history", window)?,
+                seen: alloc::zeroed("sampler scratch", n_vocab)?,
+            },
+        ))
+    }
+
+    /// `params.repeat_last_n` is the window `scratch.history` was sized for.
+    fn assemble(params: SamplerParams, n_vocab: usize, scratch: Scratch) -> Sampler {
         Sampler {
             params,
             n_vocab,
             rng: Pcg32::new(params.seed, Pcg32::DEFAULT_STREAM),
-            candidates: Vec::with_capacity(n_vocab),
+            candidates: scratch.candidates,
             n_live: 0,
-            probs: Vec::with_capacity(n_vocab),
-            history: Vec::with_capacity(params.repeat_last_n),
+            probs: scratch.probs,
+            history: scratch.history,
             head: 0,
-            seen: vec![0; n_vocab],
+            seen: scratch.seen,
             stamp: 0,
         }
     }

@@ -1,6 +1,8 @@
 //! A decoding session: the KV cache and every buffer, allocated once in `Session::new`;
 //! `forward` runs one token and allocates nothing (DESIGN convention 7).
 
+pub mod memory;
+
 pub use crate::forward::kv_cache::KvType;
 use crate::forward::{self, RunState, StepContext};
 use crate::kernels::Kernels;
@@ -32,6 +34,14 @@ pub fn default_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
+/// More threads than this are refused, whatever the machine.
+pub const MAX_THREADS: usize = 1024;
+
+/// The most threads a session takes: 4 per core this process may use, at most `MAX_THREADS`.
+pub fn max_threads() -> usize {
+    default_threads().saturating_mul(4).min(MAX_THREADS)
+}
+
 /// What a session holds in memory.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MemoryPlan {
@@ -41,13 +51,55 @@ pub struct MemoryPlan {
     pub kv_bytes: u64,
     pub kv_type: KvType,
     pub n_ctx: usize,
+    /// The context the model was trained for (`{arch}.context_length`).
+    pub n_ctx_train: usize,
     /// Activations, quantized activations, attention scores, logits, RoPE tables.
     pub scratch_bytes: u64,
 }
 
 impl MemoryPlan {
     pub fn total(&self) -> u64 {
-        self.weights_bytes + self.kv_bytes + self.scratch_bytes
+        self.weights_bytes
+            .saturating_add(self.kv_bytes)
+            .saturating_add(self.scratch_bytes)
+    }
+
+    /// A context longer than the model was trained for runs, but its output degrades there:
+    /// the warning to show, with the memory that context takes; None within the training
+    /// length.
+    pub fn context_warning(&self) -> Option<String> {
+        (self.n_ctx > self.n_ctx_train).then(|| {
+            format!(
+                "context {} is above the model's training context of {} tokens; its KV cache \
+                 takes {}",
+                self.n_ctx,
+                self.n_ctx_train,
+                format_bytes(self.kv_bytes)
+            )
+        })
+    }
+
+    /// One line: the parts and the total.
+    fn describe(&self) -> String {
+        format!(
+            "context {} ({} KV cache) needs {}: weights {} mapped, KV cache {}, scratch {}",
+            self.n_ctx,
+            self.kv_type,
+            format_bytes(self.total()),
+            format_bytes(self.weights_bytes),
+            format_bytes(self.kv_bytes),
+            format_bytes(self.scratch_bytes)
+        )
+    }
+}
+
+/// Bytes in decimal units with one decimal ("51.2 GB").
+pub fn format_bytes(bytes: u64) -> String {
+    let b = bytes as f64;
+    match bytes {
+        0..1_000_000 => format!("{:.1} kB", b / 1e3),
+        1_000_000..1_000_000_000 => format!("{:.1} MB", b / 1e6),
+        _ => format!("{:.1} GB", b / 1e9),
     }
 }
 
@@ -76,46 +128,70 @@ impl std::fmt::Debug for Session {
 }
 
 impl Session {
-    /// Allocates everything a token needs and starts the worker threads.
+    /// Checks the parameters and the memory plan against the machine (see [`Session::plan`]
+    /// and [`memory::available`]), then allocates everything a token needs and starts the
+    /// worker threads. Errors: InvalidArgument (thread count), MemoryLimit (the plan does not
+    /// fit), OutOfMemory (the allocator refused a buffer), Threads.
     pub fn new(model: Arc<Model>, params: SessionParams) -> Result<Session> {
+        let n_threads = resolve_threads(params.n_threads)?;
+        let kernels = params.kernels.map_or_else(Kernels::detect, Ok)?;
+        let plan = Self::plan(&model, &params)?;
+        if let Some(limit) = memory::available() {
+            if plan.total() > limit.bytes {
+                return Err(Error::MemoryLimit(format!(
+                    "{}, more than the {} available ({})",
+                    plan.describe(),
+                    format_bytes(limit.bytes),
+                    limit.source
+                )));
+            }
+        }
+        let state = RunState::new(
+            model.config(),
+            model.weights(),
+            plan.n_ctx,
+            params.kv_type,
+            forward::MAX_BATCH,
+        )?;
+        let pool =
+            ThreadPool::new(n_threads).map_err(|source| Error::Threads { n_threads, source })?;
+        Ok(Session {
+            kernels,
+            pool,
+            state,
+            pos: 0,
+            model,
+        })
+    }
+
+    /// The memory a session with `params` would hold, computed before allocating anything
+    /// (the figures `memory_plan` reports once it exists). Errors when the sizes overflow.
+    pub fn plan(model: &Model, params: &SessionParams) -> Result<MemoryPlan> {
         let cfg = model.config();
         let n_ctx = match params.n_ctx {
             0 => cfg.n_ctx_train.min(DEFAULT_MAX_CTX),
             n => n,
         };
-        let n_threads = match params.n_threads {
-            0 => default_threads(),
-            n => n,
-        };
-        // Refuse sizes whose buffers cannot be addressed before trying to allocate them.
-        let kv_elems = cfg
-            .n_layer
-            .checked_mul(cfg.kv_dim())
-            .and_then(|n| n.checked_mul(n_ctx))
-            .and_then(|n| n.checked_mul(2 * params.kv_type.size()));
-        let scores = cfg.n_head.checked_mul(n_ctx);
-        if !matches!(kv_elems, Some(b) if b <= isize::MAX as usize) || scores.is_none() {
-            return Err(Error::InvalidArgument(format!(
-                "n_ctx {n_ctx}: the KV cache of {} layers x {} would not fit in memory",
+        let kv_bytes = [cfg.n_layer, cfg.kv_dim(), n_ctx, 2 * params.kv_type.size()]
+            .iter()
+            .try_fold(1u64, |p, &n| p.checked_mul(n as u64));
+        let scratch_bytes =
+            RunState::planned_scratch_bytes(cfg, model.weights(), n_ctx, forward::MAX_BATCH);
+        let (Some(kv_bytes), Some(scratch_bytes)) = (kv_bytes, scratch_bytes) else {
+            return Err(Error::MemoryLimit(format!(
+                "context {n_ctx}: the KV cache of {} layers x {} values per position does not \
+                 fit in memory",
                 cfg.n_layer,
                 cfg.kv_dim()
             )));
-        }
-        let pool =
-            ThreadPool::new(n_threads).map_err(|source| Error::Threads { n_threads, source })?;
-        let state = RunState::new(
-            cfg,
-            model.weights(),
+        };
+        Ok(MemoryPlan {
+            weights_bytes: model.weights_bytes(),
+            kv_bytes,
+            kv_type: params.kv_type,
             n_ctx,
-            params.kv_type,
-            forward::MAX_BATCH,
-        );
-        Ok(Session {
-            kernels: params.kernels.map_or_else(Kernels::detect, Ok)?,
-            pool,
-            state,
-            pos: 0,
-            model,
+            n_ctx_train: cfg.n_ctx_train,
+            scratch_bytes,
         })
     }
 
@@ -195,6 +271,7 @@ impl Session {
             kv_bytes: self.state.kv.n_bytes() as u64,
             kv_type: self.kv_type(),
             n_ctx: self.n_ctx(),
+            n_ctx_train: self.model.config().n_ctx_train,
             scratch_bytes: self.state.scratch_bytes() as u64,
         }
     }
@@ -232,5 +309,17 @@ impl Session {
         forward::step(&mut cx, &mut self.state, tokens, self.pos, want_logits)?;
         self.pos += tokens.len();
         Ok(())
+    }
+}
+
+/// `n_threads` with 0 meaning all cores; more than [`max_threads`] is an error.
+fn resolve_threads(n_threads: usize) -> Result<usize> {
+    let max = max_threads();
+    match n_threads {
+        0 => Ok(default_threads().min(max)),
+        n if n > max => Err(Error::InvalidArgument(format!(
+            "{n} threads: at most {max} (4 per core available, at most {MAX_THREADS})"
+        ))),
+        n => Ok(n),
     }
 }

@@ -196,6 +196,13 @@ impl LlamaConfig {
         if head_dim % 2 != 0 {
             return Err(c.err("head_dim", format!("{head_dim} is odd; RoPE needs pairs")));
         }
+        // The widths of Q (and K, V: n_head_kv divides n_head) are sizes of tensors.
+        if n_head.checked_mul(head_dim).is_none() {
+            return Err(c.err(
+                "num_attention_heads",
+                format!("{n_head} heads of head_dim {head_dim} overflow a tensor size"),
+            ));
+        }
 
         Ok(LlamaConfig {
             architecture,
@@ -294,8 +301,8 @@ impl Kind {
     /// The shape the config implies, outermost first (as safetensors stores it).
     pub fn expected_shape(self, cfg: &LlamaConfig) -> Vec<usize> {
         let embd = cfg.n_embd as usize;
-        let q = (cfg.n_head * cfg.head_dim) as usize;
-        let kv = (cfg.n_head_kv * cfg.head_dim) as usize;
+        let q = cfg.n_head as usize * cfg.head_dim as usize;
+        let kv = cfg.n_head_kv as usize * cfg.head_dim as usize;
         let ff = cfg.n_ff as usize;
         let vocab = cfg.vocab_size as usize;
         match self {
@@ -365,6 +372,33 @@ pub fn expected_tensors(cfg: &LlamaConfig, untied: bool, embed_source: &str) -> 
         out.push(tensor(Kind::Output, None));
     }
     out
+}
+
+/// `num_hidden_layers` must be the number of `model.layers.N` blocks the checkpoint holds:
+/// checked before anything is sized by it.
+pub fn check_layer_count<'a>(
+    config: &Path,
+    names: impl IntoIterator<Item = &'a str>,
+    n_layer: u32,
+) -> Result<()> {
+    let layer_of = |name: &str| -> Option<u64> {
+        let rest = name.strip_prefix("model.layers.")?;
+        rest[..rest.find('.')?].parse().ok()
+    };
+    let highest = names.into_iter().filter_map(layer_of).max();
+    let n_present = highest.map_or(0, |h| h.saturating_add(1));
+    if n_present == u64::from(n_layer) {
+        return Ok(());
+    }
+    let held = match highest {
+        None => "no model.layers.N tensors".to_string(),
+        Some(h) => format!("tensors for {n_present} layers (model.layers.0 .. {h})"),
+    };
+    Err(Error::Config {
+        path: config.to_path_buf(),
+        key: "num_hidden_layers".into(),
+        what: format!("{n_layer}, but the checkpoint has {held}"),
+    })
 }
 
 /// The Hugging Face name of the tied-embedding matrix when only the head is stored.

@@ -79,18 +79,19 @@ impl KvShape {
 }
 
 impl KvCache {
-    pub fn new(shape: KvShape, ty: KvType) -> KvCache {
+    /// A zeroed cache; an allocation the system refuses is `Error::OutOfMemory`.
+    pub fn new(shape: KvShape, ty: KvType) -> crate::Result<KvCache> {
         let n = shape.n_elements();
-        match ty {
+        Ok(match ty {
             KvType::F32 => KvCache::F32 {
-                k: vec![0.0; n],
-                v: vec![0.0; n],
+                k: crate::alloc::zeroed("KV cache", n)?,
+                v: crate::alloc::zeroed("KV cache", n)?,
             },
             KvType::F16 => KvCache::F16 {
-                k: vec![f16::ZERO; n],
-                v: vec![f16::ZERO; n],
+                k: crate::alloc::zeroed("KV cache", n)?,
+                v: crate::alloc::zeroed("KV cache", n)?,
             },
-        }
+        })
     }
 
     /// The element type.

@@ -59,10 +59,10 @@ pub struct RopeTable {
 }
 
 impl RopeTable {
-    pub fn new(n_ctx: usize, n_rot: usize, freq_base: f32) -> Self {
+    pub fn new(n_ctx: usize, n_rot: usize, freq_base: f32) -> crate::Result<Self> {
         let half = n_rot / 2;
-        let mut cos = Vec::with_capacity(n_ctx * half);
-        let mut sin = Vec::with_capacity(n_ctx * half);
+        let mut cos = crate::alloc::with_capacity("RoPE table", n_ctx.saturating_mul(half))?;
+        let mut sin = crate::alloc::with_capacity("RoPE table", n_ctx.saturating_mul(half))?;
         let theta_scale = freq_base.powf(-2.0 / n_rot as f32);
         for pos in 0..n_ctx {
             let mut theta = pos as f32;
@@ -72,7 +72,7 @@ impl RopeTable {
                 theta *= theta_scale;
             }
         }
-        RopeTable { n_rot, cos, sin }
+        Ok(RopeTable { n_rot, cos, sin })
     }
 
     /// Bytes of both tables.
@@ -144,7 +144,7 @@ mod tests {
     #[test]
     fn rope_rotates_adjacent_pairs_by_the_table_angles() {
         let (n_rot, head_dim, base) = (4, 6, 10000.0f32);
-        let table = RopeTable::new(8, n_rot, base);
+        let table = RopeTable::new(8, n_rot, base).unwrap();
         let pos = 5;
         let orig: Vec<f32> = (0..12).map(|i| i as f32 * 0.25 - 1.0).collect();
         let mut x = orig.clone();

@@ -26,6 +26,14 @@ impl ActivationForm {
         }
     }
 
+    /// Bytes per block.
+    pub const fn block_bytes(self) -> usize {
+        match self {
+            ActivationForm::Q8_0 => std::mem::size_of::<BlockQ8_0>(),
+            ActivationForm::Q8_1 => std::mem::size_of::<BlockQ8_1>(),
+        }
+    }
+
     const fn bit(self) -> u8 {
         1 << self as u8
     }

@@ -67,6 +67,7 @@ impl<'a> Weights<'a> {
     /// Builds the views, collecting every missing, misshapen or mistyped tensor into one
     /// error message.
     pub fn load(file: &'a GgufFile, cfg: &ModelConfig) -> Result<Self, String> {
+        check_block_count(file, cfg)?;
         let mut ld = Loader {
             file,
             problems: Vec::new(),
@@ -108,7 +109,7 @@ impl<'a> Weights<'a> {
                     tied_output,
                 })
             }
-            _ => Err(ld.problems.join("; ")),
+            _ => Err(join_problems(&ld.problems)),
         }
     }
 
@@ -126,6 +127,44 @@ impl<'a> Weights<'a> {
             }
         }
         total
+    }
+}
+
+/// `{arch}.block_count` must be the number of `blk.N` blocks the file holds: checked before
+/// anything is sized by it.
+fn check_block_count(file: &GgufFile, cfg: &ModelConfig) -> Result<(), String> {
+    let block_of = |name: &str| -> Option<u64> {
+        let rest = name.strip_prefix("blk.")?;
+        rest[..rest.find('.')?].parse().ok()
+    };
+    let highest = file
+        .tensors()
+        .iter()
+        .filter_map(|t| block_of(&t.name))
+        .max();
+    let n_blocks = highest.map_or(0, |h| h.saturating_add(1));
+    if n_blocks == cfg.n_layer as u64 {
+        return Ok(());
+    }
+    let held = match highest {
+        None => "no blk.N tensors".to_string(),
+        Some(h) => format!("tensors for {n_blocks} blocks (blk.0 .. blk.{h})"),
+    };
+    Err(format!(
+        "{}.block_count: {}, but the file has {held}",
+        cfg.architecture, cfg.n_layer
+    ))
+}
+
+/// At most this many problems are listed in one message; the rest are counted.
+const MAX_LISTED_PROBLEMS: usize = 4;
+
+/// The problems separated by "; ", the list cut after `MAX_LISTED_PROBLEMS`.
+pub(crate) fn join_problems(problems: &[String]) -> String {
+    let listed = problems[..problems.len().min(MAX_LISTED_PROBLEMS)].join("; ");
+    match problems.len().checked_sub(MAX_LISTED_PROBLEMS) {
+        Some(more) if more > 0 => format!("{listed}; and {more} more"),
+        _ => listed,
     }
 }
 

@@ -57,6 +57,9 @@ pub fn memory_plan(plan: &MemoryPlan) {
         mb(plan.scratch_bytes),
         mb(plan.total()),
     );
+    if let Some(warning) = plan.context_warning() {
+        eprintln!("warning: {warning}");
+    }
 }
 
 fn per_second(n: usize, time: Duration) -> f64 {
