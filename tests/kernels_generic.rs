@@ -573,40 +573,6 @@ fn matvec_every_type_and_isa_matches_row_dots() {
 }
 
 #[test]
-fn dequantize_row_matches_the_file_codec_exactly() {
-    let mut rng = Rng(17);
-    let (rows, k) = (4, 96);
-    for ty in GgmlType::WEIGHT_TYPES {
-        let bytes = file_matrix_bytes(&mut rng, ty, rows, k);
-        let store = aligned(&bytes);
-        let m = view_matrix(ty, &store, bytes.len(), rows, k);
-        let row_bytes = ty.row_bytes(k as u64).unwrap() as usize;
-        for r in 0..rows {
-            let mut ours = vec![f32::NAN; k];
-            generic::dequantize_row(&m, r, &mut ours);
-            let mut theirs = vec![0.0f32; k];
-            edge_quantize::codec::dequantize_row(
-                ty,
-                &bytes[r * row_bytes..(r + 1) * row_bytes],
-                &mut theirs,
-            )
-            .unwrap();
-            let same = ours
-                .iter()
-                .zip(&theirs)
-                .all(|(a, b)| a.to_bits() == b.to_bits());
-            assert!(same, "{ty} row {r}: {:?} vs {:?}", &ours[..4], &theirs[..4]);
-        }
-        let mut out = vec![1.0f32; k];
-        generic::dequantize_row(&m, rows, &mut out);
-        assert!(
-            out.iter().all(|&v| v == 0.0),
-            "{ty}: a row past the end reads as zeros"
-        );
-    }
-}
-
-#[test]
 fn matrix_from_bytes_checks_length_alignment_and_type() {
     let store = vec![0u32; 64];
     let bytes: &[u8] = bytemuck::cast_slice(&store);

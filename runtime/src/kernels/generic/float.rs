@@ -38,10 +38,10 @@ pub fn dot_bf16_f32(w: &[bf16], x: &[f32]) -> f32 {
     sum
 }
 
-/// bf16 -> f32 is exact: the bf16 bits are the top half of the f32.
+/// bf16 -> f32, exact (the decoder of `edge_formats::blocks`).
 #[inline(always)]
 pub fn bf16_to_f32(v: bf16) -> f32 {
-    f32::from_bits((v.to_bits() as u32) << 16)
+    edge_formats::blocks::bf16_bits_to_f32(v.to_bits())
 }
 
 // w (rows, k) @ x (k) -> out (rows).

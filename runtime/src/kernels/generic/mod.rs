@@ -20,7 +20,7 @@ pub use q8::*;
 pub use swiglu::*;
 
 use super::{MatData, Matrix};
-use edge_formats::QK;
+use edge_formats::blocks::dequantize;
 
 /// The row loop every ISA shares: out[r] = dot(w row r, x) for w (rows, row_len) stored
 /// row-major, rows = min(out.len(), w.len() / row_len). `#[inline(always)]` so that each ISA's
@@ -42,69 +42,23 @@ pub fn rows_by<W, X>(
     }
 }
 
-/// Row `row` of w (rows, k) -> out (k), as f32 (embedding lookup). ggml dequantize_row_q4_0,
-/// _q4_1, _q8_0: x = d * (q - 8), x = d * q + m, x = d * q, each in f32.
-/// Writes min(out.len(), k) values; a row outside the matrix writes zeros (callers check
-/// token ids before calling).
+/// Row `row` of w (rows, k) -> out (k), as f32 (embedding lookup), by the scalar decoders of
+/// `edge_formats::blocks` (ggml `dequantize_row_*`). Writes min(out.len(), k) values; a row
+/// outside the matrix writes zeros (callers check token ids before calling).
 pub fn dequantize_row(w: &Matrix, row: usize, out: &mut [f32]) {
     let k = w.k.min(out.len());
     let out = &mut out[..k];
-    let bs = w.data.ggml_type().block_size();
-    let per_row = w.k / bs;
-    let (a, b) = (
-        row.saturating_mul(per_row),
-        row.saturating_add(1).saturating_mul(per_row),
-    );
-    fn get<T>(s: &[T], a: usize, b: usize) -> &[T] {
-        s.get(a..b).unwrap_or(&[])
-    }
     out.fill(0.0);
     if row >= w.rows {
         return;
     }
-    match w.data {
-        MatData::F32(s) => {
-            for (o, v) in out.iter_mut().zip(get(s, a, b)) {
-                *o = *v;
-            }
-        }
-        MatData::F16(s) => {
-            for (o, v) in out.iter_mut().zip(get(s, a, b)) {
-                *o = v.to_f32();
-            }
-        }
-        MatData::BF16(s) => {
-            for (o, v) in out.iter_mut().zip(get(s, a, b)) {
-                *o = bf16_to_f32(*v);
-            }
-        }
-        MatData::Q8_0(s) => {
-            for (ob, blk) in out.chunks_mut(QK).zip(get(s, a, b)) {
-                let d = blk.d.to_f32();
-                for (o, q) in ob.iter_mut().zip(blk.qs) {
-                    *o = q as f32 * d;
-                }
-            }
-        }
-        MatData::Q4_0(s) => {
-            for (ob, blk) in out.chunks_mut(QK).zip(get(s, a, b)) {
-                let d = blk.d.to_f32();
-                let (lo, hi) = nibbles(&blk.qs);
-                for (j, o) in ob.iter_mut().enumerate() {
-                    let q = if j < QK / 2 { lo[j] } else { hi[j - QK / 2] };
-                    *o = (q - 8) as f32 * d;
-                }
-            }
-        }
-        MatData::Q4_1(s) => {
-            for (ob, blk) in out.chunks_mut(QK).zip(get(s, a, b)) {
-                let (d, m) = (blk.d.to_f32(), blk.m.to_f32());
-                let (lo, hi) = nibbles(&blk.qs);
-                for (j, o) in ob.iter_mut().enumerate() {
-                    let q = if j < QK / 2 { lo[j] } else { hi[j - QK / 2] };
-                    *o = q as f32 * d + m;
-                }
-            }
-        }
+    let one_row = w.rows(row, row + 1);
+    match one_row.data {
+        MatData::F32(s) => dequantize(s, out),
+        MatData::F16(s) => dequantize(s, out),
+        MatData::BF16(s) => dequantize(s, out),
+        MatData::Q8_0(s) => dequantize(s, out),
+        MatData::Q4_0(s) => dequantize(s, out),
+        MatData::Q4_1(s) => dequantize(s, out),
     }
 }

@@ -3,36 +3,22 @@
 
 use super::rows_by;
 use crate::kernels::TypeKernels;
-use edge_formats::{BlockQ4_0, BlockQ4_1, BlockQ8_0, BlockQ8_1, QK};
+use edge_formats::blocks::nibbles::unpack_q4;
+use edge_formats::{BlockQ4_0, BlockQ4_1, BlockQ8_0, BlockQ8_1};
 
 /// The generic Q4_0 entries of the kernel table.
 pub const Q4_0: TypeKernels<BlockQ4_0, BlockQ8_0> = TypeKernels::new(dot_q4_0_q8_0, matvec_q4_0);
 /// The generic Q4_1 entries of the kernel table.
 pub const Q4_1: TypeKernels<BlockQ4_1, BlockQ8_1> = TypeKernels::new(dot_q4_1_q8_1, matvec_q4_1);
 
-/// Signed 4-bit value j of a Q4_0 block (element j in the low nibble of byte j, element
-/// j + 16 in the high nibble), minus the offset 8.
-#[inline(always)]
-pub(super) fn nibbles(qs: &[u8; QK / 2]) -> ([i32; QK / 2], [i32; QK / 2]) {
-    let mut lo = [0i32; QK / 2];
-    let mut hi = [0i32; QK / 2];
-    for j in 0..QK / 2 {
-        lo[j] = (qs[j] & 0x0F) as i32;
-        hi[j] = (qs[j] >> 4) as i32;
-    }
-    (lo, hi)
-}
-
 /// w (nb blocks) . x (nb blocks) -> f32. ggml_vec_dot_q4_0_q8_0 (generic): per block
 /// sumi = sum (q - 8) * y in i32, then sumf += sumi * d_w * d_x (left to right) in f32.
 pub fn dot_q4_0_q8_0(w: &[BlockQ4_0], x: &[BlockQ8_0]) -> f32 {
     let mut sumf = 0.0f32;
     for (a, b) in w.iter().zip(x) {
-        let (lo, hi) = nibbles(&a.qs);
         let mut sumi = 0i32;
-        for j in 0..QK / 2 {
-            sumi += (lo[j] - 8) * b.qs[j] as i32;
-            sumi += (hi[j] - 8) * b.qs[j + QK / 2] as i32;
+        for (&q, &y) in unpack_q4(&a.qs).iter().zip(&b.qs) {
+            sumi += (i32::from(q) - 8) * i32::from(y);
         }
         sumf = scale_q4_0(sumf, sumi, a, b);
     }
@@ -44,11 +30,9 @@ pub fn dot_q4_0_q8_0(w: &[BlockQ4_0], x: &[BlockQ8_0]) -> f32 {
 pub fn dot_q4_1_q8_1(w: &[BlockQ4_1], x: &[BlockQ8_1]) -> f32 {
     let mut sumf = 0.0f32;
     for (a, b) in w.iter().zip(x) {
-        let (lo, hi) = nibbles(&a.qs);
         let mut sumi = 0i32;
-        for j in 0..QK / 2 {
-            sumi += lo[j] * b.qs[j] as i32;
-            sumi += hi[j] * b.qs[j + QK / 2] as i32;
+        for (&q, &y) in unpack_q4(&a.qs).iter().zip(&b.qs) {
+            sumi += i32::from(q) * i32::from(y);
         }
         sumf = scale_q4_1(sumf, sumi, a, b);
     }
