@@ -228,21 +228,18 @@ impl SafeTensors {
         let mut text = Vec::new();
         std::io::Read::read_to_end(&mut crate::regular_file::open_regular(index)?, &mut text)
             .map_err(|e| Error::io(index, e))?;
-        let json: serde_json::Value = serde_json::from_slice(&text)
-            .map_err(|e| Error::corrupt(index, format!("invalid JSON: {e}")))?;
-        let weight_map = json
-            .get("weight_map")
-            .and_then(|w| w.as_object())
-            .ok_or_else(|| Error::corrupt(index, "no `weight_map` object"))?;
+        // Only `weight_map` is used; a duplicate name in it is an error, not the last one kept.
+        #[derive(serde::Deserialize)]
+        struct ShardIndex {
+            weight_map: UniqueStrings,
+        }
+        let parsed: ShardIndex = serde_json::from_slice(&text)
+            .map_err(|e| Error::corrupt(index, format!("invalid shard index: {e}")))?;
+        let weight_map = &parsed.weight_map.0;
         let mut files: Vec<&str> = Vec::new();
         let mut expected: Vec<(&str, &str)> = Vec::new();
         for (name, file) in weight_map {
-            let file = file.as_str().ok_or_else(|| {
-                Error::corrupt(
-                    index,
-                    format!("weight_map entry `{name}` is not a file name"),
-                )
-            })?;
+            let file = file.as_str();
             if Path::new(file).components().count() != 1 || file == ".." || file == "." {
                 return Err(Error::corrupt(
                     index,

@@ -210,3 +210,17 @@ fn model_files_must_be_regular_files() {
     let e = err_text(SafeTensors::open(&looped));
     assert_names(&e, &["loop.safetensors", "symbolic links"]);
 }
+
+#[test]
+fn duplicate_shard_index_entries_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let index =
+        r#"{"metadata":{"total_size":8},"weight_map":{"a":"s1.safetensors","a":"s2.safetensors"}}"#;
+    std::fs::write(dir.path().join("model.safetensors.index.json"), index).unwrap();
+    let e = err_text(SafeTensors::open(dir.path()));
+    assert_names(&e, &["model.safetensors.index.json", "duplicate key `a`"]);
+    let index = r#"{"weight_map":{"a":1}}"#;
+    std::fs::write(dir.path().join("model.safetensors.index.json"), index).unwrap();
+    let e = err_text(SafeTensors::open(dir.path()));
+    assert_names(&e, &["model.safetensors.index.json", "invalid type"]);
+}
