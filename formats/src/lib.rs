@@ -7,6 +7,7 @@
 pub mod blocks;
 pub mod error;
 pub mod gguf;
+pub mod regular_file;
 pub mod safetensors;
 
 pub use blocks::{BlockQ4_0, BlockQ4_1, BlockQ8_0, BlockQ8_1, GgmlType, QK};

@@ -197,12 +197,14 @@ impl SafeTensors {
             let shard = map_file(path)?;
             return Self::from_shards(path, vec![shard]);
         }
+        // Anything at these names is used (and must be a regular file): a FIFO, a folder or a
+        // symlink loop there is reported as what it is, not as "neither file".
         let index = path.join(SHARD_INDEX);
-        if index.is_file() {
+        if std::fs::symlink_metadata(&index).is_ok() {
             return Self::open_sharded(path, &index);
         }
         let single = path.join(SINGLE_FILE);
-        if single.is_file() {
+        if std::fs::symlink_metadata(&single).is_ok() {
             let shard = map_file(&single)?;
             return Self::from_shards(path, vec![shard]);
         }
@@ -223,22 +225,21 @@ impl SafeTensors {
     }
 
     fn open_sharded(folder: &Path, index: &Path) -> Result<Self> {
-        let text = std::fs::read(index).map_err(|e| Error::io(index, e))?;
-        let json: serde_json::Value = serde_json::from_slice(&text)
-            .map_err(|e| Error::corrupt(index, format!("invalid JSON: {e}")))?;
-        let weight_map = json
-            .get("weight_map")
-            .and_then(|w| w.as_object())
-            .ok_or_else(|| Error::corrupt(index, "no `weight_map` object"))?;
+        let mut text = Vec::new();
+        std::io::Read::read_to_end(&mut crate::regular_file::open_regular(index)?, &mut text)
+            .map_err(|e| Error::io(index, e))?;
+        // Only `weight_map` is used; a duplicate name in it is an error, not the last one kept.
+        #[derive(serde::Deserialize)]
+        struct ShardIndex {
+            weight_map: UniqueStrings,
+        }
+        let parsed: ShardIndex = serde_json::from_slice(&text)
+            .map_err(|e| Error::corrupt(index, format!("invalid shard index: {e}")))?;
+        let weight_map = &parsed.weight_map.0;
         let mut files: Vec<&str> = Vec::new();
         let mut expected: Vec<(&str, &str)> = Vec::new();
         for (name, file) in weight_map {
-            let file = file.as_str().ok_or_else(|| {
-                Error::corrupt(
-                    index,
-                    format!("weight_map entry `{name}` is not a file name"),
-                )
-            })?;
+            let file = file.as_str();
             if Path::new(file).components().count() != 1 || file == ".." || file == "." {
                 return Err(Error::corrupt(
                     index,
@@ -399,7 +400,7 @@ impl SafeTensors {
 }
 
 fn map_file(path: &Path) -> Result<Shard> {
-    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let file = crate::regular_file::open_regular(path)?;
     // SAFETY: the mapping is read-only; like every mmap reader we rely on the file not being
     // truncated or rewritten while it is mapped.
     let mmap = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
@@ -422,6 +423,89 @@ struct RawInfo {
     data_offsets: [u64; 2],
 }
 
+/// The header's top-level object, read straight from the JSON text. serde_json's maps keep
+/// the last of two equal keys silently (a tensor would vanish); here a duplicate is an error,
+/// at every level (entries' fields by serde's derive, `__metadata__` by [`UniqueStrings`]).
+#[derive(Default)]
+struct RawHeader {
+    tensors: Vec<(String, RawInfo)>,
+    metadata: BTreeMap<String, String>,
+}
+
+/// Reads a [`RawHeader`]; `current` holds the key whose value is being read, so an error
+/// inside it can name the tensor.
+struct HeaderVisitor<'a> {
+    current: &'a std::cell::RefCell<String>,
+}
+
+impl<'de> serde::de::Visitor<'de> for HeaderVisitor<'_> {
+    type Value = RawHeader;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON object of tensor entries")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<RawHeader, A::Error> {
+        let mut header = RawHeader::default();
+        let mut seen = std::collections::HashSet::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if !seen.insert(key.clone()) {
+                return Err(serde::de::Error::custom(format!("duplicate key `{key}`")));
+            }
+            self.current.replace(key.clone());
+            if key == "__metadata__" {
+                header.metadata = map.next_value::<UniqueStrings>()?.0;
+            } else {
+                header.tensors.push((key, map.next_value()?));
+            }
+            self.current.borrow_mut().clear();
+        }
+        Ok(header)
+    }
+}
+
+/// A JSON object of strings in which a duplicate key is an error.
+struct UniqueStrings(BTreeMap<String, String>);
+
+impl<'de> serde::Deserialize<'de> for UniqueStrings {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = UniqueStrings;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object of strings")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<UniqueStrings, A::Error> {
+                let mut out = BTreeMap::new();
+                while let Some((k, v)) = map.next_entry::<String, String>()? {
+                    if out.contains_key(&k) {
+                        return Err(serde::de::Error::custom(format!("duplicate key `{k}`")));
+                    }
+                    out.insert(k, v);
+                }
+                Ok(UniqueStrings(out))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// Parses the JSON header text, naming the tensor (or `__metadata__`) an error is in.
+fn parse_header_json(json: &[u8]) -> std::result::Result<RawHeader, String> {
+    let current = std::cell::RefCell::new(String::new());
+    let mut de = serde_json::Deserializer::from_slice(json);
+    let parsed = serde::Deserializer::deserialize_map(&mut de, HeaderVisitor { current: &current })
+        .and_then(|h| de.end().map(|()| h));
+    parsed.map_err(|e| match current.borrow().as_str() {
+        "" => format!("header JSON at byte offset 8: {e}"),
+        "__metadata__" => format!("`__metadata__` is not a map of distinct strings: {e}"),
+        name => format!("tensor `{name}`: {e}"),
+    })
+}
+
 /// Parses and checks the header of a whole safetensors image.
 fn parse_header(bytes: &[u8], path: &Path) -> Result<Header> {
     let corrupt = |what: String| Error::corrupt(path, what);
@@ -442,27 +526,42 @@ fn parse_header(bytes: &[u8], path: &Path) -> Result<Header> {
         )));
     }
     let data_start = 8 + header_len as usize;
-    let json: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_slice(&bytes[8..data_start])
-            .map_err(|e| corrupt(format!("header JSON at byte offset 8: {e}")))?;
+    let raw = parse_header_json(&bytes[8..data_start]).map_err(corrupt)?;
     let data_len = (bytes.len() - data_start) as u64;
 
     let mut header = Header {
-        tensors: Vec::with_capacity(json.len()),
-        metadata: BTreeMap::new(),
+        tensors: Vec::with_capacity(raw.tensors.len()),
+        metadata: raw.metadata,
     };
-    for (name, value) in json {
-        if name == "__metadata__" {
-            header.metadata = serde_json::from_value(value)
-                .map_err(|e| corrupt(format!("`__metadata__` is not a string map: {e}")))?;
-            continue;
-        }
-        let raw: RawInfo =
-            serde_json::from_value(value).map_err(|e| corrupt(format!("tensor `{name}`: {e}")))?;
-        let entry = check_entry(&name, raw, data_start, data_len, path)?;
+    for (name, info) in raw.tensors {
+        let entry = check_entry(&name, info, data_start, data_len, path)?;
         header.tensors.push((name, entry));
     }
+    check_no_overlap(&header.tensors, data_start, path)?;
     Ok(header)
+}
+
+/// Two tensors reading the same bytes would silently share weights: refused. Empty tensors
+/// hold no bytes and may sit anywhere.
+fn check_no_overlap(tensors: &[(String, Entry)], data_start: usize, path: &Path) -> Result<()> {
+    let mut by_start: Vec<&(String, Entry)> =
+        tensors.iter().filter(|(_, e)| e.end > e.start).collect();
+    by_start.sort_by_key(|(_, e)| e.start);
+    for pair in by_start.windows(2) {
+        let ((a, ea), (b, eb)) = (pair[0], pair[1]);
+        if eb.start < ea.end {
+            let offsets = |e: &Entry| format!("[{}, {}]", e.start - data_start, e.end - data_start);
+            return Err(Error::corrupt(
+                path,
+                format!(
+                    "the data of tensors `{a}` (data_offsets {}) and `{b}` (data_offsets {}) overlap",
+                    offsets(ea),
+                    offsets(eb)
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn check_entry(

@@ -45,6 +45,16 @@ pub enum Error {
         #[source]
         source: crate::codec::CodecError,
     },
+    /// A weight that is NaN or infinite, or that the output type cannot hold (it would be
+    /// written as one): every value computed from it would be garbage.
+    #[error("tensor `{tensor}`: weight {index} (row {row}, column {column}) {what}")]
+    BadWeight {
+        tensor: String,
+        index: u64,
+        row: u64,
+        column: u64,
+        what: String,
+    },
     /// A tensor the architecture needs is absent.
     #[error("tensor `{tensor}` is missing from {path}")]
     MissingTensor { path: PathBuf, tensor: String },

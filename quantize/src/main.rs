@@ -41,7 +41,10 @@ fn parse_type(s: &str) -> Result<GgmlType, String> {
         .ok_or_else(|| format!("`{s}` is not one of q4_0, q4_1, q8_0, f16, bf16, f32"))
 }
 
+mod bin_signals;
+
 fn main() {
+    bin_signals::report_sigbus();
     let cli = Cli::parse();
     // Ctrl-C, SIGTERM, SIGHUP: no half-written file stays behind.
     let interrupted = ctrlc::set_handler(|| {

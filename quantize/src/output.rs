@@ -3,8 +3,12 @@
 //! never overwritten.
 
 use crate::error::{Error, Result};
+use edge_formats::regular_file::kind_name;
 use edge_formats::GgmlType;
+use std::ffi::{OsStr, OsString};
 use std::fs::{File, OpenOptions};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -90,46 +94,217 @@ pub fn remove_unfinished_outputs() -> usize {
     std::mem::take(&mut *list).len()
 }
 
+/// Linux's NAME_MAX: the longest file name, in bytes.
+const NAME_MAX: usize = 255;
+/// Symlinks followed to the file an output replaces (Linux's own limit).
+const MAX_SYMLINK_HOPS: usize = 40;
+
+fn output_error(dest: &Path, what: impl Into<String>) -> Error {
+    Error::Output {
+        path: dest.to_path_buf(),
+        what: what.into(),
+    }
+}
+
+/// The file an output really replaces: `dest`, or where its symlinks lead.
+struct Target {
+    path: PathBuf,
+    /// The regular file found there, if any.
+    existing: Option<std::fs::Metadata>,
+}
+
+impl Target {
+    /// Follows `dest`'s symlinks (a dangling one names the file to create) and refuses
+    /// anything but a regular file or nothing: renaming over a FIFO, a device node, a socket
+    /// or a folder would replace it. A file with several hard links is refused too: renaming
+    /// over one name breaks the link, and writing in place would lose the safe write.
+    fn resolve(dest: &Path) -> Result<Target> {
+        if dest.as_os_str().as_bytes().ends_with(b"/") {
+            return Err(output_error(dest, "names a folder (it ends with `/`)"));
+        }
+        let mut path = dest.to_path_buf();
+        for _ in 0..MAX_SYMLINK_HOPS {
+            let meta = match std::fs::symlink_metadata(&path) {
+                Ok(m) => m,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    return Ok(Target {
+                        path,
+                        existing: None,
+                    })
+                }
+                Err(e) => return Err(output_error(dest, e.to_string())),
+            };
+            let ty = meta.file_type();
+            if ty.is_symlink() {
+                let link =
+                    std::fs::read_link(&path).map_err(|e| output_error(dest, e.to_string()))?;
+                path = path.parent().map_or(link.clone(), |dir| dir.join(&link));
+                continue;
+            }
+            let leads_to = if path == dest {
+                String::new()
+            } else {
+                format!("leads to {}, which ", path.display())
+            };
+            if !ty.is_file() {
+                return Err(output_error(
+                    dest,
+                    format!(
+                        "{leads_to}is {}, not a regular file (quantize writes only regular files)",
+                        kind_name(ty)
+                    ),
+                ));
+            }
+            if meta.nlink() > 1 {
+                return Err(output_error(
+                    dest,
+                    format!(
+                        "{leads_to}has {} hard links; replacing it would break them (remove it \
+                         or choose another name)",
+                        meta.nlink()
+                    ),
+                ));
+            }
+            return Ok(Target {
+                path,
+                existing: Some(meta),
+            });
+        }
+        Err(output_error(
+            dest,
+            format!("more than {MAX_SYMLINK_HOPS} levels of symbolic links"),
+        ))
+    }
+
+    /// Gives the new file the mode and owner of the file it replaces, or refuses.
+    fn keep_attributes(&self, dest: &Path, file: &File) -> Result<()> {
+        let Some(old) = &self.existing else {
+            return Ok(());
+        };
+        file.set_permissions(old.permissions()).map_err(|e| {
+            output_error(
+                dest,
+                format!("cannot keep the mode {:o}: {e}", old.mode() & 0o7777),
+            )
+        })?;
+        let new = file
+            .metadata()
+            .map_err(|e| output_error(dest, e.to_string()))?;
+        if (new.uid(), new.gid()) != (old.uid(), old.gid()) {
+            std::os::unix::fs::fchown(file, Some(old.uid()), Some(old.gid())).map_err(|e| {
+                output_error(
+                    dest,
+                    format!(
+                        "cannot keep the owner {}:{} of the file it replaces: {e}",
+                        old.uid(),
+                        old.gid()
+                    ),
+                )
+            })?;
+            // chown clears the set-id bits: set the mode again.
+            file.set_permissions(old.permissions())
+                .map_err(|e| output_error(dest, e.to_string()))?;
+        }
+        Ok(())
+    }
+
+    fn folder(&self) -> &Path {
+        match self.path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        }
+    }
+}
+
+/// The hidden temporary name of output `name` for process `pid`: `.<name>.tmp-<pid>`, with
+/// `name` cut so that the whole stays within NAME_MAX bytes.
+fn temp_name(name: &OsStr, pid: u32) -> OsString {
+    let suffix = format!(".tmp-{pid}");
+    let room = NAME_MAX - 1 - suffix.len();
+    let name = name.as_bytes();
+    let kept = &name[..name.len().min(room)];
+    OsString::from_vec([b".", kept, suffix.as_bytes()].concat())
+}
+
+/// The process id in a name of [`temp_name`]'s form.
+fn temp_pid(file_name: &OsStr) -> Option<u32> {
+    let bytes = file_name.as_bytes();
+    let at = bytes.windows(5).rposition(|w| w == b".tmp-")?;
+    std::str::from_utf8(&bytes[at + 5..]).ok()?.parse().ok()
+}
+
+/// Removes the temporary files of output `name` in `folder` left by runs that were killed
+/// (SIGKILL, SIGBUS, a power cut): those whose process is gone. Without /proc nothing is
+/// known to be dead, so nothing is removed.
+fn sweep_stale_temps(folder: &Path, name: &OsStr, ours: &[PathBuf]) {
+    let proc = Path::new("/proc");
+    if !proc.join("self").exists() {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(folder) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        let Some(pid) = temp_pid(&file_name) else {
+            continue;
+        };
+        if file_name != temp_name(name, pid) {
+            continue;
+        }
+        let path = entry.path();
+        // Our own id: a leftover of an earlier process that had it, unless we made it.
+        let alive = if pid == std::process::id() {
+            ours.contains(&path)
+        } else {
+            proc.join(pid.to_string()).exists()
+        };
+        if !alive && entry.file_type().is_ok_and(|t| t.is_file()) {
+            let _ = std::fs::remove_file(&path);
+        }
+    }
+}
+
 /// A temporary file beside the destination that is deleted on drop unless [`commit`]ted, and
 /// by [`remove_unfinished_outputs`] when the process is interrupted.
 ///
 /// [`commit`]: TempOutput::commit
 pub struct TempOutput {
     temp: PathBuf,
+    /// What the user named (returned by [`commit`](Self::commit)).
     dest: PathBuf,
+    /// The file replaced: `dest`, or where its symlinks lead.
+    target: PathBuf,
     file: Option<File>,
 }
 
 impl TempOutput {
-    /// Creates `.<name>.tmp-<pid>` in the destination's folder.
+    /// Creates `.<name>.tmp-<pid>` in the folder of the file the output replaces (through
+    /// symlinks), after removing the temporary files of dead runs for the same output. Refuses
+    /// a destination that is not a regular file (or a symlink to one, or nothing yet).
     pub fn create(dest: &Path) -> Result<Self> {
-        let name = dest
+        let target = Target::resolve(dest)?;
+        let name = target
+            .path
             .file_name()
-            .and_then(|n| n.to_str())
-            .ok_or_else(|| Error::Output {
-                path: dest.to_path_buf(),
-                what: "not a file name".into(),
-            })?;
-        if dest.is_dir() {
-            return Err(Error::Output {
-                path: dest.to_path_buf(),
-                what: "is a folder".into(),
-            });
-        }
-        let temp = dest.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
+            .ok_or_else(|| output_error(dest, "not a file name"))?;
+        let temp = target.folder().join(temp_name(name, std::process::id()));
         let mut list = unfinished();
+        sweep_stale_temps(target.folder(), name, &list);
         let file = OpenOptions::new()
             .write(true)
             .create_new(true)
             .open(&temp)
-            .map_err(|e| Error::Output {
-                path: dest.to_path_buf(),
-                what: e.to_string(),
-            })?;
+            .map_err(|e| output_error(dest, e.to_string()))?;
+        if let Err(e) = target.keep_attributes(dest, &file) {
+            let _ = std::fs::remove_file(&temp);
+            return Err(e);
+        }
         list.push(temp.clone());
         Ok(TempOutput {
             temp,
             dest: dest.to_path_buf(),
+            target: target.path,
             file: Some(file),
         })
     }
@@ -146,7 +321,9 @@ impl TempOutput {
         })
     }
 
-    /// fsyncs the data, renames the temporary file onto the destination and fsyncs the folder.
+    /// fsyncs the data, renames the temporary file onto the destination (the file its
+    /// symlinks lead to) and fsyncs the folder. The destination is checked again first: what
+    /// is there may have changed while the output was written.
     pub fn commit(mut self) -> Result<PathBuf> {
         let file = self.file.take().ok_or_else(|| Error::Output {
             path: self.dest.clone(),
@@ -154,6 +331,17 @@ impl TempOutput {
         })?;
         file.sync_all().map_err(|e| Error::io(&self.temp, e))?;
         drop(file);
+        let target = Target::resolve(&self.dest)?;
+        if target.path != self.target {
+            return Err(output_error(
+                &self.dest,
+                format!(
+                    "now leads to {} instead of {}; not replaced",
+                    target.path.display(),
+                    self.target.display()
+                ),
+            ));
+        }
         {
             let mut list = unfinished();
             if !list.contains(&self.temp) {
@@ -162,20 +350,13 @@ impl TempOutput {
                     what: "interrupted before it was complete".into(),
                 });
             }
-            std::fs::rename(&self.temp, &self.dest).map_err(|e| Error::io(&self.dest, e))?;
+            std::fs::rename(&self.temp, &self.target).map_err(|e| Error::io(&self.dest, e))?;
             list.retain(|t| t != &self.temp);
         }
         // The rename is durable once the folder is synced; not every platform can open a
         // folder for that, and the data is already safe, so a failure here is not an error.
-        if let Some(dir) = self.dest.parent() {
-            let dir = if dir.as_os_str().is_empty() {
-                Path::new(".")
-            } else {
-                dir
-            };
-            if let Ok(d) = File::open(dir) {
-                let _ = d.sync_all();
-            }
+        if let Ok(d) = File::open(target.folder()) {
+            let _ = d.sync_all();
         }
         self.temp = PathBuf::new();
         Ok(self.dest.clone())

@@ -7,6 +7,7 @@ use crate::error::{Error, Result};
 use crate::plan::{self, Plan, PlannedTensor, RowOrder, TypePolicy};
 use edge_formats::gguf::keys::general;
 use edge_formats::gguf::{GgmlDims, GgufFile, Value};
+use edge_formats::regular_file;
 use edge_formats::safetensors::{Dtype, SafeTensors, TensorView};
 use edge_formats::GgmlType;
 use std::path::{Path, PathBuf};
@@ -30,6 +31,21 @@ const CONFIG: &str = "config.json";
 const TOKENIZER: &str = "tokenizer.json";
 const SINGLE_WEIGHTS: &str = "model.safetensors";
 const SHARD_INDEX: &str = "model.safetensors.index.json";
+const TOKENIZER_CONFIG: &str = "tokenizer_config.json";
+
+/// Whether a model file is there: false when nothing is, true for a regular file (or a
+/// symlink to one), an error naming anything else (a FIFO, a folder, a symlink loop, a
+/// dangling symlink) rather than calling it missing.
+fn present(path: &Path) -> Result<bool> {
+    match std::fs::symlink_metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(Error::io(path, e)),
+        Ok(_) => {
+            regular_file::check_regular(path)?;
+            Ok(true)
+        }
+    }
+}
 
 impl Source {
     /// Recognizes the input by what it is: a folder, a `.gguf` (or a file starting with the
@@ -39,6 +55,8 @@ impl Source {
         if meta.is_dir() {
             return HfModel::open(input, input, None).map(Source::HuggingFace);
         }
+        // Before anything opens it: reading the magic of a FIFO would block forever.
+        regular_file::check_regular(input)?;
         if is_gguf(input)? {
             return Ok(Source::Gguf(GgufFile::open(input)?));
         }
@@ -64,7 +82,7 @@ impl Source {
         match self {
             Source::HuggingFace(m) => {
                 let mut v = vec![m.input.clone()];
-                for f in [CONFIG, TOKENIZER, "tokenizer_config.json", SHARD_INDEX] {
+                for f in [CONFIG, TOKENIZER, TOKENIZER_CONFIG, SHARD_INDEX] {
                     v.push(m.folder.join(f));
                 }
                 v
@@ -155,18 +173,20 @@ impl HfModel {
     /// `weights_file`: the `.safetensors` the user named, else the folder's own weights.
     fn open(folder: &Path, input: &Path, weights_file: Option<&Path>) -> Result<Self> {
         for file in [CONFIG, TOKENIZER] {
-            if !folder.join(file).is_file() {
+            if !present(&folder.join(file))? {
                 return Err(Error::MissingFile {
                     folder: folder.to_path_buf(),
                     file,
                 });
             }
         }
+        // Optional, but a FIFO there would be skipped silently by the converter.
+        present(&folder.join(TOKENIZER_CONFIG))?;
         let config = llama::LlamaConfig::from_file(&folder.join(CONFIG))?;
         let weights_path = match weights_file {
             Some(f) => f.to_path_buf(),
-            None if folder.join(SHARD_INDEX).is_file() => folder.to_path_buf(),
-            None if folder.join(SINGLE_WEIGHTS).is_file() => folder.join(SINGLE_WEIGHTS),
+            None if present(&folder.join(SHARD_INDEX))? => folder.to_path_buf(),
+            None if present(&folder.join(SINGLE_WEIGHTS))? => folder.join(SINGLE_WEIGHTS),
             None => {
                 return Err(Error::MissingFile {
                     folder: folder.to_path_buf(),

@@ -120,12 +120,23 @@ fn write_tensor<W: Write>(
                 .enumerate()
                 .with_min_len(8)
                 .map(|(i, ((x, y), q))| -> Result<ErrorSums> {
-                    rows.read_row(t.rows.source_row(start + i, n_rows), x)?;
+                    let source_row = t.rows.source_row(start + i, n_rows);
+                    rows.read_row(source_row, x)?;
+                    check_finite(t, source_row, x)?;
                     codec::quantize_row(t.ty, x, q).map_err(codec_err)?;
                     codec::dequantize_row(t.ty, q, y).map_err(codec_err)?;
+                    check_representable(t, source_row, x, y)?;
                     Ok(ErrorSums::of_row(x, y))
                 })
-                .try_reduce(ErrorSums::default, |a, b| Ok(a.add(b)))
+                // Not try_reduce: of two failing rows, the reduction keeps the earlier one, so
+                // the error names the first bad weight whatever the thread timing.
+                .reduce(
+                    || Ok(ErrorSums::default()),
+                    |a, b| match (a, b) {
+                        (Ok(a), Ok(b)) => Ok(a.add(b)),
+                        (Err(e), _) | (Ok(_), Err(e)) => Err(e),
+                    },
+                )
         })?;
         sums = sums.add(chunk);
         writer.write_data(&out[..n * out_row_bytes])?;
@@ -139,4 +150,56 @@ fn write_tensor<W: Write>(
         relative_rms_error: sums.relative(),
         bytes: (n_rows * out_row_bytes) as u64,
     })
+}
+
+/// The error for weight `column` of source row `row` of `t`.
+fn bad_weight(t: &PlannedTensor, row: usize, column: usize, what: String) -> Error {
+    let row_len = t.dims.row_len();
+    Error::BadWeight {
+        tensor: t.source.clone(),
+        index: row as u64 * row_len + column as u64,
+        row: row as u64,
+        column: column as u64,
+        what,
+    }
+}
+
+/// Refuses a NaN or infinite input weight, as llama-quantize does (its validation of the
+/// quantized rows fails on them): no output type can carry it meaningfully.
+fn check_finite(t: &PlannedTensor, row: usize, x: &[f32]) -> Result<()> {
+    match x.iter().position(|v| !v.is_finite()) {
+        None => Ok(()),
+        Some(col) => Err(bad_weight(
+            t,
+            row,
+            col,
+            format!(
+                "is {}; a model with NaN or infinite weights cannot be quantized",
+                x[col]
+            ),
+        )),
+    }
+}
+
+/// Refuses finite weights that come out of `t.ty` as NaN or infinity (past F16's range, or a
+/// block whose F16 scale overflows), naming the largest weight of the block at fault.
+fn check_representable(t: &PlannedTensor, row: usize, x: &[f32], y: &[f32]) -> Result<()> {
+    let Some(bad) = y.iter().position(|v| !v.is_finite()) else {
+        return Ok(());
+    };
+    let block = t.ty.block_size().max(1);
+    let first = bad / block * block;
+    let end = (first + block).min(x.len());
+    let col = (first..end)
+        .max_by(|&a, &b| x[a].abs().total_cmp(&x[b].abs()))
+        .unwrap_or(bad);
+    Err(bad_weight(
+        t,
+        row,
+        col,
+        format!(
+            "= {} is out of the range of {} (it would be written as {})",
+            x[col], t.ty, y[bad]
+        ),
+    ))
 }

@@ -161,6 +161,28 @@ impl GgufHeader {
                 }
             }
         }
+        self.check_no_overlap(path)
+    }
+
+    /// Two tensors reading the same bytes would silently share weights: refused. Empty
+    /// tensors hold no bytes and may sit anywhere.
+    fn check_no_overlap(&self, path: &Path) -> Result<()> {
+        let mut by_offset: Vec<&TensorInfo> =
+            self.tensors.iter().filter(|t| t.n_bytes > 0).collect();
+        by_offset.sort_by_key(|t| t.offset);
+        for pair in by_offset.windows(2) {
+            let (a, b) = (pair[0], pair[1]);
+            // Cannot overflow: every range was checked to lie inside the file.
+            if b.offset < a.offset + a.n_bytes {
+                return Err(Error::corrupt(
+                    path,
+                    format!(
+                        "the data of tensors `{}` (offset {}, {} bytes) and `{}` (offset {}, {} bytes) overlap",
+                        a.name, a.offset, a.n_bytes, b.name, b.offset, b.n_bytes
+                    ),
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -354,7 +376,7 @@ pub struct GgufFile {
 
 impl GgufFile {
     pub fn open(path: &Path) -> Result<Self> {
-        let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        let file = crate::regular_file::open_regular(path)?;
         // SAFETY: the mapping is read-only and private to this process; like every mmap reader
         // we rely on the file not being truncated or rewritten while it is mapped.
         let mmap = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
