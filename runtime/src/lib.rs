@@ -27,20 +27,27 @@
 //! few [`ErrorKind`]s.
 
 #![warn(missing_docs)]
+// Unsafe code only in the modules that need it: SIMD kernels, the worker pool and the
+// disjoint output rows it hands out, fallible zeroed allocation, the model's self-borrow.
+#![deny(unsafe_code)]
 
+#[allow(unsafe_code)]
 mod alloc;
 mod chat;
 mod error;
+#[allow(unsafe_code)]
 mod forward;
 mod generate;
 mod isa;
 // Reached from outside only through `internals` (tests and benches).
-#[allow(missing_docs)]
+#[allow(missing_docs, unsafe_code)]
 mod kernels;
+#[allow(unsafe_code)]
 mod model;
 pub mod perplexity;
 mod sampler;
 mod session;
+#[allow(unsafe_code)]
 mod threads;
 mod tokenizer;
 
