@@ -3,7 +3,7 @@
 //! and the activation quantizers. Speed is reported in benches/README.md, never asserted.
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
-use edge::kernels::{Activation, Kernels, Matrix};
+use edge::internals::{Activation, Kernels, Matrix};
 use edge_formats::{BlockQ8_0, BlockQ8_1, GgmlType};
 
 const ROWS: usize = 576;

@@ -7,9 +7,9 @@
 
 mod common;
 
-use edge::model::Model;
-use edge::sampler::{Sampler, SamplerParams};
-use edge::session::{KvType, Session, SessionParams};
+use edge::Model;
+use edge::{KvType, Session, SessionParams};
+use edge::{Sampler, SamplerParams};
 use edge_formats::GgmlType;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -89,7 +89,7 @@ fn decode_allocations(
         ..Default::default()
     };
     let mut session = Session::new(model.clone(), params).unwrap();
-    let mut sampler = Sampler::new(sampler, model.config().n_vocab);
+    let mut sampler = Sampler::new(sampler, model.n_vocab());
     let mut token = 1u32;
     // warm-up
     let logits = session.forward(token).unwrap();
@@ -108,7 +108,7 @@ fn decode_allocations(
 }
 
 fn check_all(name: &str, gguf: &Path) {
-    let default_threads = edge::session::default_threads();
+    let default_threads = edge::default_threads();
     for n_threads in [1, default_threads.max(2)] {
         for (kv, sampler) in [
             (KvType::F32, SamplerParams::greedy()),

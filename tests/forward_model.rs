@@ -4,9 +4,9 @@
 
 mod common;
 
-use edge::model::Model;
-use edge::session::{KvType, Session, SessionParams};
 use edge::Error;
+use edge::Model;
+use edge::{KvType, Session, SessionParams};
 use edge_formats::gguf::{GgmlDims, GgufFile, GgufWriter, TensorSpec, Value};
 use edge_formats::GgmlType;
 use std::path::{Path, PathBuf};
@@ -229,12 +229,19 @@ fn batch_single_steps_threads_and_truncate_agree_exactly() {
 #[test]
 fn memory_plan_adds_up() {
     let model = Arc::new(Model::open(&tinystories_f32()).unwrap());
-    let cfg = model.config().clone();
     assert_eq!(
-        (cfg.n_layer, cfg.n_embd, cfg.n_head, cfg.n_head_kv),
+        (
+            model.n_layer(),
+            model.n_embd(),
+            model.n_head(),
+            model.n_head_kv()
+        ),
         (2, 128, 8, 4)
     );
-    assert_eq!((cfg.n_vocab, cfg.head_dim, cfg.n_ff), (2048, 16, 384));
+    assert_eq!(
+        (model.n_vocab(), model.head_dim(), model.n_ff()),
+        (2048, 16, 384)
+    );
     for (kv_type, size) in [(KvType::F32, 4), (KvType::F16, 2)] {
         let s = Session::new(
             model.clone(),
@@ -242,20 +249,20 @@ fn memory_plan_adds_up() {
                 n_ctx: 0,
                 n_threads: 1,
                 kv_type,
-                kernels: None,
+                isa: None,
             },
         )
         .unwrap();
         let plan = s.memory_plan();
-        assert_eq!(plan.n_ctx, cfg.n_ctx_train.min(4096));
+        assert_eq!(plan.n_ctx, model.n_ctx_train().min(4096));
         assert_eq!(plan.kv_type, kv_type);
-        let kv = 2 * cfg.n_layer * plan.n_ctx * cfg.n_head_kv * cfg.head_dim * size;
+        let kv = 2 * model.n_layer() * plan.n_ctx * model.n_head_kv() * model.head_dim() * size;
         assert_eq!(plan.kv_bytes, kv as u64);
         // All weights of this F32 file: every tensor once (tied output).
         let file = GgufFile::open(&tinystories_f32()).unwrap();
         let all: u64 = file.tensors().iter().map(|t| t.n_bytes).sum();
         assert_eq!(plan.weights_bytes, all);
-        assert!(plan.scratch_bytes >= (cfg.n_head * plan.n_ctx * 4) as u64);
+        assert!(plan.scratch_bytes >= (model.n_head() * plan.n_ctx * 4) as u64);
         assert_eq!(
             plan.total(),
             plan.weights_bytes + plan.kv_bytes + plan.scratch_bytes
@@ -267,7 +274,7 @@ fn memory_plan_adds_up() {
 fn prompts_longer_than_a_batch_give_the_bits_of_single_steps() {
     // Several full batches and a partial one, on quantized weights (the AVX2 Q4_0 kernel runs
     // eight rows per pass) and both cache types: a batch shares weight reads, never results.
-    let n = 2 * edge::forward::MAX_BATCH + 5;
+    let n = 2 * edge::internals::MAX_BATCH + 5;
     let prompt: Vec<u32> = (0..n as u32).map(|i| (i * 37 + 11) % 2048).collect();
     for ty in ["q4_0", "q8_0"] {
         let path =
@@ -278,7 +285,7 @@ fn prompts_longer_than_a_batch_give_the_bits_of_single_steps() {
                 n_ctx: 128,
                 n_threads: 2,
                 kv_type,
-                kernels: None,
+                isa: None,
             };
             let mut s = Session::new(model.clone(), params).unwrap();
             let batch = s.forward_batch(&prompt).unwrap().to_vec();

@@ -9,8 +9,8 @@
 
 mod common;
 
-use edge::model::Model;
-use edge::session::{KvType, Session, SessionParams};
+use edge::Model;
+use edge::{KvType, Session, SessionParams};
 use edge_formats::GgmlType;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -109,7 +109,7 @@ fn check_model(
     let all = cases(model);
     for case in &all {
         session.reset();
-        assert_eq!(m.config().n_vocab, case.last_logits.len(), "{}", case.name);
+        assert_eq!(m.n_vocab(), case.last_logits.len(), "{}", case.name);
         let logits = session.forward_batch(&case.prompt_ids).unwrap().to_vec();
         let ref_top = argmax(&case.last_logits);
         if let Some(tol) = check.relative_rms_tol {

@@ -14,7 +14,7 @@
 //! Absolute sums are taken element-wise (sum_j |w_j x_j| d_w d_x), which bounds the lane-wise
 //! partial sums the SIMD kernels scale separately.
 
-use edge::kernels::{
+use edge::internals::{
     generic, Activation, ActivationForm, ActivationForms, Kernels, MatData, Matrix,
 };
 use edge_formats::{BlockQ4_0, BlockQ4_1, BlockQ8_0, BlockQ8_1, GgmlType, QK};
@@ -671,7 +671,7 @@ fn dispatch_names_and_env() {
     assert_eq!(Kernels::scalar().name(), "scalar");
     assert_eq!(Kernels::by_name("scalar").map(|k| k.name()), Some("scalar"));
     assert!(Kernels::by_name("sse9").is_none());
-    let why = Kernels::from_name("sse9").unwrap_err();
+    let why = edge::Isa::from_name("sse9").unwrap_err().to_string();
     assert!(
         why.contains("unknown ISA") && why.contains("this CPU runs scalar"),
         "{why}"

@@ -1,6 +1,7 @@
 //! Sampler: greedy, top-k, top-p, min-p, temperature, repetition penalty, reproducibility.
 
-use edge::sampler::{exp_f64, Pcg32, Sampler, SamplerParams};
+use edge::internals::{exp_f64, Pcg32};
+use edge::{Sampler, SamplerParams};
 
 fn plain(temp: f32, seed: u64) -> SamplerParams {
     SamplerParams {

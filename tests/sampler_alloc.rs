@@ -3,7 +3,7 @@
 //! threads of the process (libtest's main thread does its own bookkeeping concurrently) are
 //! not the sampler's and used to make this test flaky.
 
-use edge::sampler::{Sampler, SamplerParams};
+use edge::{Sampler, SamplerParams};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -3,7 +3,7 @@
 
 mod common;
 
-use edge::tokenizer::Tokenizer;
+use edge::Tokenizer;
 use edge_formats::gguf::GgufFile;
 use edge_quantize::convert::tokenizer::tokenizer_metadata;
 use proptest::prelude::*;

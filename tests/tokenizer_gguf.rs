@@ -5,7 +5,7 @@
 mod common;
 
 use common::tokenizer::{check_cases, reference};
-use edge::tokenizer::Tokenizer;
+use edge::Tokenizer;
 use edge_formats::gguf::{GgufFile, Value};
 use edge_formats::GgmlType;
 use edge_quantize::convert::tokenizer::tokenizer_metadata;

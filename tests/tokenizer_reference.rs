@@ -4,7 +4,7 @@
 mod common;
 
 use common::tokenizer::{check_cases, reference};
-use edge::tokenizer::Tokenizer;
+use edge::Tokenizer;
 use edge_quantize::convert::tokenizer::tokenizer_metadata;
 use std::path::Path;
 

@@ -2,7 +2,7 @@
 
 mod common;
 
-use edge::tokenizer::{StreamDecoder, Tokenizer};
+use edge::{StreamDecoder, Tokenizer};
 use edge_quantize::convert::tokenizer::tokenizer_metadata;
 
 fn smollm2() -> Tokenizer {

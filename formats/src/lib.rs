@@ -4,10 +4,16 @@
 //! - [`safetensors`]: reader over memmap2 for one file or a sharded folder.
 //! - [`blocks`]: the ggml type table, `#[repr(C)]` quant blocks and their scalar decoders.
 
+// Unsafe code only where a file is memory-mapped (`memmap2::Mmap::map`, and the page advice
+// that releases a safetensors tensor): the readers of `gguf` and `safetensors`.
+#![deny(unsafe_code)]
+
 pub mod blocks;
 pub mod error;
+#[allow(unsafe_code)]
 pub mod gguf;
 pub mod regular_file;
+#[allow(unsafe_code)]
 pub mod safetensors;
 
 pub use blocks::{BlockQ4_0, BlockQ4_1, BlockQ8_0, BlockQ8_1, GgmlType, QK};

@@ -1,6 +1,8 @@
 //! edge-quantize: Hugging Face safetensors or a llama.cpp GGUF in, an int8/int4 GGUF out,
 //! tensor bytes identical to `llama-quantize --pure`.
 
+#![forbid(unsafe_code)]
+
 pub mod codec;
 pub mod convert;
 pub mod error;

@@ -17,23 +17,29 @@ const TEMPLATE_NAME: &str = "chat_template";
 /// One turn of a conversation: `role` is "system", "user" or "assistant".
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ChatMessage {
+    /// Who speaks: "system", "user", "assistant" (or any role the template knows).
     pub role: String,
+    /// What they say.
     pub content: String,
 }
 
 impl ChatMessage {
+    /// A message of `role`.
     pub fn new(role: impl Into<String>, content: impl Into<String>) -> Self {
         ChatMessage {
             role: role.into(),
             content: content.into(),
         }
     }
+    /// A "system" message.
     pub fn system(content: impl Into<String>) -> Self {
         Self::new("system", content)
     }
+    /// A "user" message.
     pub fn user(content: impl Into<String>) -> Self {
         Self::new("user", content)
     }
+    /// An "assistant" message.
     pub fn assistant(content: impl Into<String>) -> Self {
         Self::new("assistant", content)
     }
@@ -105,10 +111,12 @@ impl ChatTemplate {
         self.eos_token = eos_token.to_owned();
     }
 
+    /// The text the template gets as `bos_token`.
     pub fn bos_token(&self) -> &str {
         &self.bos_token
     }
 
+    /// The text the template gets as `eos_token`.
     pub fn eos_token(&self) -> &str {
         &self.eos_token
     }

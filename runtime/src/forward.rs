@@ -375,10 +375,9 @@ impl SharedOut {
     }
 }
 
-fn job_panicked(what: &str) -> Error {
-    Error::Model(format!(
-        "internal error: a worker thread panicked in {what}"
-    ))
+/// A panic on a worker thread is a bug of ours: an internal error, not a model error.
+fn job_panicked(during: &'static str) -> Error {
+    Error::WorkerPanicked { during }
 }
 
 /// Every (out, dim, w) triple: for each token t of `xs`, w (rows, k) @ xs[t] (k) -> row t of

@@ -70,6 +70,7 @@ impl TextModel {
         &self.model
     }
 
+    /// The tokenizer of the model file.
     pub fn tokenizer(&self) -> &Tokenizer {
         &self.tokenizer
     }
@@ -124,6 +125,7 @@ pub struct GenerateParams {
     /// The turn ends before the first of these in the generated text; the text up to it is
     /// handed out, the stop string itself is not. None may be empty.
     pub stop: Vec<String>,
+    /// How each token is picked.
     pub sampler: SamplerParams,
 }
 
@@ -147,7 +149,10 @@ pub enum StopReason {
     /// `max_tokens` were generated.
     Budget,
     /// A stop string appeared; `index` is its place in `GenerateParams::stop`.
-    StopString { index: usize },
+    StopString {
+        /// The stop string's index in `GenerateParams::stop`.
+        index: usize,
+    },
     /// The abort flag was raised or the callback asked to stop.
     Aborted,
     /// The context has no room for the next token.
@@ -174,12 +179,14 @@ pub struct Outcome {
     pub prompt_tokens: usize,
     /// Prompt tokens found in the KV cache and not fed again.
     pub reused_tokens: usize,
+    /// Time to feed the prompt.
     pub prompt_time: Duration,
     /// Tokens sampled and kept (an end-of-generation token that stopped the turn is not one).
     pub generated_tokens: usize,
     /// From the end of the prompt to the end of the turn (the caller's time between pieces
     /// included).
     pub generate_time: Duration,
+    /// What ended the turn.
     pub stop: StopReason,
 }
 
@@ -218,7 +225,7 @@ struct Turn {
 
 impl Generator {
     /// A session over `model` with `session` params (n_ctx 0: the model's context, at most
-    /// `session::DEFAULT_MAX_CTX`) and a sampler from `params`.
+    /// [`crate::DEFAULT_MAX_CTX`]) and a sampler from `params`.
     pub fn new(
         model: Arc<TextModel>,
         session: SessionParams,
@@ -252,6 +259,7 @@ impl Generator {
         })
     }
 
+    /// The model it generates with.
     pub fn model(&self) -> &Arc<TextModel> {
         &self.model
     }
@@ -261,6 +269,7 @@ impl Generator {
         &self.session
     }
 
+    /// The generation parameters in force.
     pub fn params(&self) -> &GenerateParams {
         &self.params
     }

@@ -25,7 +25,9 @@ pub struct PerplexityResult {
     pub err: f64,
     /// Tokens scored: n_chunks * (n_ctx - 1 - n_ctx/2).
     pub n_tokens_scored: usize,
+    /// Chunks evaluated.
     pub n_chunks: usize,
+    /// Tokens per chunk (the perplexity context).
     pub n_ctx: usize,
     /// Tokens in the whole tokenized text.
     pub n_tokens_text: usize,
@@ -63,8 +65,8 @@ impl NllSums {
     }
 }
 
-/// -log softmax(logits)[target], in f64.
-pub fn negative_log_likelihood(logits: &[f32], target: u32) -> f64 {
+/// `-log softmax(logits)[target]`, in f64.
+fn negative_log_likelihood(logits: &[f32], target: u32) -> f64 {
     let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
     let sum_exp: f64 = logits.iter().map(|&l| (l as f64 - max).exp()).sum();
     let target_logit = logits

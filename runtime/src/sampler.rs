@@ -45,9 +45,6 @@ pub struct SamplerParams {
     pub seed: u64,
 }
 
-/// The seed `SamplerParams::default()` uses.
-pub const DEFAULT_SEED: u64 = 0x5EED;
-
 impl Default for SamplerParams {
     fn default() -> Self {
         SamplerParams {
@@ -57,12 +54,15 @@ impl Default for SamplerParams {
             min_p: 0.05,
             repeat_penalty: 1.0,
             repeat_last_n: 64,
-            seed: DEFAULT_SEED,
+            seed: SamplerParams::DEFAULT_SEED,
         }
     }
 }
 
 impl SamplerParams {
+    /// The seed `SamplerParams::default()` uses.
+    pub const DEFAULT_SEED: u64 = 0x5EED;
+
     /// Greedy decoding (temp 0), nothing else.
     pub fn greedy() -> Self {
         SamplerParams {
@@ -85,6 +85,7 @@ impl Pcg32 {
     /// The default stream of the PCG reference implementation.
     pub const DEFAULT_STREAM: u64 = 0xda3e39cb94b95bdb;
 
+    /// The generator `pcg32_srandom_r(seed, stream)` makes.
     pub fn new(seed: u64, stream: u64) -> Self {
         let mut rng = Pcg32 {
             state: 0,
@@ -96,6 +97,7 @@ impl Pcg32 {
         rng
     }
 
+    /// The next 32 random bits.
     pub fn next_u32(&mut self) -> u32 {
         let old = self.state;
         self.state = old.wrapping_mul(Self::MULT).wrapping_add(self.inc);
@@ -183,15 +185,15 @@ fn by_logit_desc(a: &(f32, u32), b: &(f32, u32)) -> std::cmp::Ordering {
     b.0.total_cmp(&a.0).then(a.1.cmp(&b.1))
 }
 
-/// The longest repetition window `Sampler::new` keeps (4 MB of history): a longer one is
-/// clamped to it. `Sampler::for_context` clamps to the session's context instead.
-pub const MAX_REPEAT_LAST_N: usize = 1 << 20;
-
 impl Sampler {
+    /// The longest repetition window `Sampler::new` keeps (4 MB of history): a longer one is
+    /// clamped to it. `Sampler::for_context` clamps to the session's context instead.
+    pub const MAX_REPEAT_LAST_N: usize = 1 << 20;
+
     /// Allocates all scratch for a vocabulary of `n_vocab` tokens. `repeat_last_n` above
-    /// [`MAX_REPEAT_LAST_N`] is clamped to it.
+    /// [`Sampler::MAX_REPEAT_LAST_N`] is clamped to it.
     pub fn new(params: SamplerParams, n_vocab: usize) -> Sampler {
-        let window = params.repeat_last_n.min(MAX_REPEAT_LAST_N);
+        let window = params.repeat_last_n.min(Self::MAX_REPEAT_LAST_N);
         Self::assemble(
             SamplerParams {
                 repeat_last_n: window,
@@ -247,6 +249,7 @@ impl Sampler {
         }
     }
 
+    /// The parameters in force (`repeat_last_n` as clamped by the constructor).
     pub fn params(&self) -> &SamplerParams {
         &self.params
     }

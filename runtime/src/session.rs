@@ -5,12 +5,9 @@ pub mod memory;
 
 pub use crate::forward::kv_cache::KvType;
 use crate::forward::{self, RunState, StepContext};
-use crate::kernels::Kernels;
 use crate::model::Model;
-/// The worker pool, now `crate::threads` (this path kept for existing callers).
-pub use crate::threads as pool;
 use crate::threads::ThreadPool;
-use crate::{Error, Result};
+use crate::{Error, Isa, Result};
 use std::sync::Arc;
 
 /// How to build a session. `Default`: n_ctx 0 (= min(4096, n_ctx_train)), all cores, f32 KV
@@ -21,9 +18,11 @@ pub struct SessionParams {
     pub n_ctx: usize,
     /// Threads for the matrix products (the caller's thread included); 0 = all cores.
     pub n_threads: usize,
+    /// The element type of the KV cache.
     pub kv_type: KvType,
-    /// None = `Kernels::detect()` (an invalid `EDGE_ISA` makes `Session::new` fail).
-    pub kernels: Option<Kernels>,
+    /// The kernels' instruction set; None = [`Isa::detect`] (`EDGE_ISA` or the best this CPU
+    /// runs; an invalid `EDGE_ISA` makes `Session::new` fail).
+    pub isa: Option<Isa>,
 }
 
 /// The context used when `SessionParams::n_ctx` is 0, at most.
@@ -49,7 +48,9 @@ pub struct MemoryPlan {
     pub weights_bytes: u64,
     /// Keys and values of every layer and position.
     pub kv_bytes: u64,
+    /// The element type of the KV cache.
     pub kv_type: KvType,
+    /// The session's context length in tokens.
     pub n_ctx: usize,
     /// The context the model was trained for (`{arch}.context_length`).
     pub n_ctx_train: usize,
@@ -58,6 +59,7 @@ pub struct MemoryPlan {
 }
 
 impl MemoryPlan {
+    /// Weights, KV cache and scratch together.
     pub fn total(&self) -> u64 {
         self.weights_bytes
             .saturating_add(self.kv_bytes)
@@ -106,7 +108,7 @@ pub fn format_bytes(bytes: u64) -> String {
 /// One sequence being decoded.
 pub struct Session {
     model: Arc<Model>,
-    kernels: Kernels,
+    isa: Isa,
     pool: ThreadPool,
     /// Every buffer, the KV cache (which knows n_ctx and its element type) included.
     state: RunState,
@@ -118,7 +120,7 @@ impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Session")
             .field("model", &self.model.path())
-            .field("kernels", &self.kernels.name())
+            .field("isa", &self.isa.name())
             .field("n_threads", &self.pool.n_threads())
             .field("n_ctx", &self.n_ctx())
             .field("kv_type", &self.kv_type())
@@ -129,12 +131,12 @@ impl std::fmt::Debug for Session {
 
 impl Session {
     /// Checks the parameters and the memory plan against the machine (see [`Session::plan`]
-    /// and [`memory::available`]), then allocates everything a token needs and starts the
+    /// and the memory available to this process), then allocates everything a token needs and starts the
     /// worker threads. Errors: InvalidArgument (thread count), MemoryLimit (the plan does not
     /// fit), OutOfMemory (the allocator refused a buffer), Threads.
     pub fn new(model: Arc<Model>, params: SessionParams) -> Result<Session> {
         let n_threads = resolve_threads(params.n_threads)?;
-        let kernels = params.kernels.map_or_else(Kernels::detect, Ok)?;
+        let isa = params.isa.map_or_else(Isa::detect, Ok)?;
         let plan = Self::plan(&model, &params)?;
         if let Some(limit) = memory::available() {
             if plan.total() > limit.bytes {
@@ -156,7 +158,7 @@ impl Session {
         let pool =
             ThreadPool::new(n_threads).map_err(|source| Error::Threads { n_threads, source })?;
         Ok(Session {
-            kernels,
+            isa,
             pool,
             state,
             pos: 0,
@@ -234,22 +236,27 @@ impl Session {
         self.pos
     }
 
+    /// The context length: positions the KV cache holds.
     pub fn n_ctx(&self) -> usize {
         self.state.kv_shape.n_ctx
     }
 
+    /// Threads the matrix products run on, the caller's included.
     pub fn n_threads(&self) -> usize {
         self.pool.n_threads()
     }
 
-    pub fn kernels(&self) -> &Kernels {
-        &self.kernels
+    /// The kernels' instruction set.
+    pub fn isa(&self) -> Isa {
+        self.isa
     }
 
+    /// The element type of the KV cache.
     pub fn kv_type(&self) -> KvType {
         self.state.kv.kv_type()
     }
 
+    /// The model this session runs.
     pub fn model(&self) -> &Arc<Model> {
         &self.model
     }
@@ -265,6 +272,7 @@ impl Session {
         self.pos = self.pos.min(n_pos);
     }
 
+    /// The memory this session holds.
     pub fn memory_plan(&self) -> MemoryPlan {
         MemoryPlan {
             weights_bytes: self.model.weights_bytes(),
@@ -303,7 +311,7 @@ impl Session {
         let mut cx = StepContext {
             cfg: model.config(),
             weights: model.weights(),
-            kernels: &self.kernels,
+            kernels: self.isa.kernels(),
             pool: &mut self.pool,
         };
         forward::step(&mut cx, &mut self.state, tokens, self.pos, want_logits)?;

@@ -3,7 +3,7 @@
 
 mod common;
 
-use edge::chat::{ChatMessage, ChatTemplate};
+use edge::{ChatMessage, ChatTemplate};
 
 /// The reference renders the user prompt alone, with the generation prompt.
 fn check_against_reference(template: &ChatTemplate) {

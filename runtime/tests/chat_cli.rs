@@ -7,7 +7,7 @@
 
 mod common;
 
-use edge::chat::{ChatMessage, ChatTemplate};
+use edge::{ChatMessage, ChatTemplate};
 use edge_formats::GgmlType;
 
 /// SmolLM2's assistant header (ChatML), as transformers renders the generation prompt.

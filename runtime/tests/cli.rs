@@ -3,9 +3,9 @@
 
 mod common;
 
-use edge::model::Model;
-use edge::session::{KvType, Session, SessionParams};
-use edge::tokenizer::Tokenizer;
+use edge::Model;
+use edge::Tokenizer;
+use edge::{KvType, Session, SessionParams};
 use edge_formats::GgmlType;
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -275,7 +275,7 @@ fn greedy_stdout(model: &Path, extra: &[&str]) -> String {
 /// rendered conversation gives.
 #[test]
 fn interactive_chat_second_turn_equals_a_fresh_run_on_the_conversation() {
-    use edge::chat::{ChatMessage, ChatTemplate};
+    use edge::{ChatMessage, ChatTemplate};
     use std::io::Write;
     let model = common::smollm2_llamacpp_gguf();
     let (q1, q2) = ("What is the capital of France?", "Tell me more about it.");

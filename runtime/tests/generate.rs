@@ -4,10 +4,10 @@
 
 mod common;
 
-use edge::chat::ChatMessage;
-use edge::generate::{GenerateParams, Generator, Outcome, Prompt, StopReason, TextModel};
-use edge::sampler::SamplerParams;
-use edge::session::{KvType, SessionParams};
+use edge::ChatMessage;
+use edge::SamplerParams;
+use edge::{GenerateParams, Generator, Outcome, Prompt, StopReason, TextModel};
+use edge::{KvType, SessionParams};
 use edge_formats::GgmlType;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};

@@ -7,9 +7,9 @@
 
 mod common;
 
-use edge::model::Model;
-use edge::sampler::{Sampler, SamplerParams};
-use edge::session::{KvType, Session, SessionParams};
+use edge::Model;
+use edge::{KvType, Session, SessionParams};
+use edge::{Sampler, SamplerParams};
 use edge_formats::gguf::{GgufFile, GgufWriter, TensorSpec, Value};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -269,7 +269,7 @@ fn the_plan_made_before_allocating_is_what_the_session_holds() {
                 n_ctx,
                 n_threads: 1,
                 kv_type,
-                kernels: None,
+                isa: None,
             };
             let planned = Session::plan(&model, &params).unwrap();
             let session = Session::new(model.clone(), params).unwrap();
@@ -286,7 +286,7 @@ fn the_library_refuses_what_the_cli_refuses() {
         n_ctx,
         n_threads,
         kv_type: KvType::F32,
-        kernels: None,
+        isa: None,
     };
     let e = Session::new(model.clone(), params(0, 1 << 40)).unwrap_err();
     assert!(matches!(e, edge::Error::InvalidArgument(_)), "{e}");
@@ -305,7 +305,7 @@ fn the_library_refuses_what_the_cli_refuses() {
     let s = Sampler::for_context(huge, 2048, 512).unwrap();
     assert_eq!(s.params().repeat_last_n, 512);
     let s = Sampler::new(huge, 2048);
-    assert_eq!(s.params().repeat_last_n, edge::sampler::MAX_REPEAT_LAST_N);
+    assert_eq!(s.params().repeat_last_n, edge::Sampler::MAX_REPEAT_LAST_N);
 }
 
 #[test]

@@ -4,7 +4,7 @@
 
 mod common;
 
-use edge::kernels::Kernels;
+use edge::Isa;
 use edge_formats::GgmlType;
 use std::path::PathBuf;
 use std::process::Output;
@@ -35,7 +35,7 @@ fn refused(out: &Output) -> String {
     assert_eq!(stderr.lines().count(), 1, "stderr: {stderr:?}");
     assert!(stderr.starts_with("error: "), "stderr: {stderr:?}");
     assert!(!stderr.contains("panicked"), "stderr: {stderr:?}");
-    let available: Vec<&str> = Kernels::available().map(|k| k.name()).collect();
+    let available: Vec<&str> = Isa::available().map(|isa| isa.name()).collect();
     assert!(
         stderr.contains(&format!("this CPU runs {}", available.join(", "))),
         "the available ISAs are not named: {stderr:?}"

@@ -1,7 +1,7 @@
 //! The `tokenizers` library's reference ids (../shared/models/reference/tokenizer/<model>.json)
 //! and the check every tokenizer test runs against them.
 
-use edge::tokenizer::Tokenizer;
+use edge::Tokenizer;
 
 #[derive(serde::Deserialize)]
 struct Reference {

@@ -2,6 +2,8 @@
 //! perplexity or its speed (`bench`). Generated text is the only thing on stdout; errors are
 //! one `error: ...` line on stderr and exit code 1.
 
+#![forbid(unsafe_code)]
+
 #[path = "run_edge/args.rs"]
 mod args;
 #[path = "run_edge/bandwidth.rs"]

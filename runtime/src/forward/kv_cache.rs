@@ -7,12 +7,15 @@ use half::f16;
 /// Element type of the KV cache.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum KvType {
+    /// 32-bit floats (the default).
     #[default]
     F32,
+    /// 16-bit floats: half the memory, as llama.cpp's `-ctk f16 -ctv f16`.
     F16,
 }
 
 impl KvType {
+    /// "f32" or "f16".
     pub fn name(self) -> &'static str {
         match self {
             KvType::F32 => "f32",

@@ -4,7 +4,7 @@
 //! functions of identical signatures; an entry an ISA does not specialize is the generic one.
 
 use super::{generic, Activation, ActivationForm, ActivationInput, MatData, Matrix};
-use crate::{Error, Result};
+use crate::Result;
 use edge_formats::{BlockQ4_0, BlockQ4_1, BlockQ8_0, BlockQ8_1, GgmlType};
 use half::{bf16, f16};
 
@@ -131,38 +131,9 @@ impl Kernels {
         }
     }
 
-    /// The best kernels this CPU runs, or the ones `EDGE_ISA` names (scalar|avx2|neon|dotprod;
-    /// unset or empty: the best). An unknown `EDGE_ISA`, or one this CPU cannot run, is an
-    /// [`Error::InvalidArgument`] naming the value and the ISAs this CPU has.
+    /// The kernels of [`crate::Isa::detect`]: `EDGE_ISA`'s, or the best this CPU runs.
     pub fn detect() -> Result<Kernels> {
-        match std::env::var("EDGE_ISA") {
-            Ok(name) if !name.trim().is_empty() => Kernels::from_name(name.trim())
-                .map_err(|reason| Error::InvalidArgument(format!("EDGE_ISA={name}: {reason}"))),
-            Ok(_) | Err(std::env::VarError::NotPresent) => Ok(Kernels::best()),
-            Err(std::env::VarError::NotUnicode(raw)) => Err(Error::InvalidArgument(format!(
-                "EDGE_ISA={raw:?}: not valid UTF-8 (this CPU runs {})",
-                Kernels::available_names()
-            ))),
-        }
-    }
-
-    /// The kernels of the named ISA (case-insensitive), or why not: "unknown ISA" or "not
-    /// supported by this CPU", with the ISAs this CPU has.
-    pub fn from_name(name: &str) -> Result<Kernels, String> {
-        if let Some(k) = Kernels::by_name(name) {
-            return Ok(k);
-        }
-        let known = ISA_NAMES.contains(&name.to_ascii_lowercase().as_str());
-        let reason = if known {
-            "not supported by this CPU"
-        } else {
-            "unknown ISA"
-        };
-        Err(format!(
-            "{reason} (expected one of {}; this CPU runs {})",
-            ISA_NAMES.join(", "),
-            Kernels::available_names()
-        ))
+        crate::Isa::detect().map(|isa| *isa.kernels())
     }
 
     /// The best kernels this CPU supports, ignoring `EDGE_ISA`.
@@ -192,14 +163,6 @@ impl Kernels {
     /// Every ISA this CPU can run, scalar first (for tests and benches).
     pub fn available() -> impl Iterator<Item = Kernels> {
         ISA_NAMES.iter().filter_map(|n| Kernels::by_name(n))
-    }
-
-    /// The names of [`Kernels::available`], comma-separated.
-    fn available_names() -> String {
-        Kernels::available()
-            .map(|k| k.name())
-            .collect::<Vec<_>>()
-            .join(", ")
     }
 
     /// "scalar", "avx2", "neon" or "dotprod".

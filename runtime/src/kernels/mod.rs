@@ -24,5 +24,5 @@ mod matrix;
 pub mod x86;
 
 pub use activation::{Activation, ActivationForm, ActivationForms, ActivationInput};
-pub use dispatch::{GemmFn, Kernels, MatvecFn, TypeKernels};
+pub use dispatch::{Kernels, TypeKernels};
 pub use matrix::{MatData, Matrix};

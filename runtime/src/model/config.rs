@@ -1,8 +1,10 @@
 //! `ModelConfig`: the hyperparameters of a Llama-family GGUF, read from its metadata keys.
 //! Every missing or wrongly typed key is collected and reported in one error.
 
+use crate::{Error, Result};
 use edge_formats::gguf::keys::{arch, general, tokenizer};
 use edge_formats::gguf::{Metadata, Value};
+use std::path::Path;
 
 /// The architectures we run. Anything else is an error naming it (no silent fallback).
 pub const SUPPORTED_ARCHITECTURES: [&str; 1] = ["llama"];
@@ -50,7 +52,15 @@ impl ModelConfig {
     /// Reads the config. `embd_rows` is the row count of `token_embd.weight` if that tensor
     /// exists (the vocab size when `{arch}.vocab_size` is absent). Every problem found is
     /// listed in the one error returned, separated by "; ".
-    pub fn from_metadata(meta: &Metadata, embd_rows: Option<u64>) -> Result<Self, String> {
+    pub fn from_metadata(meta: &Metadata, embd_rows: Option<u64>, path: &Path) -> Result<Self> {
+        Self::read(meta, embd_rows).map_err(|problems| Error::BadConfig {
+            path: path.to_path_buf(),
+            problems,
+        })
+    }
+
+    /// [`ModelConfig::from_metadata`] with the problems as one "; "-separated message.
+    fn read(meta: &Metadata, embd_rows: Option<u64>) -> std::result::Result<Self, String> {
         let mut keys = KeyReader {
             meta,
             problems: Vec::new(),
@@ -327,7 +337,8 @@ mod tests {
 
     #[test]
     fn defaults_fill_optional_keys() {
-        let cfg = ModelConfig::from_metadata(&meta(&minimal()), Some(2048)).unwrap();
+        let cfg =
+            ModelConfig::from_metadata(&meta(&minimal()), Some(2048), Path::new("t.gguf")).unwrap();
         assert_eq!(cfg.n_head_kv, 8);
         assert_eq!(cfg.head_dim, 16);
         assert_eq!(cfg.n_rot, 16);
@@ -346,7 +357,9 @@ mod tests {
             }
         }
         m.push(("llama.rope.freq_base", Value::U32(7)));
-        let e = ModelConfig::from_metadata(&meta(&m), Some(10)).unwrap_err();
+        let e = ModelConfig::from_metadata(&meta(&m), Some(10), Path::new("t.gguf"))
+            .unwrap_err()
+            .to_string();
         for key in [
             "llama.block_count: missing",
             "llama.context_length: missing",
@@ -361,10 +374,14 @@ mod tests {
     fn unsupported_architecture_is_named() {
         let mut m = minimal();
         m[0].1 = Value::from("gpt2");
-        let e = ModelConfig::from_metadata(&meta(&m), None).unwrap_err();
+        let e = ModelConfig::from_metadata(&meta(&m), None, Path::new("t.gguf"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("`gpt2`"), "{e}");
         m.remove(0);
-        let e = ModelConfig::from_metadata(&meta(&m), None).unwrap_err();
+        let e = ModelConfig::from_metadata(&meta(&m), None, Path::new("t.gguf"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("general.architecture: missing"), "{e}");
     }
 
@@ -373,7 +390,9 @@ mod tests {
         let mut m = minimal();
         m.push(("llama.attention.head_count_kv", Value::U32(3)));
         m.push(("llama.rope.dimension_count", Value::U32(32)));
-        let e = ModelConfig::from_metadata(&meta(&m), Some(5)).unwrap_err();
+        let e = ModelConfig::from_metadata(&meta(&m), Some(5), Path::new("t.gguf"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("head_count_kv"), "{e}");
         assert!(e.contains("rope.dimension_count"), "{e}");
     }
@@ -382,12 +401,16 @@ mod tests {
     fn zero_or_overflowing_head_size_is_an_error() {
         let mut m = minimal();
         m.push(("llama.attention.key_length", Value::U32(0)));
-        let e = ModelConfig::from_metadata(&meta(&m), Some(5)).unwrap_err();
+        let e = ModelConfig::from_metadata(&meta(&m), Some(5), Path::new("t.gguf"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("key_length: must be positive"), "{e}");
         let mut m = minimal();
         m.push(("llama.attention.key_length", Value::U64(u64::MAX / 4)));
         m.push(("llama.rope.dimension_count", Value::U32(16)));
-        let e = ModelConfig::from_metadata(&meta(&m), Some(5)).unwrap_err();
+        let e = ModelConfig::from_metadata(&meta(&m), Some(5), Path::new("t.gguf"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("overflows"), "{e}");
     }
 }

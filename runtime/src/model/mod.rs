@@ -3,11 +3,13 @@
 mod config;
 mod weights;
 
-pub use config::{ModelConfig, SUPPORTED_ARCHITECTURES};
-pub use weights::{matrix_bytes, LayerWeights, Weights, MATRIX_TYPES};
+pub(crate) use config::ModelConfig;
+pub(crate) use weights::Weights;
 
-use crate::{Error, Result};
+use crate::Result;
+use edge_formats::gguf::keys::general;
 use edge_formats::gguf::{GgufFile, Metadata};
+use std::collections::HashMap;
 use std::path::Path;
 
 /// A mapped GGUF file with its config and weight views. Shared by sessions through `Arc`.
@@ -36,10 +38,8 @@ impl Model {
             .tensor("token_embd.weight")
             .filter(|t| t.dims.0.len() == 2)
             .map(|t| t.dims.0[1]);
-        let config = ModelConfig::from_metadata(file.metadata(), embd_rows)
-            .map_err(|e| Error::Model(format!("{}: metadata: {e}", path.display())))?;
-        let weights = Weights::load(&file, &config)
-            .map_err(|e| Error::Model(format!("{}: {e}", path.display())))?;
+        let config = ModelConfig::from_metadata(file.metadata(), embd_rows, path)?;
+        let weights = Weights::load(&file, &config)?;
         // SAFETY: the views point into the memory map owned by `file`, whose address does not
         // change when `file` (a handle to the mapping) moves. `Model` keeps `file` alive and
         // immutable for as long as `weights` exists (it is declared first, so dropped first),
@@ -52,30 +52,119 @@ impl Model {
         })
     }
 
-    pub fn config(&self) -> &ModelConfig {
+    /// The hyperparameters.
+    pub(crate) fn config(&self) -> &ModelConfig {
         &self.config
     }
 
+    /// All metadata of the GGUF file (any key, e.g. `general.name`).
     pub fn metadata(&self) -> &Metadata {
         self.file.metadata()
     }
 
     /// The weight views, borrowed from the mapping.
-    pub fn weights(&self) -> &Weights<'_> {
+    pub(crate) fn weights(&self) -> &Weights<'_> {
         &self.weights
     }
 
-    /// Bytes of weight data (what one token reads, output counted once when tied).
+    /// Bytes of weight data one token reads (the output matrix counted once when tied).
     pub fn weights_bytes(&self) -> u64 {
         self.weights.n_bytes()
     }
 
+    /// The file this model was opened from.
     pub fn path(&self) -> &Path {
         &self.file.path
     }
 
-    /// The underlying GGUF file (tensor infos, raw data).
-    pub fn gguf(&self) -> &GgufFile {
-        &self.file
+    /// `general.architecture` ("llama").
+    pub fn architecture(&self) -> &str {
+        &self.config.architecture
+    }
+
+    /// Tokens in the vocabulary: the length of the logits.
+    pub fn n_vocab(&self) -> usize {
+        self.config.n_vocab
+    }
+
+    /// The context length the model was trained for (`{arch}.context_length`).
+    pub fn n_ctx_train(&self) -> usize {
+        self.config.n_ctx_train
+    }
+
+    /// Width of the residual stream (`{arch}.embedding_length`).
+    pub fn n_embd(&self) -> usize {
+        self.config.n_embd
+    }
+
+    /// Transformer blocks (`{arch}.block_count`).
+    pub fn n_layer(&self) -> usize {
+        self.config.n_layer
+    }
+
+    /// Query heads (`{arch}.attention.head_count`).
+    pub fn n_head(&self) -> usize {
+        self.config.n_head
+    }
+
+    /// Key/value heads (`{arch}.attention.head_count_kv`; fewer than `n_head` with GQA).
+    pub fn n_head_kv(&self) -> usize {
+        self.config.n_head_kv
+    }
+
+    /// Width of one attention head.
+    pub fn head_dim(&self) -> usize {
+        self.config.head_dim
+    }
+
+    /// Hidden width of the feed-forward block (`{arch}.feed_forward_length`).
+    pub fn n_ff(&self) -> usize {
+        self.config.n_ff
+    }
+
+    /// Parameters: the elements of every tensor in the file.
+    pub fn n_params(&self) -> u64 {
+        self.file.tensors().iter().map(|t| t.n_elements()).sum()
+    }
+
+    /// Bytes of every tensor's data in the file (llama-bench's model size).
+    pub fn size(&self) -> u64 {
+        self.file.tensors().iter().map(|t| t.n_bytes).sum()
+    }
+
+    /// The tensor type holding the most parameters ("Q4_0"): the file's type, by llama.cpp's
+    /// convention.
+    pub fn main_type(&self) -> &'static str {
+        let mut by_type: HashMap<&'static str, u64> = HashMap::new();
+        for t in self.file.tensors() {
+            *by_type.entry(t.ty.name()).or_default() += t.n_elements();
+        }
+        by_type
+            .into_iter()
+            .max_by_key(|&(name, n)| (n, name))
+            .map_or("?", |(name, _)| name)
+    }
+
+    /// llama.cpp's description of the model: architecture, size label (`general.size_label`
+    /// or from [`Model::n_params`]) and main type, e.g. "llama 135M Q4_0".
+    pub fn description(&self) -> String {
+        let size_label = self
+            .metadata()
+            .opt_str(general::SIZE_LABEL)
+            .ok()
+            .flatten()
+            .map(str::to_string)
+            .unwrap_or_else(|| size_label(self.n_params()));
+        format!("{} {size_label} {}", self.architecture(), self.main_type())
+    }
+}
+
+/// "135M", "1.2B": a parameter count as llama.cpp labels it.
+fn size_label(n_params: u64) -> String {
+    let n = n_params as f64;
+    if n >= 1e9 {
+        format!("{:.1}B", n / 1e9)
+    } else {
+        format!("{:.0}M", n / 1e6)
     }
 }

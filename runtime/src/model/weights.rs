@@ -3,6 +3,7 @@
 
 use super::config::ModelConfig;
 use crate::kernels::{MatData, Matrix};
+use crate::{Error, Result};
 use edge_formats::gguf::{GgufFile, TensorInfo};
 use edge_formats::GgmlType;
 use std::borrow::Cow;
@@ -66,7 +67,16 @@ pub struct Weights<'a> {
 impl<'a> Weights<'a> {
     /// Builds the views, collecting every missing, misshapen or mistyped tensor into one
     /// error message.
-    pub fn load(file: &'a GgufFile, cfg: &ModelConfig) -> Result<Self, String> {
+    /// Errors: [`Error::BadWeights`] naming the file and each problem's tensor.
+    pub fn load(file: &'a GgufFile, cfg: &ModelConfig) -> Result<Self> {
+        Self::views(file, cfg).map_err(|problems| Error::BadWeights {
+            path: file.path.clone(),
+            problems,
+        })
+    }
+
+    /// [`Weights::load`] with the problems as one "; "-separated message.
+    fn views(file: &'a GgufFile, cfg: &ModelConfig) -> std::result::Result<Self, String> {
         check_block_count(file, cfg)?;
         let mut ld = Loader {
             file,

@@ -335,10 +335,12 @@ impl Tokenizer {
         self.tokens.len()
     }
 
+    /// The beginning-of-sequence token id (`tokenizer.ggml.bos_token_id`), if any.
     pub fn bos(&self) -> Option<u32> {
         self.bos
     }
 
+    /// The end-of-sequence token id (`tokenizer.ggml.eos_token_id`), if any.
     pub fn eos(&self) -> Option<u32> {
         self.eos
     }

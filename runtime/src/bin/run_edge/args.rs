@@ -2,8 +2,8 @@
 //! while parsing, so the commands only see values they can use.
 
 use clap::{Args, Parser, Subcommand};
-use edge::kernels::Kernels;
-use edge::session::KvType;
+use edge::Isa;
+use edge::KvType;
 use std::path::PathBuf;
 
 /// Generate text with a Llama-family GGUF model, chat with it, or measure its perplexity.
@@ -43,7 +43,7 @@ pub struct RunArgs {
     /// Kernel ISA: scalar, avx2, neon or dotprod (default: the best this CPU has).
     /// Without --isa, the EDGE_ISA environment variable chooses (an invalid value is an error).
     #[arg(long, value_parser = parse_isa)]
-    pub isa: Option<Kernels>,
+    pub isa: Option<Isa>,
 }
 
 #[derive(Debug, Args)]
@@ -75,7 +75,7 @@ pub struct GenerateArgs {
     #[arg(long = "repeat-last-n", default_value_t = 64)]
     pub repeat_last_n: usize,
     /// Sampler seed.
-    #[arg(long, default_value_t = edge::sampler::DEFAULT_SEED)]
+    #[arg(long, default_value_t = edge::SamplerParams::DEFAULT_SEED)]
     pub seed: u64,
     /// Context length in tokens (default: 4096, or the model's if smaller).
     #[arg(short = 'c', long = "ctx", value_parser = positive_usize)]
@@ -161,7 +161,7 @@ pub struct BenchArgs {
     pub kv_type: KvType,
     /// Kernel ISA: scalar, avx2, neon or dotprod (default: the best this CPU has).
     #[arg(long, value_parser = parse_isa)]
-    pub isa: Option<Kernels>,
+    pub isa: Option<Isa>,
     /// Output format: md, json or jsonl.
     #[arg(short = 'o', long = "output", value_enum, default_value = "md")]
     pub output: BenchOutput,
@@ -216,18 +216,18 @@ fn parse_kv_type(s: &str) -> Result<KvType, String> {
         .map_err(|_| "expected f32 or f16".to_string())
 }
 
-fn parse_isa(s: &str) -> Result<Kernels, String> {
-    if !edge::kernels::dispatch::ISA_NAMES.contains(&s) {
+fn parse_isa(s: &str) -> Result<Isa, String> {
+    if !Isa::NAMES.contains(&s) {
         return Err(format!(
             "unknown ISA (expected one of {})",
-            edge::kernels::dispatch::ISA_NAMES.join(", ")
+            Isa::NAMES.join(", ")
         ));
     }
-    Kernels::by_name(s).ok_or_else(|| "not supported by this CPU".to_string())
+    Isa::by_name(s).ok_or_else(|| "not supported by this CPU".to_string())
 }
 
 /// Clap's error as one line without the `error: ` prefix: the message lines before the usage
-/// (e.g. "the following required arguments were not provided: --model <MODEL>").
+/// (e.g. `the following required arguments were not provided: --model <MODEL>`).
 pub fn one_line(error: &clap::Error) -> String {
     let rendered = error.render().to_string();
     let text = rendered

@@ -9,8 +9,7 @@ use super::args::{BenchArgs, BenchOutput};
 use super::bandwidth;
 use super::report;
 use super::CliError;
-use edge::generate::TextModel;
-use edge::session::{default_threads, Session, SessionParams};
+use edge::{default_threads, Session, SessionParams, TextModel};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -43,7 +42,7 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
             n_ctx,
             n_threads,
             kv_type: args.kv_type,
-            kernels: args.isa,
+            isa: args.isa,
         };
         let mut session = Session::new(Arc::clone(model.model()), params)?;
         for &test in &tests {
@@ -103,7 +102,7 @@ impl Test {
 /// BOS (when the model has one), then ids from a fixed linear congruential sequence: valid
 /// tokens, the same in every run, no text.
 fn token_ids(model: &TextModel, n: usize) -> Vec<u32> {
-    let n_vocab = model.model().config().n_vocab.max(1) as u64;
+    let n_vocab = model.model().n_vocab().max(1) as u64;
     let mut state: u64 = 0x2545_f491_4f6c_dd1d;
     let mut ids: Vec<u32> = model.tokenizer().bos().into_iter().collect();
     while ids.len() < n {
@@ -145,46 +144,13 @@ struct ModelFacts {
 
 impl ModelFacts {
     fn of(model: &TextModel) -> ModelFacts {
-        let gguf = model.model().gguf();
-        let tensors = gguf.tensors();
-        let size = tensors.iter().map(|t| t.n_bytes).sum();
-        let n_params = tensors.iter().map(|t| t.n_elements()).sum();
-        // The weight type holding the most parameters names the file's type.
-        let mut by_type: HashMap<&'static str, u64> = HashMap::new();
-        for t in tensors {
-            *by_type.entry(t.ty.name()).or_default() += t.n_elements();
-        }
-        let main_type = by_type
-            .into_iter()
-            .max_by_key(|&(name, n)| (n, name))
-            .map_or("?", |(name, _)| name);
-        let metadata = model.model().metadata();
-        let arch = metadata
-            .opt_str("general.architecture")
-            .ok()
-            .flatten()
-            .unwrap_or("?");
-        let size_label = metadata
-            .opt_str("general.size_label")
-            .ok()
-            .flatten()
-            .map(str::to_string)
-            .unwrap_or_else(|| size_label(n_params));
+        let model = model.model();
         ModelFacts {
-            filename: model.model().path().display().to_string(),
-            description: format!("{arch} {size_label} {main_type}"),
-            size,
-            n_params,
+            filename: model.path().display().to_string(),
+            description: model.description(),
+            size: model.size(),
+            n_params: model.n_params(),
         }
-    }
-}
-
-fn size_label(n_params: u64) -> String {
-    let n = n_params as f64;
-    if n >= 1e9 {
-        format!("{:.1}B", n / 1e9)
-    } else {
-        format!("{:.0}M", n / 1e6)
     }
 }
 
@@ -247,7 +213,7 @@ impl Record {
             model_size: about.size,
             model_n_params: about.n_params,
             backends: "CPU",
-            isa: session.kernels().name().to_string(),
+            isa: session.isa().name().to_string(),
             n_threads: session.n_threads(),
             type_k: session.kv_type().to_string(),
             type_v: session.kv_type().to_string(),

@@ -5,9 +5,7 @@
 use super::args::GenerateArgs;
 use super::report;
 use super::CliError;
-use edge::chat::ChatMessage;
-use edge::generate::{GenerateParams, Generator, Outcome, Prompt, StopReason};
-use edge::sampler::SamplerParams;
+use edge::{ChatMessage, GenerateParams, Generator, Outcome, Prompt, SamplerParams, StopReason};
 use std::io::{BufRead, Write};
 use std::time::Instant;
 

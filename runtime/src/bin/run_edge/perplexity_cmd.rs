@@ -5,7 +5,7 @@ use super::args::PerplexityArgs;
 use super::report;
 use super::CliError;
 use edge::perplexity;
-use edge::session::Session;
+use edge::Session;
 use std::io::Write;
 use std::sync::Arc;
 use std::time::Instant;

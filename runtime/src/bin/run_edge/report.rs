@@ -3,8 +3,7 @@
 
 use super::args::RunArgs;
 use super::CliError;
-use edge::generate::TextModel;
-use edge::session::{KvType, MemoryPlan, Session, SessionParams};
+use edge::{KvType, MemoryPlan, Session, SessionParams, TextModel};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,7 +25,7 @@ pub fn session_params(run: &RunArgs, ctx: Option<usize>, kv_type: KvType) -> Ses
         n_ctx: ctx.unwrap_or(0),
         n_threads: run.threads.unwrap_or(0),
         kv_type,
-        kernels: run.isa,
+        isa: run.isa,
     }
 }
 
@@ -38,7 +37,7 @@ pub fn print_load_report(session: &Session, load_time: Duration) {
         session.model().path().display(),
         load_time.as_secs_f64() * 1e3,
         session.n_threads(),
-        session.kernels().name(),
+        session.isa().name(),
     );
     memory_plan(&session.memory_plan());
 }

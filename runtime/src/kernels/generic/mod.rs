@@ -22,7 +22,7 @@ pub use swiglu::*;
 use super::{MatData, Matrix};
 use edge_formats::blocks::dequantize;
 
-/// The row loop every ISA shares: out[r] = dot(w row r, x) for w (rows, row_len) stored
+/// The row loop every ISA shares: `out[r] = dot(w row r, x)` for w (rows, row_len) stored
 /// row-major, rows = min(out.len(), w.len() / row_len). `#[inline(always)]` so that each ISA's
 /// `#[target_feature]` matvec inlines its own dot product here.
 #[inline(always)]
