@@ -64,7 +64,7 @@ pub struct Plan {
 }
 
 /// The types the user may ask for.
-pub const WRITABLE_TYPES: [GgmlType; 6] = GgmlType::WEIGHT_TYPES;
+pub const WRITABLE_TYPES: [GgmlType; 13] = GgmlType::WEIGHT_TYPES;
 
 /// What `--type`, `--output-type` and `--allow-fallback` decide.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -6,7 +6,8 @@ fn ids_round_trip() {
         assert_eq!(GgmlType::from_id(t.id()), Some(t));
         assert_eq!(GgmlType::parse(&t.name().to_lowercase()), Some(t));
     }
-    assert_eq!(GgmlType::from_id(12), None);
+    assert_eq!(GgmlType::from_id(16), None); // IQ2_XXS: not ours
+    assert_eq!(GgmlType::from_id(12), Some(GgmlType::Q4_K));
 }
 
 #[test]
@@ -32,9 +33,18 @@ fn the_table_holds_ggml_facts() {
             (2, "Q4_0", 32, 18, Some(2)),
             (3, "Q4_1", 32, 20, Some(3)),
             (9, "Q8_1", 32, 36, None),
+            (6, "Q5_0", 32, 22, Some(8)),
+            (7, "Q5_1", 32, 24, Some(9)),
+            (10, "Q2_K", 256, 84, Some(10)),
+            (11, "Q3_K", 256, 110, Some(12)),
+            (12, "Q4_K", 256, 144, Some(15)),
+            (13, "Q5_K", 256, 176, Some(17)),
+            (14, "Q6_K", 256, 210, Some(18)),
+            (15, "Q8_K", 256, 292, None),
         ]
     );
     assert!(!GgmlType::WEIGHT_TYPES.contains(&GgmlType::Q8_1));
+    assert!(!GgmlType::WEIGHT_TYPES.contains(&GgmlType::Q8_K));
     for row in &TYPES {
         assert_eq!(row.ty.info(), row);
     }
