@@ -18,9 +18,9 @@
 
 pub mod float;
 pub mod nibbles;
-pub mod q4_0;
 pub mod q2_k;
 pub mod q3_k;
+pub mod q4_0;
 pub mod q4_1;
 pub mod q4_k;
 pub mod q5_0;
@@ -32,9 +32,9 @@ pub mod q8_1;
 pub mod q8_k;
 
 pub use float::{bf16_bits_to_f32, dequantize_bf16, dequantize_f16, f16_bits_to_f32};
-pub use q4_0::{dequantize_q4_0, BlockQ4_0};
 pub use q2_k::{dequantize_q2_k, BlockQ2_K};
 pub use q3_k::{dequantize_q3_k, BlockQ3_K};
+pub use q4_0::{dequantize_q4_0, BlockQ4_0};
 pub use q4_1::{dequantize_q4_1, BlockQ4_1};
 pub use q4_k::{dequantize_q4_k, BlockQ4_K};
 pub use q5_0::{dequantize_q5_0, BlockQ5_0};

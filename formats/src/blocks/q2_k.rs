@@ -28,7 +28,9 @@ const _: () = assert!(size_of::<BlockQ2_K>() == 84);
 pub fn pack_2bit(q: &[u8; QK_K]) -> [u8; QK_K / 4] {
     std::array::from_fn(|b| {
         let (half, l) = (b / 32, b % 32);
-        (0..4).fold(0u8, |acc, k| acc | ((q[128 * half + 32 * k + l] & 3) << (2 * k)))
+        (0..4).fold(0u8, |acc, k| {
+            acc | ((q[128 * half + 32 * k + l] & 3) << (2 * k))
+        })
     })
 }
 

@@ -28,9 +28,9 @@ pub mod q8_1;
 
 pub use edge_formats::blocks::{dequantize_row, RowError as CodecError};
 pub use float::{f32_to_bf16_bits, f32_to_f16_bits};
-pub use q4_0::quantize_q4_0;
 pub use q2_k::quantize_q2_k;
 pub use q3_k::quantize_q3_k;
+pub use q4_0::quantize_q4_0;
 pub use q4_1::quantize_q4_1;
 pub use q4_k::{quantize_q4_k, quantize_q5_k};
 pub use q5_0::quantize_q5_0;

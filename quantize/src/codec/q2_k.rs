@@ -24,7 +24,11 @@ pub(super) fn quantize_block(x: &[f32; QK_K]) -> BlockQ2_K {
     let mut scales = [0.0f32; QK_K / 16];
     let mut mins = [0.0f32; QK_K / 16];
     let (mut max_scale, mut max_min) = (0.0f32, 0.0f32);
-    for (j, (xs, ls)) in x.chunks_exact(16).zip(levels.chunks_exact_mut(16)).enumerate() {
+    for (j, (xs, ls)) in x
+        .chunks_exact(16)
+        .zip(levels.chunks_exact_mut(16))
+        .enumerate()
+    {
         let weights: [f32; 16] = std::array::from_fn(|l| xs[l].abs());
         (scales[j], mins[j]) = make_qkx2_quants(3, xs, &weights, ls, search);
         if scales[j] > max_scale {
@@ -54,7 +58,11 @@ pub(super) fn quantize_block(x: &[f32; QK_K]) -> BlockQ2_K {
         dmin = f16_round(max_min / Q4SCALE).0;
     }
     let (d32, dmin32) = (d.to_f32(), dmin.to_f32());
-    for ((&p, xs), ls) in packed.iter().zip(x.chunks_exact(16)).zip(levels.chunks_exact_mut(16)) {
+    for ((&p, xs), ls) in packed
+        .iter()
+        .zip(x.chunks_exact(16))
+        .zip(levels.chunks_exact_mut(16))
+    {
         let d = d32 * f32::from(p & 0xf);
         if d == 0.0 {
             continue;

@@ -37,7 +37,11 @@ pub(super) fn quantize_block(x: &[f32; QK_K]) -> BlockQ3_K {
     }
     let d32 = d.to_f32();
     let stored = unpack_q3_scales(&packed);
-    for ((&sc, xs), ls) in stored.iter().zip(x.chunks_exact(16)).zip(levels.chunks_exact_mut(16)) {
+    for ((&sc, xs), ls) in stored
+        .iter()
+        .zip(x.chunks_exact(16))
+        .zip(levels.chunks_exact_mut(16))
+    {
         let d = d32 * (i32::from(sc) - 32) as f32;
         if d == 0.0 {
             continue;

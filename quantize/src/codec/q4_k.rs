@@ -26,7 +26,11 @@ fn quantize_scale_min(x: &[f32; QK_K], nmax: i32, search: ScaleSearch) -> ScaleM
     let mut scales = [0.0f32; 8];
     let mut mins = [0.0f32; 8];
     let (mut max_scale, mut max_min) = (0.0f32, 0.0f32);
-    for (j, (xs, ls)) in x.chunks_exact(32).zip(levels.chunks_exact_mut(32)).enumerate() {
+    for (j, (xs, ls)) in x
+        .chunks_exact(32)
+        .zip(levels.chunks_exact_mut(32))
+        .enumerate()
+    {
         let sum_x2 = xs.iter().fold(0.0f32, |s, &v| s + v * v);
         let av_x = (sum_x2 / 32.0).sqrt();
         let mut weights = [0.0f32; 32];
@@ -41,7 +45,11 @@ fn quantize_scale_min(x: &[f32; QK_K], nmax: i32, search: ScaleSearch) -> ScaleM
             max_min = mins[j];
         }
     }
-    let inv_scale = if max_scale > 0.0 { 63.0 / max_scale } else { 0.0 };
+    let inv_scale = if max_scale > 0.0 {
+        63.0 / max_scale
+    } else {
+        0.0
+    };
     let inv_min = if max_min > 0.0 { 63.0 / max_min } else { 0.0 };
     // ggml stores nearest_int into a uint8_t (wrapping), then clamps to 63.
     let six_bits = |v: f32| (nearest_int(v) as u8).min(63);
@@ -51,7 +59,11 @@ fn quantize_scale_min(x: &[f32; QK_K], nmax: i32, search: ScaleSearch) -> ScaleM
     );
     let (d, d32) = f16_round(max_scale / 63.0);
     let (dmin, dmin32) = f16_round(max_min / 63.0);
-    for (j, (xs, ls)) in x.chunks_exact(32).zip(levels.chunks_exact_mut(32)).enumerate() {
+    for (j, (xs, ls)) in x
+        .chunks_exact(32)
+        .zip(levels.chunks_exact_mut(32))
+        .enumerate()
+    {
         let (sc, m) = scale_min_k4(j, &packed);
         let d = d32 * f32::from(sc);
         if d == 0.0 {

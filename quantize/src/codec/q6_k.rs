@@ -37,7 +37,11 @@ pub(super) fn quantize_block(x: &[f32; QK_K]) -> BlockQ6_K {
     let (d, d32) = f16_round(1.0 / iscale);
     // ggml: MIN(127, nearest_int(...)) stored into an int8_t.
     let sc = scales.map(|s| nearest_int(iscale * s).min(127) as i8);
-    for ((&sc, xs), ls) in sc.iter().zip(x.chunks_exact(16)).zip(levels.chunks_exact_mut(16)) {
+    for ((&sc, xs), ls) in sc
+        .iter()
+        .zip(x.chunks_exact(16))
+        .zip(levels.chunks_exact_mut(16))
+    {
         let d = d32 * f32::from(sc);
         if d == 0.0 {
             continue;
