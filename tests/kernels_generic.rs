@@ -497,7 +497,15 @@ fn matvec_every_type_and_isa_matches_row_dots() {
     let mut rng = Rng(13);
     let (rows, k) = (37, 160);
     let x: Vec<f32> = (0..k).map(|_| rng.sym()).collect();
-    for ty in GgmlType::WEIGHT_TYPES {
+    // The weight types the runtime runs (K-quants and Q5_0/Q5_1 are refused until their kernels land).
+    for ty in [
+        GgmlType::F32,
+        GgmlType::F16,
+        GgmlType::BF16,
+        GgmlType::Q8_0,
+        GgmlType::Q4_0,
+        GgmlType::Q4_1,
+    ] {
         let bytes = file_matrix_bytes(&mut rng, ty, rows, k);
         let store = aligned(&bytes);
         let m = view_matrix(ty, &store, bytes.len(), rows, k);

@@ -17,9 +17,9 @@ fn smollm2_q4_1_to_q8_0_keeps_metadata_and_tensors() {
     let opts = edge_quantize::Options {
         input: input.clone(),
         output: Some(out.clone()),
-        ty: GgmlType::Q8_0,
-        output_ty: GgmlType::Q8_0,
-        allow_fallback: false,
+        file_type: edge_quantize::plan::FileType::Q8_0,
+        pure: false,
+        output_ty: Some(GgmlType::Q8_0),
         threads: None,
         verbose: false,
     };

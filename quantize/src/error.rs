@@ -73,8 +73,8 @@ pub enum Error {
     TensorType { tensor: String, what: String },
     /// Row length not a whole number of blocks for the requested type.
     #[error(
-        "tensor `{tensor}`: row length {row_len} is not a multiple of {block} as {ty} requires \
-         (pass --allow-fallback to write it as F16)"
+        "tensor `{tensor}`: row length {row_len} is not a multiple of {block} as {ty} requires, \
+         and llama-quantize has no fallback type for {ty}"
     )]
     RowNotBlockAligned {
         tensor: String,
@@ -83,7 +83,10 @@ pub enum Error {
         ty: GgmlType,
     },
     /// A requested output type we do not write (e.g. Q8_1, an activation-only type).
-    #[error("cannot write tensors as {0} (supported: f32, f16, bf16, q8_0, q4_0, q4_1)")]
+    #[error(
+        "cannot write tensors as {0} (supported: f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, \
+         q2_k, q3_k, q4_k, q5_k, q6_k)"
+    )]
     UnsupportedTargetType(GgmlType),
     /// The output path names an input.
     #[error("output {output} would overwrite the input {input}")]

@@ -1,5 +1,6 @@
-//! edge-quantize: Hugging Face safetensors or a llama.cpp GGUF in, an int8/int4 GGUF out,
-//! tensor bytes identical to `llama-quantize --pure`.
+//! edge-quantize: Hugging Face safetensors or a llama.cpp GGUF in, a quantized GGUF out,
+//! tensor for tensor what `llama-quantize` writes for the same file type (its per-tensor
+//! rules, fallbacks, `--pure`, `--output-tensor-type`), bytes identical.
 
 #![forbid(unsafe_code)]
 
@@ -24,11 +25,12 @@ pub struct Options {
     pub input: PathBuf,
     /// Default: `<name>-<type>.gguf` beside the input.
     pub output: Option<PathBuf>,
-    /// Type of every 2-D weight but `token_embd` and `output`.
-    pub ty: GgmlType,
-    /// Type of `token_embd` and `output`.
-    pub output_ty: GgmlType,
-    pub allow_fallback: bool,
+    /// `--type`: llama-quantize's file type (q4_0, q4_k_m, ...).
+    pub file_type: plan::FileType,
+    /// `--pure`: the file type's base type on every 2-D tensor (fallbacks still apply).
+    pub pure: bool,
+    /// `--output-type`: the type of `token_embd` and `output`; None: the file type's rule.
+    pub output_ty: Option<GgmlType>,
     /// Rayon threads; None = all cores.
     pub threads: Option<usize>,
     /// Progress bar and per-tensor table on stderr.
@@ -39,13 +41,14 @@ pub struct Options {
 /// behind: the output is written to a temporary file beside it and renamed at the end.
 pub fn run(opts: &Options) -> Result<PathBuf> {
     let started = std::time::Instant::now();
-    let policy = plan::TypePolicy::new(opts.ty, opts.output_ty, opts.allow_fallback)?;
+    let policy = plan::TypePolicy::new(opts.file_type, opts.pure, opts.output_ty)?;
     let source = source::Source::open(&opts.input)?;
-    let plan = source.plan(&policy)?;
+    let mut plan = source.plan(&policy)?;
+    let fallbacks = plan::assign_types(&mut plan, &policy)?;
 
     let dest = match &opts.output {
         Some(p) => p.clone(),
-        None => output::default_output(&opts.input, opts.ty)?,
+        None => output::default_output(&opts.input, opts.file_type.base())?,
     };
     output::check_not_input(&dest, &source.inputs())?;
     let threads = opts.threads.unwrap_or(0);
@@ -76,12 +79,10 @@ pub fn run(opts: &Options) -> Result<PathBuf> {
     }
     let written = temp.commit()?;
     // Said once the file exists, so a failed run prints only its one error line.
-    for t in plan.tensors.iter().filter(|t| t.fell_back) {
-        eprintln!(
-            "warning: tensor `{}`: row length {} is not a multiple of 32; written as F16",
-            t.name,
-            t.dims.row_len()
-        );
+    if opts.verbose {
+        for f in &fallbacks {
+            eprintln!("warning: {f}");
+        }
     }
     progress.finish(source.input_bytes(&plan), &written, started.elapsed());
     Ok(written)

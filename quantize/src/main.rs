@@ -3,7 +3,7 @@
 
 use clap::Parser;
 use edge_formats::GgmlType;
-use edge_quantize::plan::WRITABLE_TYPES;
+use edge_quantize::plan::{FileType, WRITABLE_TYPES};
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
@@ -18,15 +18,20 @@ struct Cli {
     /// Output file. Default: <name>-<type>.gguf beside the input.
     #[arg(short, long)]
     output: Option<PathBuf>,
-    /// Type of every 2-D weight: q4_0, q4_1, q8_0, f16, bf16 or f32.
-    #[arg(long = "type", value_parser = parse_type, default_value = "q4_0")]
-    ty: GgmlType,
-    /// Type of token_embd and output.
-    #[arg(long, value_parser = parse_type, default_value = "q8_0")]
-    output_type: GgmlType,
-    /// Write tensors whose rows are not whole blocks as F16 (with a warning) instead of failing.
+    /// llama-quantize's file type: q4_0, q4_1, q5_0, q5_1, q8_0, q2_k, q3_k_s, q3_k_m (q3_k),
+    /// q3_k_l, q4_k_s, q4_k_m (q4_k), q5_k_s, q5_k_m (q5_k), q6_k, f16, bf16 or f32; its
+    /// per-tensor rules and fallbacks apply as in llama-quantize. Default: q4_0 with
+    /// --output-type q8_0. (The runtime does not run Q5_0, Q5_1 or K-quants yet.)
+    #[arg(long = "type", value_parser = parse_file_type)]
+    ty: Option<FileType>,
+    /// Put the file type's base type on every 2-D tensor, token_embd and output included
+    /// (llama-quantize --pure); rows that are not whole blocks still fall back.
     #[arg(long)]
-    allow_fallback: bool,
+    pure: bool,
+    /// Type of token_embd and output (llama-quantize --token-embedding-type T
+    /// --output-tensor-type T). Default: the file type's rule.
+    #[arg(long, value_parser = parse_type)]
+    output_type: Option<GgmlType>,
     /// Worker threads (default: all cores).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1024))]
     threads: Option<u64>,
@@ -38,7 +43,20 @@ struct Cli {
 fn parse_type(s: &str) -> Result<GgmlType, String> {
     GgmlType::parse(s)
         .filter(|t| WRITABLE_TYPES.contains(t))
-        .ok_or_else(|| format!("`{s}` is not one of q4_0, q4_1, q8_0, f16, bf16, f32"))
+        .ok_or_else(|| {
+            let names: Vec<String> = WRITABLE_TYPES
+                .iter()
+                .map(|t| t.name().to_lowercase())
+                .collect();
+            format!("`{s}` is not one of {}", names.join(", "))
+        })
+}
+
+fn parse_file_type(s: &str) -> Result<FileType, String> {
+    FileType::parse(s).ok_or_else(|| {
+        let names: Vec<&str> = FileType::ALL.iter().map(|f| f.name()).collect();
+        format!("`{s}` is not one of {}", names.join(", "))
+    })
 }
 
 mod bin_signals;
@@ -58,9 +76,13 @@ fn main() {
     let opts = edge_quantize::Options {
         input: cli.input,
         output: cli.output,
-        ty: cli.ty,
-        output_ty: cli.output_type,
-        allow_fallback: cli.allow_fallback,
+        // No --type and no --output-type: today's default, a Q4_0 file with Q8_0 output that
+        // the runtime runs.
+        output_ty: cli
+            .output_type
+            .or(cli.ty.is_none().then_some(GgmlType::Q8_0)),
+        file_type: cli.ty.unwrap_or(FileType::Q4_0),
+        pure: cli.pure,
         threads: cli.threads.map(|n| n as usize),
         verbose: !cli.quiet,
     };

@@ -1,6 +1,7 @@
 //! The `quantize` binary on bad inputs: exactly one `error: ...` line on stderr, exit code 1,
 //! the message naming what is wrong, and nothing left in the output folder (no output, no
-//! temporary file). Plus the `--allow-fallback` path and the default output name.
+//! temporary file). Plus the fallback chain for rows that are not whole blocks and the
+//! default output name.
 
 use edge_formats::gguf::GgufFile;
 use edge_formats::GgmlType;
@@ -281,13 +282,17 @@ fn row_length_not_a_multiple_of_32() {
             os("--type"),
             os("q4_0"),
         ],
-        &["token_embd.weight", "row length 48", "--allow-fallback"],
+        &[
+            "token_embd.weight",
+            "row length 48",
+            "no fallback type for Q8_0",
+        ],
     );
     assert_eq!(listing(dir.path()), ["odd"].map(String::from).into());
 }
 
 #[test]
-fn allow_fallback_writes_f16() {
+fn fallback_chain_is_applied_and_printed() {
     let dir = tempfile::tempdir().unwrap();
     let model = odd_model(dir.path());
     let out = dir.path().join("out.gguf");
@@ -296,14 +301,21 @@ fn allow_fallback_writes_f16() {
         os("-o"),
         out.as_os_str(),
         os("--type"),
-        os("q4_0"),
-        os("--allow-fallback"),
-        os("--quiet"),
+        os("q4_k"),
+        os("--pure"),
     ]);
     let stderr = String::from_utf8(res.stderr).unwrap();
     assert!(res.status.success(), "{stderr}");
+    // 48-wide rows: Q4_K -> Q5_0 -> F16; 64-wide ffn_down rows: Q4_K -> Q5_0.
     assert!(
-        stderr.contains("warning: tensor `blk.0.attn_q.weight`"),
+        stderr.contains(
+            "warning: tensor `blk.0.attn_q.weight`: row length 48 is not a multiple of 256 (Q4_K); \
+             written as F16"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("`blk.0.ffn_down.weight`: row length 64") && stderr.contains("as Q5_0"),
         "{stderr}"
     );
     assert_eq!(
@@ -316,8 +328,7 @@ fn allow_fallback_writes_f16() {
     assert_eq!(ty("token_embd.weight"), GgmlType::F16);
     assert_eq!(ty("blk.0.attn_q.weight"), GgmlType::F16);
     assert_eq!(ty("blk.0.ffn_gate.weight"), GgmlType::F16);
-    // down_proj rows are 64 long: whole blocks, so it keeps --type.
-    assert_eq!(ty("blk.0.ffn_down.weight"), GgmlType::Q4_0);
+    assert_eq!(ty("blk.0.ffn_down.weight"), GgmlType::Q5_0);
     assert_eq!(ty("blk.0.attn_norm.weight"), GgmlType::F32);
     // F16 data is the f32 input rounded to f16 (ffn_up: no permutation).
     let info = g.tensor("blk.0.ffn_up.weight").unwrap();

@@ -145,9 +145,9 @@ pub fn quantized(input: &Path, ty: edge_formats::GgmlType) -> PathBuf {
     let opts = edge_quantize::Options {
         input: input.to_path_buf(),
         output: Some(out.clone()),
-        ty,
-        output_ty: ty,
-        allow_fallback: false,
+        file_type: edge_quantize::plan::FileType::of_type(ty).expect("a weight type"),
+        pure: false,
+        output_ty: Some(ty),
         threads: None,
         verbose: false,
     };

@@ -5,8 +5,11 @@
 //!   llama `file_type`. [`GgmlType`] and every fact about it (block size, block bytes, ...)
 //!   come from it.
 //! - One file per block type: the block struct, its size assert, its block size and its
-//!   scalar decoder (ggml `dequantize_row_*`, exact): [`q4_0`], [`q4_1`], [`q8_0`], [`q8_1`],
-//!   and [`float`] for f32 / f16 / bf16.
+//!   scalar decoder (ggml `dequantize_row_*`, exact): [`q4_0`], [`q4_1`], [`q5_0`], [`q5_1`],
+//!   [`q8_0`], [`q8_1`] (blocks of 32); the K-quants [`q2_k`], [`q3_k`], [`q4_k`], [`q5_k`],
+//!   [`q6_k`] and their activation type [`q8_k`] (super-blocks of 256); and [`float`] for
+//!   f32 / f16 / bf16. Each file also holds its bit layout (`pack_*` / `unpack_*`), which the
+//!   encoders in edge-quantize use.
 //! - [`nibbles`]: where the Q4 nibble order is written, for decoders and encoders.
 //! - [`dequantize`] (typed slices, any type) and [`dequantize_row`] (the little-endian bytes
 //!   a GGUF file holds).
@@ -15,30 +18,49 @@
 
 pub mod float;
 pub mod nibbles;
+pub mod q2_k;
+pub mod q3_k;
 pub mod q4_0;
 pub mod q4_1;
+pub mod q4_k;
+pub mod q5_0;
+pub mod q5_1;
+pub mod q5_k;
+pub mod q6_k;
 pub mod q8_0;
 pub mod q8_1;
+pub mod q8_k;
 
 pub use float::{bf16_bits_to_f32, dequantize_bf16, dequantize_f16, f16_bits_to_f32};
+pub use q2_k::{dequantize_q2_k, BlockQ2_K};
+pub use q3_k::{dequantize_q3_k, BlockQ3_K};
 pub use q4_0::{dequantize_q4_0, BlockQ4_0};
 pub use q4_1::{dequantize_q4_1, BlockQ4_1};
+pub use q4_k::{dequantize_q4_k, BlockQ4_K};
+pub use q5_0::{dequantize_q5_0, BlockQ5_0};
+pub use q5_1::{dequantize_q5_1, BlockQ5_1};
+pub use q5_k::{dequantize_q5_k, BlockQ5_K};
+pub use q6_k::{dequantize_q6_k, BlockQ6_K};
 pub use q8_0::{dequantize_q8_0, BlockQ8_0};
 pub use q8_1::{dequantize_q8_1, BlockQ8_1};
+pub use q8_k::{dequantize_q8_k, BlockQ8_K};
 
 use bytemuck::Pod;
 use half::{bf16, f16};
 use std::mem::size_of;
 
-/// Elements per block of Q4_0, Q4_1, Q8_0 and Q8_1 (ggml's QK4_0, QK4_1, QK8_0, QK8_1).
+/// Elements per block of Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 and Q8_1 (ggml's QK4_0 ... QK8_1).
 pub const QK: usize = 32;
+
+/// Elements per super-block of the K-quants and Q8_K (ggml's QK_K).
+pub const QK_K: usize = 256;
 
 /// One storage unit of a ggml type: a quant block, or a single float for F32 / F16 / BF16.
 /// Its size in bytes is `size_of::<Self>()`.
 pub trait Block: Pod {
     /// The type whose tensors are a sequence of these.
     const TYPE: GgmlType;
-    /// Elements per block: 1 for floats, 32 for Q4_0 ... Q8_1 (256 for K-quants).
+    /// Elements per block: 1 for floats, 32 for Q4_0 ... Q8_1, 256 for K-quants.
     const BLOCK_SIZE: usize;
     /// out (BLOCK_SIZE) <- this block as f32, ggml's `dequantize_row_*` for one block.
     /// A shorter `out` receives the first `out.len()` values.
@@ -50,6 +72,21 @@ pub trait Block: Pod {
 pub fn dequantize<B: Block>(src: &[B], dst: &mut [f32]) {
     for (block, out) in src.iter().zip(dst.chunks_mut(B::BLOCK_SIZE)) {
         block.dequantize(out);
+    }
+}
+
+/// Runs `decode` on `out` when it holds a whole block of N values, else on a scratch block
+/// whose first `out.len()` values are copied out (the [`Block::dequantize`] contract).
+#[inline]
+fn decode_prefix<const N: usize>(out: &mut [f32], decode: impl FnOnce(&mut [f32; N])) {
+    match <&mut [f32; N]>::try_from(&mut *out) {
+        Ok(whole) => decode(whole),
+        Err(_) => {
+            let mut scratch = [0.0f32; N];
+            decode(&mut scratch);
+            let n = out.len().min(N);
+            out[..n].copy_from_slice(&scratch[..n]);
+        }
     }
 }
 
@@ -80,6 +117,7 @@ macro_rules! type_table {
         /// write have variants; any other id is rejected with its number.
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
         #[repr(u32)]
+        #[allow(non_camel_case_types)] // ggml's spelling: Q4_K, Q8_K
         pub enum GgmlType {
             $($(#[$doc])* $variant = $id,)*
         }
@@ -138,6 +176,22 @@ type_table! {
     Q4_1 = 3, "Q4_1", BlockQ4_1, Some(3), true;
     /// 32 x 8-bit, f16 scale and block sum: activations only.
     Q8_1 = 9, "Q8_1", BlockQ8_1, None, false;
+    /// 32 x 5-bit, one f16 scale.
+    Q5_0 = 6, "Q5_0", BlockQ5_0, Some(8), true;
+    /// 32 x 5-bit, f16 scale and minimum.
+    Q5_1 = 7, "Q5_1", BlockQ5_1, Some(9), true;
+    /// 256 x 2-bit in 16 sub-blocks with 4-bit scales and minimums.
+    Q2_K = 10, "Q2_K", BlockQ2_K, Some(10), true;
+    /// 256 x 3-bit in 16 sub-blocks with 6-bit scales (file type: llama-quantize's Q3_K_M).
+    Q3_K = 11, "Q3_K", BlockQ3_K, Some(12), true;
+    /// 256 x 4-bit in 8 sub-blocks with 6-bit scales and minimums (file type: Q4_K_M).
+    Q4_K = 12, "Q4_K", BlockQ4_K, Some(15), true;
+    /// 256 x 5-bit in 8 sub-blocks with 6-bit scales and minimums (file type: Q5_K_M).
+    Q5_K = 13, "Q5_K", BlockQ5_K, Some(17), true;
+    /// 256 x 6-bit in 16 sub-blocks with 8-bit scales.
+    Q6_K = 14, "Q6_K", BlockQ6_K, Some(18), true;
+    /// 256 x 8-bit, f32 scale and 16 block sums: activations of K-quant dot products only.
+    Q8_K = 15, "Q8_K", BlockQ8_K, None, false;
 }
 
 /// The table: one row per type, in the order of [`GgmlType::ALL`].
@@ -174,9 +228,9 @@ const fn weight_types<const N: usize>() -> [GgmlType; N] {
 }
 
 impl GgmlType {
-    /// The types a weight tensor is stored in: all but Q8_1, which ggml uses only for
-    /// activations.
-    pub const WEIGHT_TYPES: [GgmlType; 6] = weight_types();
+    /// The types a weight tensor is stored in: all but Q8_1 and Q8_K, which ggml uses only
+    /// for activations.
+    pub const WEIGHT_TYPES: [GgmlType; 13] = weight_types();
 
     /// The type with ggml type id `id`, if we support it.
     pub fn from_id(id: u32) -> Option<Self> {

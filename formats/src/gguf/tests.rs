@@ -293,8 +293,8 @@ fn tensor_data_must_lie_inside_the_file_and_be_aligned() {
 
 #[test]
 fn bad_tensor_infos_are_named() {
-    let b = Builder::new(3, 1, 0).info("w", &[8], 12, 0).data(64);
-    assert_names(&parse_err(&b), &["tensor `w`", "ggml type id 12"]);
+    let b = Builder::new(3, 1, 0).info("w", &[8], 16, 0).data(64);
+    assert_names(&parse_err(&b), &["tensor `w`", "ggml type id 16"]);
     let b = Builder::new(3, 1, 0).info("w", &[33], 2, 0).data(64);
     assert_names(
         &parse_err(&b),

@@ -308,3 +308,89 @@ fn q4_rounding_is_the_f32_sum_then_truncation() {
     let b = q4_1(&x);
     assert_eq!(nibble(&b.qs, 2), 1, "round() would give 0");
 }
+
+#[test]
+fn nearest_int_rounds_half_to_even() {
+    use super::kquant::nearest_int;
+    let cases = [
+        (0.5, 0),
+        (1.5, 2),
+        (2.5, 2),
+        (-0.5, 0),
+        (-1.5, -2),
+        (2.49, 2),
+        (-7.51, -8),
+    ];
+    for (x, want) in cases {
+        assert_eq!(nearest_int(x), want, "{x}");
+    }
+}
+
+/// Gaussian-ish values with a few outliers, deterministic.
+fn wavy(n: usize) -> Vec<f32> {
+    (0..n)
+        .map(|i| {
+            let t = i as f32;
+            let v = (t * 0.37).sin() + 0.5 * (t * 1.93).cos();
+            if i % 97 == 13 {
+                8.0 * v
+            } else {
+                v
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn new_types_round_trip_within_their_precision() {
+    let x = wavy(4 * 256);
+    let err = |ty: GgmlType| {
+        let mut bytes = vec![0u8; ty.row_bytes(x.len() as u64).unwrap() as usize];
+        quantize_row(ty, &x, &mut bytes).unwrap();
+        let mut y = vec![0.0f32; x.len()];
+        dequantize_row(ty, &bytes, &mut y).unwrap();
+        relative_rms_error(&x, &y)
+    };
+    // (type, bound on the relative RMS error, about 1.25 x what the encoders give).
+    let bounds = [
+        (GgmlType::Q2_K, 0.4),
+        (GgmlType::Q3_K, 0.25),
+        (GgmlType::Q4_K, 0.11),
+        (GgmlType::Q5_0, 0.08),
+        (GgmlType::Q5_1, 0.06),
+        (GgmlType::Q5_K, 0.06),
+        (GgmlType::Q6_K, 0.03),
+    ];
+    for (ty, bound) in bounds {
+        let e = err(ty);
+        assert!(e > 0.0 && e < bound, "{ty}: relative rms error {e}");
+    }
+    assert!(err(GgmlType::Q6_K) < err(GgmlType::Q4_K));
+    assert!(err(GgmlType::Q4_K) < err(GgmlType::Q2_K));
+}
+
+#[test]
+fn new_types_encode_zeros_as_zeros() {
+    let x = vec![0.0f32; 256];
+    for ty in [
+        GgmlType::Q5_0,
+        GgmlType::Q5_1,
+        GgmlType::Q2_K,
+        GgmlType::Q3_K,
+        GgmlType::Q4_K,
+        GgmlType::Q5_K,
+        GgmlType::Q6_K,
+    ] {
+        let mut bytes = vec![0u8; ty.row_bytes(256).unwrap() as usize];
+        quantize_row(ty, &x, &mut bytes).unwrap();
+        let mut y = vec![1.0f32; 256];
+        dequantize_row(ty, &bytes, &mut y).unwrap();
+        assert!(y.iter().all(|&v| v == 0.0), "{ty}");
+    }
+    // Q8_K is an activation type: no file encoder.
+    let mut out = vec![0u8; 292];
+    assert_eq!(
+        quantize_row(GgmlType::Q8_K, &x, &mut out),
+        Err(CodecError::Unsupported { ty: GgmlType::Q8_K })
+    );
+}

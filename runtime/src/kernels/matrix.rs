@@ -83,6 +83,18 @@ impl<'a> Matrix<'a> {
                     "{ty} matrix ({rows}, {k}): Q8_1 is an activation type, not a weight type"
                 )))
             }
+            GgmlType::Q5_0
+            | GgmlType::Q5_1
+            | GgmlType::Q2_K
+            | GgmlType::Q3_K
+            | GgmlType::Q4_K
+            | GgmlType::Q5_K
+            | GgmlType::Q6_K
+            | GgmlType::Q8_K => {
+                return Err(Error::Model(format!(
+                    "{ty} matrix ({rows}, {k}): {ty} is not a type we run yet"
+                )))
+            }
         };
         Ok(Matrix { data, rows, k })
     }

@@ -9,7 +9,14 @@ use edge_formats::GgmlType;
 use std::borrow::Cow;
 
 /// Tensor types a weight matrix may have.
-pub const MATRIX_TYPES: [GgmlType; 6] = GgmlType::WEIGHT_TYPES;
+pub const MATRIX_TYPES: [GgmlType; 6] = [
+    GgmlType::F32,
+    GgmlType::F16,
+    GgmlType::BF16,
+    GgmlType::Q8_0,
+    GgmlType::Q4_0,
+    GgmlType::Q4_1,
+];
 
 /// One transformer block. Shapes are (rows, k): out (rows) = w @ x (k).
 #[derive(Clone, Debug)]
