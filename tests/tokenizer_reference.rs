@@ -143,12 +143,7 @@ fn char_with_byte(b: u8) -> Option<char> {
 /// into whole characters, and a byte that is not valid UTF-8 alone gives U+FFFD.
 #[test]
 fn every_byte_value_falls_back_to_its_own_token() {
-    let gguf = common::quantized(
-        &common::shared_models().join("tiny-random-llama-256"),
-        edge_formats::GgmlType::Q8_0,
-    );
-    let file = edge_formats::gguf::GgufFile::open(&gguf).unwrap();
-    let tokenizer = Tokenizer::from_metadata(file.metadata()).unwrap();
+    let tokenizer = common::tokenizer::tiny_random_256();
     let byte_token = |b: u8| 2048 + u32::from(b);
     for b in 0u8..=255 {
         assert_eq!(

@@ -75,12 +75,7 @@ fn stream_specials_follow_render_flag_and_flush_reports_unfinished() {
 /// `tokenizers` library's ByteFallback decoder gives).
 #[test]
 fn byte_tokens_join_into_whole_characters() {
-    let gguf = common::quantized(
-        &common::shared_models().join("tiny-random-llama-256"),
-        edge_formats::GgmlType::Q8_0,
-    );
-    let file = edge_formats::gguf::GgufFile::open(&gguf).unwrap();
-    let tokenizer = Tokenizer::from_metadata(file.metadata()).unwrap();
+    let tokenizer = common::tokenizer::tiny_random_256();
     let byte_token = |b: u8| 2048 + u32::from(b);
     for c in ['é', '日', '€', '🙂', '\u{10FFFF}'] {
         let mut utf8 = [0u8; 4];

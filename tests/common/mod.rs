@@ -2,6 +2,7 @@
 //! scratch folders. Nothing here writes into ../shared.
 #![allow(dead_code)]
 
+pub mod counting_alloc;
 pub mod tokenizer;
 
 use std::path::{Path, PathBuf};

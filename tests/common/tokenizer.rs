@@ -63,3 +63,14 @@ pub fn check_cases(tokenizer: &Tokenizer, cases: &[Case], check_decoded: bool) {
         failures.join("\n")
     );
 }
+
+/// The tokenizer of tiny-random-llama-256 (byte tokens `<0x00>`..`<0xFF>` at ids 2048..2303),
+/// read from the GGUF our quantizer writes.
+pub fn tiny_random_256() -> Tokenizer {
+    let gguf = super::quantized(
+        &super::shared_models().join("tiny-random-llama-256"),
+        edge_formats::GgmlType::Q8_0,
+    );
+    let file = edge_formats::gguf::GgufFile::open(&gguf).unwrap();
+    Tokenizer::from_metadata(file.metadata()).unwrap()
+}
