@@ -3,6 +3,7 @@
 //! order, never fused: llama.cpp's quantizers are built without FMA or contraction, and a
 //! single ulp changes which candidate scale wins.
 
+use super::block_scale::signed_absmax;
 use super::float::f32_to_f16_bits;
 use half::f16;
 
@@ -30,7 +31,7 @@ pub(super) fn f16_round(x: f32) -> (f16, f32) {
 /// scale refined over 18 nearby iscales. Writes `l + nmax` into `levels` and returns the
 /// scale (0 for an all-zero group, whose levels are 0).
 pub(super) fn make_qx_quants(nmax: i32, x: &[f32], levels: &mut [i8]) -> f32 {
-    let (max, amax) = signed_abs_max(x);
+    let (max, amax) = signed_absmax(x);
     if amax < GROUP_MAX_EPS {
         levels.fill(0);
         return 0.0;
@@ -74,7 +75,7 @@ pub(super) fn make_qx_quants(nmax: i32, x: &[f32], levels: &mut [i8]) -> f32 {
 /// to 5 passes moving single levels while that improves the fit. Writes `l + nmax` into
 /// `levels` and returns the scale (0 for an all-zero group, whose levels are 0).
 pub(super) fn make_q3_quants(nmax: i32, x: &[f32], levels: &mut [i8]) -> f32 {
-    let (max, amax) = signed_abs_max(x);
+    let (max, amax) = signed_absmax(x);
     if amax < GROUP_MAX_EPS {
         levels.fill(0);
         return 0.0;
@@ -223,18 +224,4 @@ pub(super) fn make_qkx2_quants(
         }
     }
     (scale, -min)
-}
-
-/// (the first element of largest |x| with its sign, that |x|), ggml's scan with `>`.
-#[inline]
-fn signed_abs_max(x: &[f32]) -> (f32, f32) {
-    let (mut max, mut amax) = (0.0f32, 0.0f32);
-    for &v in x {
-        let ax = v.abs();
-        if ax > amax {
-            amax = ax;
-            max = v;
-        }
-    }
-    (max, amax)
 }

@@ -13,6 +13,7 @@
 //!
 //! The runtime's activation quantizer (ties to even, as ggml's SIMD path) lives elsewhere.
 
+mod block_scale;
 pub mod float;
 mod kquant;
 pub mod q2_k;

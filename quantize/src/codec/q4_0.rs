@@ -1,6 +1,7 @@
 //! Q4_0: 32 values as `d * (q - 8)`, q in [0, 15], packed by
 //! [`edge_formats::blocks::nibbles`]. Port of ggml `quantize_row_q4_0_ref`.
 
+use super::block_scale::{scale_and_inverse, signed_absmax};
 use super::float::f32_to_f16_bits;
 use edge_formats::blocks::nibbles::pack_q4;
 use edge_formats::{BlockQ4_0, QK};
@@ -19,16 +20,7 @@ fn nibble(x: f32, id: f32) -> u8 {
 /// at most +7); id = 1/d, or 0 when d is zero (an all-zero block gives d = -0.0).
 #[inline]
 pub(super) fn quantize_block(x: &[f32; QK]) -> BlockQ4_0 {
-    let mut amax = 0.0f32;
-    let mut max = 0.0f32;
-    for &v in x {
-        if amax < v.abs() {
-            amax = v.abs();
-            max = v;
-        }
-    }
-    let d = max / -8.0;
-    let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+    let (d, id) = scale_and_inverse(signed_absmax(x).0, -8.0);
     BlockQ4_0 {
         d: f16::from_bits(f32_to_f16_bits(d)),
         qs: pack_q4(&x.map(|v| nibble(v, id))),

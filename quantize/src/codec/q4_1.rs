@@ -1,6 +1,7 @@
 //! Q4_1: 32 values as `d * q + m`, q in [0, 15], packed by
 //! [`edge_formats::blocks::nibbles`]. Port of ggml `quantize_row_q4_1_ref`.
 
+use super::block_scale::{min_max, scale_and_inverse};
 use super::float::f32_to_f16_bits;
 use edge_formats::blocks::nibbles::pack_q4;
 use edge_formats::{BlockQ4_1, QK};
@@ -18,18 +19,8 @@ fn nibble(x: f32, min: f32, id: f32) -> u8 {
 /// block stores d and m = min rounded to f16.
 #[inline]
 pub(super) fn quantize_block(x: &[f32; QK]) -> BlockQ4_1 {
-    let mut min = f32::MAX;
-    let mut max = -f32::MAX;
-    for &v in x {
-        if v < min {
-            min = v;
-        }
-        if v > max {
-            max = v;
-        }
-    }
-    let d = (max - min) / 15.0;
-    let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+    let (min, max) = min_max(x);
+    let (d, id) = scale_and_inverse(max - min, 15.0);
     BlockQ4_1 {
         d: f16::from_bits(f32_to_f16_bits(d)),
         m: f16::from_bits(f32_to_f16_bits(min)),

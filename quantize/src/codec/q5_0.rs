@@ -1,6 +1,7 @@
 //! Q5_0: 32 values as `d * (q - 16)`, q in [0, 31], laid out by
 //! [`edge_formats::blocks::q5_0`]. Port of ggml `quantize_row_q5_0_ref`.
 
+use super::block_scale::{scale_and_inverse, signed_absmax};
 use super::float::f32_to_f16_bits;
 use edge_formats::blocks::q5_0::pack_q5;
 use edge_formats::blocks::BlockQ5_0;
@@ -18,16 +19,7 @@ fn quint(x: f32, id: f32) -> u8 {
 /// element maps to q = 0 exactly); id = 1/d, or 0 when d is zero.
 #[inline]
 pub(super) fn quantize_block(x: &[f32; QK]) -> BlockQ5_0 {
-    let mut amax = 0.0f32;
-    let mut max = 0.0f32;
-    for &v in x {
-        if amax < v.abs() {
-            amax = v.abs();
-            max = v;
-        }
-    }
-    let d = max / -16.0;
-    let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+    let (d, id) = scale_and_inverse(signed_absmax(x).0, -16.0);
     let (qh, qs) = pack_q5(&x.map(|v| quint(v, id)));
     BlockQ5_0 {
         d: f16::from_bits(f32_to_f16_bits(d)),

@@ -1,6 +1,7 @@
 //! Q5_1: 32 values as `d * q + m`, q in [0, 31], laid out by
 //! [`edge_formats::blocks::q5_0`]. Port of ggml `quantize_row_q5_1_ref`.
 
+use super::block_scale::{min_max, scale_and_inverse};
 use super::float::f32_to_f16_bits;
 use edge_formats::blocks::q5_0::pack_q5;
 use edge_formats::blocks::BlockQ5_1;
@@ -18,18 +19,8 @@ fn quint(x: f32, min: f32, id: f32) -> u8 {
 /// or 0; the values use the f32 `min` and `id`, the block stores d and m = min as f16.
 #[inline]
 pub(super) fn quantize_block(x: &[f32; QK]) -> BlockQ5_1 {
-    let mut min = f32::MAX;
-    let mut max = -f32::MAX;
-    for &v in x {
-        if v < min {
-            min = v;
-        }
-        if v > max {
-            max = v;
-        }
-    }
-    let d = (max - min) / 31.0;
-    let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+    let (min, max) = min_max(x);
+    let (d, id) = scale_and_inverse(max - min, 31.0);
     let (qh, qs) = pack_q5(&x.map(|v| quint(v, min, id)));
     BlockQ5_1 {
         d: f16::from_bits(f32_to_f16_bits(d)),
