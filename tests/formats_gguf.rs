@@ -4,7 +4,7 @@
 //! llama.cpp's files byte for byte.
 mod common;
 
-use edge_formats::gguf::{GgufFile, GgufWriter, TensorSpec, Value};
+use edge_formats::gguf::{GgufFile, GgufWriter, Value};
 use edge_formats::{BlockQ4_1, GgmlType};
 use serde_json::Value as Json;
 use std::io::Write;
@@ -254,15 +254,7 @@ impl Write for CompareSink<'_> {
 /// the same bytes.
 fn rewrite_is_identical(path: &Path) {
     let file = GgufFile::open(path).unwrap();
-    let specs: Vec<TensorSpec> = file
-        .tensors()
-        .iter()
-        .map(|t| TensorSpec {
-            name: t.name.clone(),
-            dims: t.dims.clone(),
-            ty: t.ty,
-        })
-        .collect();
+    let specs = common::hostile::tensor_specs(&file);
     let sink = CompareSink {
         want: file.bytes(),
         pos: 0,

@@ -5,11 +5,13 @@
 //! cases run under an address-space limit (`prlimit --as`) where it exists, so a refusal also
 //! proves the process stayed small.
 
+#[path = "../../tests/common/hostile.rs"]
+mod hostile;
+
+use hostile::limited;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-const AS_LIMIT: u64 = 1 << 30;
+use std::process::Output;
 
 /// (key, new value) pairs merged into config.json.
 type ConfigEdits = Vec<(&'static str, Value)>;
@@ -42,43 +44,19 @@ fn model_with_config(dir: &Path, name: &str, edits: &[(&str, Value)]) -> PathBuf
 }
 
 fn quantize_limited(input: &Path, output: &Path) -> Output {
-    let has_prlimit = Command::new("prlimit")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    let mut cmd = if has_prlimit {
-        let mut c = Command::new("prlimit");
-        c.arg(format!("--as={AS_LIMIT}"))
-            .arg("--")
-            .arg(env!("CARGO_BIN_EXE_quantize"));
-        c
-    } else {
-        Command::new(env!("CARGO_BIN_EXE_quantize"))
-    };
-    cmd.arg(input)
+    limited(Path::new(env!("CARGO_BIN_EXE_quantize")))
+        .arg(input)
         .args(["--type", "q8_0", "-o"])
         .arg(output)
         .output()
         .expect("run quantize")
 }
 
-/// A refusal: exit code 1, one short `error: ` line on stderr containing every needle.
+/// A refusal (see `hostile::expect_refusal`) with exit code 1 and a message under 400 bytes.
 fn expect_refusal(out: &Output, needles: &[&str]) {
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let shown = &stderr[..stderr.len().min(2000)];
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{:?}; stderr: {shown}",
-        out.status
-    );
-    let lines: Vec<&str> = stderr.lines().collect();
-    assert_eq!(lines.len(), 1, "one line: {shown}");
-    assert!(lines[0].starts_with("error: "), "{shown}");
-    assert!(lines[0].len() < 400, "a short message: {shown}");
-    for n in needles {
-        assert!(lines[0].contains(n), "`{n}` not in {shown}");
-    }
+    let line = hostile::expect_refusal(out, needles);
+    assert_eq!(out.status.code(), Some(1), "{line}");
+    assert!(line.len() < 400, "a short message: {line}");
 }
 
 #[test]

@@ -3,8 +3,12 @@
 //! messages, `general.alignment = 1`, and an input truncated while it is mapped (SIGBUS) or a
 //! run killed outright, whose temporary file the next run sweeps. Every file is made here.
 
+#[path = "../../tests/common/hostile.rs"]
+mod hostile;
+
 use edge_formats::gguf::{GgmlDims, GgufFile, GgufWriter, TensorSpec, Value, ALIGNMENT_KEY};
 use edge_formats::GgmlType;
+use hostile::{expect_refusal, expect_success, finish, listing, mkfifo, tensor_specs};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -24,61 +28,9 @@ fn quantize_cmd(input: &Path, output: &Path, args: &[&str]) -> Command {
     cmd
 }
 
-/// Waits for `child`, killing it after 60 s (a FIFO input would block it forever).
-fn finish(mut child: Child, what: &str) -> Output {
-    let started = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if started.elapsed() > Duration::from_secs(60) {
-            let _ = child.kill();
-            panic!("quantize {what} blocked");
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    child.wait_with_output().unwrap()
-}
-
 fn quantize(input: &Path, output: &Path, args: &[&str]) -> Output {
     let child = quantize_cmd(input, output, args).spawn().unwrap();
-    finish(child, &input.display().to_string())
-}
-
-/// A refusal: a non-zero exit below 100, one `error: ` line containing every needle.
-fn expect_refusal(out: &Output, needles: &[&str]) {
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let code = out.status.code();
-    assert!(
-        code.is_some_and(|c| (1..100).contains(&c)),
-        "{:?}; stderr: {stderr}",
-        out.status
-    );
-    let lines: Vec<&str> = stderr.lines().collect();
-    assert_eq!(lines.len(), 1, "one line: {stderr}");
-    assert!(lines[0].starts_with("error: "), "{stderr}");
-    for n in needles {
-        assert!(lines[0].contains(n), "`{n}` not in {stderr}");
-    }
-}
-
-fn expect_success(out: &Output) {
-    assert!(
-        out.status.success(),
-        "{:?}: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn listing(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    v.sort();
-    v
-}
-
-fn mkfifo(path: &Path) {
-    assert!(Command::new("mkfifo").arg(path).status().unwrap().success());
+    finish(child, &format!("quantize {}", input.display()))
 }
 
 /// tinystories-656k as an all-F32 GGUF in `dir`.
@@ -104,15 +56,7 @@ fn rewrite(src: &Path, dst: &Path, extra: &[(&str, Value)], poke: Option<(&str, 
         .cloned()
         .collect();
     meta.extend(extra.iter().map(|(k, v)| (k.to_string(), v.clone())));
-    let specs: Vec<TensorSpec> = file
-        .tensors()
-        .iter()
-        .map(|t| TensorSpec {
-            name: t.name.clone(),
-            dims: t.dims.clone(),
-            ty: t.ty,
-        })
-        .collect();
+    let specs = tensor_specs(&file);
     let mut w = GgufWriter::new(Vec::new(), &meta, &specs).unwrap();
     for t in file.tensors() {
         let mut data = file.tensor_data(t).to_vec();

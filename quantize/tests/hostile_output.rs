@@ -4,12 +4,15 @@
 //! work, and temporary files of killed runs are swept. Every FIFO, device node, socket and link
 //! is made in a temporary folder; nothing under /dev is touched.
 
+#[path = "../../tests/common/hostile.rs"]
+mod hostile;
+
+use hostile::{expect_refusal, expect_success, finish, listing, mkfifo};
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
 
 fn tinystories() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/models/tinystories-656k")
@@ -18,7 +21,7 @@ fn tinystories() -> PathBuf {
 /// `quantize tinystories-656k --type q8_0 -o output`, killed after 60 s (a FIFO opened for
 /// writing would block it forever).
 fn quantize_to(output: &Path) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_quantize"))
+    let child = Command::new(env!("CARGO_BIN_EXE_quantize"))
         .arg(tinystories())
         .args(["--type", "q8_0", "--quiet", "-o"])
         .arg(output)
@@ -26,59 +29,11 @@ fn quantize_to(output: &Path) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .expect("run quantize");
-    let started = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if started.elapsed() > Duration::from_secs(60) {
-            let _ = child.kill();
-            panic!("quantize -o {} blocked", output.display());
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    child.wait_with_output().unwrap()
-}
-
-/// A refusal: a non-zero exit below 100, one `error: ` line containing every needle.
-fn expect_refusal(out: &Output, needles: &[&str]) {
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let code = out.status.code();
-    assert!(
-        code.is_some_and(|c| (1..100).contains(&c)),
-        "{:?}; stderr: {stderr}",
-        out.status
-    );
-    let lines: Vec<&str> = stderr.lines().collect();
-    assert_eq!(lines.len(), 1, "one line: {stderr}");
-    assert!(lines[0].starts_with("error: "), "{stderr}");
-    for n in needles {
-        assert!(lines[0].contains(n), "`{n}` not in {stderr}");
-    }
-}
-
-fn expect_success(out: &Output) {
-    assert!(
-        out.status.success(),
-        "{:?}: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
+    finish(child, &format!("quantize -o {}", output.display()))
 }
 
 fn is_gguf(path: &Path) -> bool {
     std::fs::read(path).is_ok_and(|b| b.starts_with(b"GGUF"))
-}
-
-/// Names in `dir`, sorted.
-fn listing(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    v.sort();
-    v
-}
-
-fn mkfifo(path: &Path) {
-    assert!(Command::new("mkfifo").arg(path).status().unwrap().success());
 }
 
 fn is_root() -> bool {

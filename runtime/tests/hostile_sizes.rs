@@ -7,17 +7,14 @@
 
 mod common;
 
+use common::hostile::{self, limited, tensor_specs};
 use edge::Model;
 use edge::{KvType, Session, SessionParams};
 use edge::{Sampler, SamplerParams};
-use edge_formats::gguf::{GgufFile, GgufWriter, TensorSpec, Value};
+use edge_formats::gguf::{GgufFile, GgufWriter, Value};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::Arc;
-
-/// The address space a hostile case may use (the model is 1 MB; threads and the allocator's
-/// arenas take the rest).
-const AS_LIMIT: u64 = 1 << 30;
 
 fn tinystories_q8() -> PathBuf {
     common::shared_models().join("llama.cpp-made/tinystories-656k.q8_0.gguf")
@@ -34,15 +31,7 @@ fn mutated(dir: &Path, name: &str, edits: &[(&str, Option<Value>)]) -> PathBuf {
             meta.push((key.to_string(), v.clone()));
         }
     }
-    let specs: Vec<TensorSpec> = src
-        .tensors()
-        .iter()
-        .map(|t| TensorSpec {
-            name: t.name.clone(),
-            dims: t.dims.clone(),
-            ty: t.ty,
-        })
-        .collect();
+    let specs = tensor_specs(&src);
     let path = dir.join(name);
     let file = std::fs::File::create(&path).unwrap();
     let mut w = GgufWriter::new(std::io::BufWriter::new(file), &meta, &specs).unwrap();
@@ -55,50 +44,17 @@ fn mutated(dir: &Path, name: &str, edits: &[(&str, Option<Value>)]) -> PathBuf {
 
 /// `run-edge` under the address-space limit when `prlimit` exists.
 fn run_edge_limited(args: &[&str]) -> Output {
-    let has_prlimit = Command::new("prlimit")
-        .arg("--version")
+    limited(Path::new(env!("CARGO_BIN_EXE_run-edge")))
+        .args(args)
         .output()
-        .is_ok_and(|o| o.status.success());
-    let mut cmd = if has_prlimit {
-        let mut c = Command::new("prlimit");
-        c.arg(format!("--as={AS_LIMIT}"))
-            .arg("--")
-            .arg(env!("CARGO_BIN_EXE_run-edge"));
-        c
-    } else {
-        common::run_edge()
-    };
-    cmd.args(args).output().expect("run run-edge")
+        .expect("run run-edge")
 }
 
 /// A refusal: exit code 1, one short `error: ` line on stderr containing every needle.
 fn expect_refusal(out: &Output, needles: &[&str]) -> String {
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "exit status {:?}; stderr: {}",
-        out.status,
-        &stderr[..stderr.len().min(2000)]
-    );
-    let lines: Vec<&str> = stderr.lines().collect();
-    assert_eq!(
-        lines.len(),
-        1,
-        "one line: {:?}",
-        &stderr[..stderr.len().min(2000)]
-    );
-    let line = lines[0];
-    assert!(line.starts_with("error: "), "{line}");
-    assert!(
-        line.len() < 600,
-        "a short message, got {} bytes",
-        line.len()
-    );
-    for n in needles {
-        assert!(line.contains(n), "`{n}` not in {line}");
-    }
-    line.to_string()
+    let line = hostile::expect_refusal(out, needles);
+    assert_eq!(out.status.code(), Some(1), "{line}");
+    line
 }
 
 fn model_arg(path: &Path) -> &str {

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod counting_alloc;
+pub mod hostile;
 pub mod tokenizer;
 
 use std::path::{Path, PathBuf};
