@@ -1,0 +1,136 @@
+//! libedge from C: `examples/c/generate.c` built with the system C compiler against the static
+//! and the shared library prints `run-edge`'s greedy text, and `tests/c/abi_checks.c` checks the
+//! error paths (null arguments, a missing file, too-small buffers, a full context, invalid
+//! UTF-8, the abort and piece callbacks) and the low-level loop.
+
+mod common;
+
+use edge_formats::GgmlType;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const PROMPT: &str = "Once upon a time";
+const N_TOKENS: &str = "32";
+
+/// target/release: where cargo puts run-edge, libedge.a and libedge.so.
+fn target_dir() -> PathBuf {
+    Path::new(env!("CARGO_BIN_EXE_run-edge"))
+        .parent()
+        .expect("run-edge has a folder")
+        .to_path_buf()
+}
+
+fn workspace_file(relative: &str) -> PathBuf {
+    common::workspace().join(relative)
+}
+
+fn tinystories() -> PathBuf {
+    common::quantized(
+        &common::shared_models().join("tinystories-656k"),
+        GgmlType::F32,
+    )
+}
+
+/// The system libraries a Rust static library needs (`rustc --print native-static-libs`).
+const STATIC_LIBS: [&str; 5] = ["-lpthread", "-ldl", "-lm", "-lrt", "-lgcc_s"];
+
+/// Compiles `source` into `out` with `cc`, warnings as errors, against edge.h and `link`.
+fn compile(source: &Path, out: &Path, link: &[&std::ffi::OsStr]) {
+    let output = Command::new("cc")
+        .args(["-std=c11", "-O1", "-Wall", "-Wextra", "-Werror", "-I"])
+        .arg(workspace_file("include"))
+        .arg(source)
+        .arg("-o")
+        .arg(out)
+        .args(link)
+        .output()
+        .expect("run cc (the system C compiler)");
+    assert!(
+        output.status.success(),
+        "cc {}: {}",
+        source.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// `generate.c` linked statically.
+fn static_example(dir: &Path, name: &str, source: &Path) -> PathBuf {
+    let exe = dir.join(name);
+    let lib = target_dir().join("libedge.a");
+    let mut link = vec![lib.as_os_str()];
+    link.extend(STATIC_LIBS.iter().map(std::ffi::OsStr::new));
+    compile(source, &exe, &link);
+    exe
+}
+
+fn stdout_of(command: &mut Command) -> String {
+    let output = command.output().expect("run the program");
+    assert!(
+        output.status.success(),
+        "{command:?}: {}\nstderr: {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("UTF-8 output")
+}
+
+fn run_edge_greedy(model: &Path) -> String {
+    stdout_of(
+        common::run_edge()
+            .arg("-m")
+            .arg(model)
+            .args(["-p", PROMPT, "-n", N_TOKENS, "--temp", "0"]),
+    )
+}
+
+#[test]
+fn generate_c_against_the_static_library_prints_run_edges_greedy_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = tinystories();
+    let exe = static_example(
+        dir.path(),
+        "generate",
+        &workspace_file("examples/c/generate.c"),
+    );
+    let ours = stdout_of(Command::new(&exe).arg(&model).args([PROMPT, N_TOKENS]));
+    let expected = run_edge_greedy(&model);
+    assert!(!expected.is_empty());
+    assert_eq!(ours, expected);
+}
+
+#[test]
+fn generate_c_against_the_shared_library_prints_run_edges_greedy_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = tinystories();
+    // The library installed under its SONAME, with the link-time name beside it.
+    let lib_dir = dir.path().join("lib");
+    std::fs::create_dir(&lib_dir).unwrap();
+    std::fs::copy(
+        target_dir().join("libedge.so"),
+        lib_dir.join("libedge.so.0"),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink("libedge.so.0", lib_dir.join("libedge.so")).unwrap();
+    let exe = dir.path().join("generate");
+    let lib_flag = format!("-L{}", lib_dir.display());
+    let rpath = format!("-Wl,-rpath,{}", lib_dir.display());
+    let link = [lib_flag.as_str(), rpath.as_str(), "-ledge"].map(std::ffi::OsStr::new);
+    compile(&workspace_file("examples/c/generate.c"), &exe, &link);
+    // The program must find the library by its SONAME alone.
+    std::fs::remove_file(lib_dir.join("libedge.so")).unwrap();
+    let ours = stdout_of(Command::new(&exe).arg(&model).args([PROMPT, N_TOKENS]));
+    assert_eq!(ours, run_edge_greedy(&model));
+}
+
+#[test]
+fn c_error_paths_return_their_documented_statuses() {
+    let dir = tempfile::tempdir().unwrap();
+    let exe = static_example(
+        dir.path(),
+        "abi_checks",
+        &workspace_file("runtime/tests/c/abi_checks.c"),
+    );
+    let missing = dir.path().join("missing.gguf");
+    let out = stdout_of(Command::new(&exe).arg(tinystories()).arg(&missing));
+    assert!(out.starts_with("ok "), "{out}");
+}
