@@ -1,7 +1,8 @@
 //! libedge from C: `examples/c/generate.c` built with the system C compiler against the static
 //! and the shared library prints `run-edge`'s greedy text, and `tests/c/abi_checks.c` checks the
 //! error paths (null arguments, a missing file, too-small buffers, a full context, invalid
-//! UTF-8, the abort and piece callbacks) and the low-level loop.
+//! UTF-8, the abort and piece callbacks) and the low-level loop; `tests/c/threads.c` runs two
+//! sessions over one model on two threads at once and enters one session from two threads.
 
 mod common;
 
@@ -53,11 +54,11 @@ fn compile(source: &Path, out: &Path, link: &[&std::ffi::OsStr]) {
     );
 }
 
-/// `generate.c` linked statically.
+/// A C program linked statically.
 fn static_example(dir: &Path, name: &str, source: &Path) -> PathBuf {
     let exe = dir.join(name);
     let lib = target_dir().join("libedge.a");
-    let mut link = vec![lib.as_os_str()];
+    let mut link = vec![std::ffi::OsStr::new("-pthread"), lib.as_os_str()];
     link.extend(STATIC_LIBS.iter().map(std::ffi::OsStr::new));
     compile(source, &exe, &link);
     exe
@@ -133,4 +134,16 @@ fn c_error_paths_return_their_documented_statuses() {
     let missing = dir.path().join("missing.gguf");
     let out = stdout_of(Command::new(&exe).arg(tinystories()).arg(&missing));
     assert!(out.starts_with("ok "), "{out}");
+}
+
+#[test]
+fn two_sessions_on_two_threads_match_running_them_one_after_the_other() {
+    let dir = tempfile::tempdir().unwrap();
+    let exe = static_example(
+        dir.path(),
+        "threads",
+        &workspace_file("runtime/tests/c/threads.c"),
+    );
+    let out = stdout_of(Command::new(&exe).arg(tinystories()));
+    assert!(out.starts_with("ok: "), "{out}");
 }
