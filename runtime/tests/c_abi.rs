@@ -2,13 +2,15 @@
 //! and the shared library prints `run-edge`'s greedy text, and `tests/c/abi_checks.c` checks the
 //! error paths (null arguments, a missing file, too-small buffers, a full context, invalid
 //! UTF-8, the abort and piece callbacks) and the low-level loop; `tests/c/threads.c` runs two
-//! sessions over one model on two threads at once and enters one session from two threads.
+//! sessions over one model on two threads at once and enters one session from two threads;
+//! `examples/c/chat.c` holds `run-edge -i`'s greedy conversation on SmolLM2.
 
 mod common;
 
 use edge_formats::GgmlType;
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 const PROMPT: &str = "Once upon a time";
 const N_TOKENS: &str = "32";
@@ -146,4 +148,48 @@ fn two_sessions_on_two_threads_match_running_them_one_after_the_other() {
     );
     let out = stdout_of(Command::new(&exe).arg(tinystories()));
     assert!(out.starts_with("ok: "), "{out}");
+}
+
+/// `command` with `input` on stdin; its stdout.
+fn stdout_with_input(command: &mut Command, input: &str) -> String {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the program");
+    child
+        .stdin
+        .take()
+        .expect("piped stdin")
+        .write_all(input.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "{command:?}: {}\nstderr: {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("UTF-8 output")
+}
+
+#[test]
+fn chat_c_holds_run_edges_greedy_conversation() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = common::quantized(&common::smollm2_folder(), GgmlType::Q8_0);
+    let exe = static_example(dir.path(), "chat", &workspace_file("examples/c/chat.c"));
+    // Two turns: the second reuses the first's KV cache.
+    let input = "What is the capital of France?\nAnd of Italy?\n";
+    let ours = stdout_with_input(Command::new(&exe).arg(&model).args(["24", "0"]), input);
+    let expected = stdout_with_input(
+        common::run_edge()
+            .arg("-m")
+            .arg(&model)
+            .args(["-i", "-n", "24", "--temp", "0"]),
+        input,
+    );
+    assert_eq!(ours.lines().count(), 2, "{ours}");
+    assert!(ours.lines().all(|reply| !reply.trim().is_empty()), "{ours}");
+    assert_eq!(ours, expected);
 }
