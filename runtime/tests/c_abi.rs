@@ -1,9 +1,10 @@
-//! libedge from C: `examples/c/generate.c` built with the system C compiler against the static
-//! and the shared library prints `run-edge`'s greedy text, and `tests/c/abi_checks.c` checks the
-//! error paths (null arguments, a missing file, too-small buffers, a full context, invalid
-//! UTF-8, the abort and piece callbacks) and the low-level loop; `tests/c/threads.c` runs two
-//! sessions over one model on two threads at once and enters one session from two threads;
-//! `examples/c/chat.c` holds `run-edge -i`'s greedy conversation on SmolLM2.
+//! libedge from C. `examples/c/generate.c`, built with the system C compiler against the static
+//! and the shared library (installed by `scripts/install-lib`, flags from pkg-config), prints
+//! `run-edge`'s greedy text; `tests/c/abi_checks.c` checks the error paths (null arguments, a
+//! missing file, too-small buffers, a full context, invalid UTF-8, the abort and piece
+//! callbacks) and the low-level loop; `tests/c/threads.c` runs two sessions over one model on
+//! two threads at once and enters one session from two threads; `examples/c/chat.c` holds
+//! `run-edge -i`'s greedy conversation on SmolLM2.
 
 mod common;
 
@@ -105,19 +106,28 @@ fn generate_c_against_the_static_library_prints_run_edges_greedy_text() {
 fn generate_c_against_the_shared_library_prints_run_edges_greedy_text() {
     let dir = tempfile::tempdir().unwrap();
     let model = tinystories();
-    // The library installed under its SONAME, with the link-time name beside it.
-    let lib_dir = dir.path().join("lib");
-    std::fs::create_dir(&lib_dir).unwrap();
-    std::fs::copy(
-        target_dir().join("libedge.so"),
-        lib_dir.join("libedge.so.0"),
-    )
-    .unwrap();
-    std::os::unix::fs::symlink("libedge.so.0", lib_dir.join("libedge.so")).unwrap();
-    let exe = dir.path().join("generate");
-    let lib_flag = format!("-L{}", lib_dir.display());
+    // Installed as a user would: libedge.so.0 and its link, edge.h, edge.pc for pkg-config.
+    let prefix = dir.path().join("prefix");
+    let install = Command::new(workspace_file("scripts/install-lib"))
+        .arg(&prefix)
+        .arg(target_dir())
+        .output()
+        .unwrap();
+    assert!(
+        install.status.success(),
+        "{}",
+        String::from_utf8_lossy(&install.stderr)
+    );
+    let flags = stdout_of(
+        Command::new("pkg-config")
+            .args(["--cflags", "--libs", "edge"])
+            .env("PKG_CONFIG_PATH", prefix.join("lib/pkgconfig")),
+    );
+    let lib_dir = prefix.join("lib");
     let rpath = format!("-Wl,-rpath,{}", lib_dir.display());
-    let link = [lib_flag.as_str(), rpath.as_str(), "-ledge"].map(std::ffi::OsStr::new);
+    let mut link: Vec<&std::ffi::OsStr> = flags.split_whitespace().map(|f| f.as_ref()).collect();
+    link.push(rpath.as_ref());
+    let exe = dir.path().join("generate");
     compile(&workspace_file("examples/c/generate.c"), &exe, &link);
     // The program must find the library by its SONAME alone.
     std::fs::remove_file(lib_dir.join("libedge.so")).unwrap();
