@@ -1,10 +1,10 @@
 //! libedge from C. `examples/c/generate.c`, built with the system C compiler against the static
 //! and the shared library (installed by `scripts/install-lib`, flags from pkg-config), prints
 //! `run-edge`'s greedy text; `tests/c/abi_checks.c` checks the error paths (null arguments, a
-//! missing file, too-small buffers, a full context, invalid UTF-8, the abort and piece
-//! callbacks) and the low-level loop; `tests/c/threads.c` runs two sessions over one model on
-//! two threads at once and enters one session from two threads; `examples/c/chat.c` holds
-//! `run-edge -i`'s greedy conversation on SmolLM2.
+//! missing file, a corrupt file, too-small buffers, a full context, invalid UTF-8, the abort
+//! and piece callbacks) and the low-level loop; `tests/c/threads.c` runs two sessions over one
+//! model on two threads at once and enters one session from two threads; `examples/c/chat.c`
+//! holds `run-edge -i`'s greedy conversation on SmolLM2.
 
 mod common;
 
@@ -144,7 +144,16 @@ fn c_error_paths_return_their_documented_statuses() {
         &workspace_file("runtime/tests/c/abi_checks.c"),
     );
     let missing = dir.path().join("missing.gguf");
-    let out = stdout_of(Command::new(&exe).arg(tinystories()).arg(&missing));
+    // The model cut in half: its tensors' data lies outside the file.
+    let corrupt = dir.path().join("corrupt.gguf");
+    let bytes = std::fs::read(tinystories()).unwrap();
+    std::fs::write(&corrupt, &bytes[..bytes.len() / 2]).unwrap();
+    let out = stdout_of(
+        Command::new(&exe)
+            .arg(tinystories())
+            .arg(&missing)
+            .arg(&corrupt),
+    );
     assert!(out.starts_with("ok "), "{out}");
 }
 

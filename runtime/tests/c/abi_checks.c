@@ -1,7 +1,7 @@
 /*
  * C-level checks of libedge's error paths and low-level API, run by runtime/tests/c_abi.rs:
  *
- *     abi_checks MODEL.gguf MISSING_PATH
+ *     abi_checks MODEL.gguf MISSING_PATH CORRUPT.gguf
  *
  * Prints one line per failed check and exits 1 if any failed; "ok N checks" otherwise.
  */
@@ -76,7 +76,7 @@ static void check_statics(void) {
     edge_sampler_free(NULL);
 }
 
-static void check_load_errors(const char *missing) {
+static void check_load_errors(const char *missing, const char *corrupt) {
     edge_model *model = NULL;
     CHECK_STATUS(edge_model_load(NULL, NULL, &model), EDGE_INVALID_ARG, "path is NULL");
     CHECK_STATUS(edge_model_load(missing, NULL, NULL), EDGE_INVALID_ARG, "model_out is NULL");
@@ -85,6 +85,7 @@ static void check_load_errors(const char *missing) {
                  "not valid UTF-8");
     edge_model_params params = {.struct_size = 2};
     CHECK_STATUS(edge_model_load(missing, &params, &model), EDGE_INVALID_ARG, "struct_size");
+    CHECK_STATUS(edge_model_load(corrupt, NULL, &model), EDGE_BAD_MODEL, "outside the file");
     CHECK(model == NULL, "no model after failures");
 }
 
@@ -264,12 +265,12 @@ static void check_generation(edge_model *model) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 3) {
-        fprintf(stderr, "usage: %s MODEL.gguf MISSING_PATH\n", argv[0]);
+    if (argc != 4) {
+        fprintf(stderr, "usage: %s MODEL.gguf MISSING_PATH CORRUPT.gguf\n", argv[0]);
         return 2;
     }
     check_statics();
-    check_load_errors(argv[2]);
+    check_load_errors(argv[2], argv[3]);
     edge_model *model = NULL;
     CHECK_STATUS(edge_model_load(argv[1], NULL, &model), EDGE_OK, "");
     if (model == NULL) {
