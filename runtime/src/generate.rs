@@ -300,6 +300,22 @@ impl Generator {
         self.cached.clear();
     }
 
+    /// Keeps the first `n` cached tokens and forgets the rest.
+    pub fn truncate_cache(&mut self, n: usize) {
+        self.session.truncate(n);
+        self.cached.truncate(n);
+    }
+
+    /// Feeds `tokens` after what the cache holds, outside any turn (which it ends), and returns
+    /// the logits after the last one: for callers that drive the model token by token.
+    pub fn feed(&mut self, tokens: &[u32]) -> Result<&[f32]> {
+        self.turn.started = false;
+        self.turn.unfed = None;
+        self.session.forward_batch(tokens)?;
+        self.cached.extend_from_slice(tokens);
+        Ok(self.session.logits())
+    }
+
     /// Feeds `prompt` after the longest prefix of it that the cache already holds (at least its
     /// last token is fed, so the logits are those after the whole prompt), and begins a turn.
     /// Lowers the abort flag. Errors: an empty prompt, a prompt longer than the context, a

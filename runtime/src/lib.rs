@@ -28,13 +28,17 @@
 
 #![warn(missing_docs)]
 // Unsafe code only in the modules that need it: SIMD kernels, the worker pool and the
-// disjoint output rows it hands out, fallible zeroed allocation, the model's self-borrow.
+// disjoint output rows it hands out, fallible zeroed allocation, the model's self-borrow, the
+// C ABI.
 #![deny(unsafe_code)]
 
 #[allow(unsafe_code)]
 mod alloc;
 mod chat;
 mod error;
+// The C ABI (libedge.so / libedge.a, include/edge.h): raw pointers from C.
+#[allow(unsafe_code)]
+mod ffi;
 #[allow(unsafe_code)]
 mod forward;
 mod generate;
