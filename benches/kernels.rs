@@ -2,8 +2,10 @@
 //! w (576, 1536) @ x (1536) -> out (576)) per weight type, scalar vs every ISA this CPU runs,
 //! and the activation quantizers. Speed is reported in benches/README.md, never asserted.
 
+use bytemuck::Zeroable;
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use edge::internals::{Activation, Kernels, Matrix};
+use edge_formats::blocks::{BlockQ8_K, QK_K};
 use edge_formats::{BlockQ8_0, BlockQ8_1, GgmlType};
 
 const ROWS: usize = 576;
@@ -29,6 +31,10 @@ fn matvec(c: &mut Criterion) {
         GgmlType::Q4_0,
         GgmlType::Q8_0,
         GgmlType::Q4_1,
+        GgmlType::Q5_0,
+        GgmlType::Q4_K,
+        GgmlType::Q5_K,
+        GgmlType::Q6_K,
         GgmlType::F16,
     ] {
         let n_bytes = ty.row_bytes((ROWS * K) as u64).unwrap_or(0) as usize;
@@ -55,6 +61,7 @@ fn quantize(c: &mut Criterion) {
     let x = values(K, 3);
     let mut q0 = vec![BlockQ8_0::default(); K / 32];
     let mut q1 = vec![BlockQ8_1::default(); K / 32];
+    let mut qk = vec![BlockQ8_K::zeroed(); K / QK_K];
     let mut group = c.benchmark_group(format!("quantize_activation_{K}"));
     for kern in Kernels::available() {
         group.bench_function(format!("q8_0/{}", kern.name()), |b| {
@@ -62,6 +69,9 @@ fn quantize(c: &mut Criterion) {
         });
         group.bench_function(format!("q8_1/{}", kern.name()), |b| {
             b.iter(|| kern.quantize_q8_1(black_box(&x), black_box(&mut q1)))
+        });
+        group.bench_function(format!("q8_k/{}", kern.name()), |b| {
+            b.iter(|| kern.quantize_q8_k(black_box(&x), black_box(&mut qk)))
         });
     }
     group.finish();

@@ -14,8 +14,12 @@
 //! Absolute sums are taken element-wise (sum_j |w_j x_j| d_w d_x), which bounds the lane-wise
 //! partial sums the SIMD kernels scale separately.
 
+use bytemuck::Zeroable;
 use edge::internals::{
     generic, Activation, ActivationForm, ActivationForms, Kernels, MatData, Matrix,
+};
+use edge_formats::blocks::{
+    BlockQ2_K, BlockQ3_K, BlockQ4_K, BlockQ5_0, BlockQ5_1, BlockQ5_K, BlockQ6_K, BlockQ8_K, QK_K,
 };
 use edge_formats::{BlockQ4_0, BlockQ4_1, BlockQ8_0, BlockQ8_1, GgmlType, QK};
 use half::{bf16, f16};
@@ -497,7 +501,7 @@ fn matvec_every_type_and_isa_matches_row_dots() {
     let mut rng = Rng(13);
     let (rows, k) = (37, 160);
     let x: Vec<f32> = (0..k).map(|_| rng.sym()).collect();
-    // The weight types the runtime runs (K-quants and Q5_0/Q5_1 are refused until their kernels land).
+    // Q5_0, Q5_1 and the K-quants: `new_types_matvec_every_isa_matches_row_dots`.
     for ty in [
         GgmlType::F32,
         GgmlType::F16,
@@ -616,18 +620,23 @@ fn matrix_from_bytes_checks_length_alignment_and_type() {
 fn activation_prepare_reuses_its_buffers() {
     let k = Kernels::detect().expect("EDGE_ISA names an ISA this CPU runs");
     let mut act = Activation::new(1536);
-    let ptrs = (act.f32.as_ptr(), act.q8_0.as_ptr(), act.q8_1.as_ptr());
+    let ptrs = |a: &Activation| {
+        (
+            a.f32.as_ptr(),
+            a.q8_0.as_ptr(),
+            a.q8_1.as_ptr(),
+            a.q8_k.as_ptr(),
+        )
+    };
+    let before = ptrs(&act);
     for n in [1536, 576, 64, 1536] {
         let x: Vec<f32> = (0..n).map(|i| (i as f32).sin()).collect();
         act.prepare(&k, &x);
         assert_eq!(
-            (act.len(), act.q8_0.len(), act.q8_1.len()),
-            (n, n / QK, n / QK)
+            (act.len(), act.q8_0.len(), act.q8_1.len(), act.q8_k.len()),
+            (n, n / QK, n / QK, n.div_ceil(QK_K))
         );
-        assert_eq!(
-            ptrs,
-            (act.f32.as_ptr(), act.q8_0.as_ptr(), act.q8_1.as_ptr())
-        );
+        assert_eq!(before, ptrs(&act));
     }
 }
 
@@ -662,7 +671,13 @@ fn each_weight_type_reads_the_activation_form_of_its_table_entry() {
     assert_eq!(form(GgmlType::Q4_0), Some(ActivationForm::Q8_0));
     assert_eq!(form(GgmlType::Q8_0), Some(ActivationForm::Q8_0));
     assert_eq!(form(GgmlType::Q4_1), Some(ActivationForm::Q8_1));
-    for ty in [GgmlType::F32, GgmlType::F16, GgmlType::BF16, GgmlType::Q8_1] {
+    for ty in [
+        GgmlType::F32,
+        GgmlType::F16,
+        GgmlType::BF16,
+        GgmlType::Q8_1,
+        GgmlType::Q8_K,
+    ] {
         assert_eq!(form(ty), None, "{ty}");
     }
     for k in Kernels::available() {
@@ -817,4 +832,479 @@ fn swiglu_matches_its_formula_and_is_bit_identical_across_isas() {
             assert!(same, "{} n {n}", k.name());
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Q5_0, Q5_1 and the K-quants (issue 18)
+//
+// Tolerances, generic vs float64 on the dequantized weights and activation:
+// - Q5_0 . Q8_0: as Q4_0, (nb + 3) eps32 * sum |term|.
+// - Q5_1 . Q8_1: as Q4_1, plus the f16 rounding of the block sums s.
+// - K-quants . Q8_K: the integer lane sums are exact; each lane is scaled once by
+//   d_w d_x (two roundings) and summed over nb blocks, then the 8 lanes and the minimum
+//   sum are added: (nb + 16) eps32 * A, doubled for the decoders' own rounding of
+//   (d sc) q - (dmin m), with A = sum_e |x_e| (|w_e| + |dmin_w| * 63) (the minimum term bounded
+//   by its largest value; 0 for Q3_K and Q6_K, which have none).
+
+const K_TYPES: [GgmlType; 5] = [
+    GgmlType::Q2_K,
+    GgmlType::Q3_K,
+    GgmlType::Q4_K,
+    GgmlType::Q5_K,
+    GgmlType::Q6_K,
+];
+
+/// Weights for a (rows, k) matrix of `ty` by our file quantizer, from values at `scale` with
+/// a few outliers (heavy tails exercise the sub-block scales).
+fn quantized_weights(rng: &mut Rng, ty: GgmlType, rows: usize, k: usize, scale: f32) -> Vec<u32> {
+    let w: Vec<f32> = (0..rows * k)
+        .map(|i| {
+            let v = rng.sym() * scale;
+            if i % 97 == 13 {
+                v * 20.0
+            } else {
+                v
+            }
+        })
+        .collect();
+    let mut bytes = vec![0u8; ty.row_bytes((rows * k) as u64).unwrap() as usize];
+    edge_quantize::codec::quantize_row(ty, &w, &mut bytes).unwrap();
+    aligned(&bytes)
+}
+
+fn blocks_of<T: bytemuck::Pod>(store: &[u32], n: usize) -> &[T] {
+    let bytes: &[u8] = bytemuck::cast_slice(store);
+    bytemuck::cast_slice(&bytes[..n * std::mem::size_of::<T>()])
+}
+
+#[test]
+fn q8_k_activation_quantizer_by_hand() {
+    // max = -127 -> iscale = 1, d = 1: products are the inputs; ties go to even.
+    let mut x = [0.0f32; QK_K];
+    let vals = [
+        -127.0, 0.5, 1.5, 2.5, -0.5, -1.5, -2.5, 3.5, 126.5, 127.0, 0.4999, 2.5001,
+    ];
+    x[..vals.len()].copy_from_slice(&vals);
+    x[200] = 7.0;
+    let want: [i8; 12] = [-127, 0, 2, 2, 0, -2, -2, 4, 126, 127, 0, 3];
+    for k in Kernels::available() {
+        let mut out = [BlockQ8_K::zeroed()];
+        k.quantize_q8_k(&x, &mut out);
+        let b = &out[0];
+        assert_eq!(b.d, 1.0, "{}", k.name());
+        assert_eq!(&b.qs[..12], &want, "{}: ties to even", k.name());
+        assert_eq!(b.qs[200], 7);
+        let sum0: i16 = want.iter().map(|&q| q as i16).sum();
+        assert_eq!(b.bsums[0], sum0, "{}: sums of 16", k.name());
+        assert_eq!(b.bsums[12], 7);
+        assert!(b.bsums[1..12].iter().all(|&s| s == 0));
+    }
+    // The first value of largest magnitude sets the sign: a positive max gives a negative d
+    // and negated q (ggml's iscale = -127 / max).
+    let mut y = [0.0f32; QK_K];
+    y[3] = 2.0;
+    y[9] = -2.0;
+    y[10] = 1.0;
+    let mut out = [BlockQ8_K::zeroed()];
+    generic::quantize_q8_k(&y, &mut out);
+    assert_eq!(out[0].d, 1.0 / (-127.0 / 2.0));
+    assert_eq!(
+        (out[0].qs[3], out[0].qs[9], out[0].qs[10]),
+        (-127, 127, -64)
+    );
+    // Zeros and vanishing blocks: all q 0, d 0; a short last block reads as zero-padded.
+    for z in [0.0f32, 1e-39] {
+        let mut out = [BlockQ8_K::zeroed(), BlockQ8_K::zeroed()];
+        let mut v = vec![z; QK_K + 10];
+        v[QK_K] = 1.0;
+        generic::quantize_q8_k(&v, &mut out);
+        assert!(out[0].qs.iter().all(|&q| q == 0) && out[0].d == 0.0, "{z}");
+        assert_eq!((out[1].qs[0], out[1].bsums[0]), (-127, -127));
+        assert!(out[1].qs[10..].iter().all(|&q| q == 0));
+    }
+}
+
+#[test]
+fn q5_dots_generic_vs_float64() {
+    let mut rng = Rng(21);
+    for nb in BLOCK_COUNTS {
+        for scale in SCALES {
+            let n = nb * QK;
+            let x: Vec<f32> = (0..n).map(|_| rng.sym() * scale * 10.0).collect();
+            let (mut x0, mut x1) = (
+                vec![BlockQ8_0::default(); nb],
+                vec![BlockQ8_1::default(); nb],
+            );
+            generic::quantize_q8_0(&x, &mut x0);
+            generic::quantize_q8_1(&x, &mut x1);
+            let (mut xd0, mut xd1) = (vec![0.0f32; n], vec![0.0f32; n]);
+            edge_formats::blocks::dequantize(&x0, &mut xd0);
+            edge_formats::blocks::dequantize(&x1, &mut xd1);
+
+            let s0 = quantized_weights(&mut rng, GgmlType::Q5_0, 1, n, scale);
+            let w0: &[BlockQ5_0] = blocks_of(&s0, nb);
+            let mut wd = vec![0.0f32; n];
+            edge_formats::blocks::dequantize(w0, &mut wd);
+            let (e, a) = f64_dot(&wd, &xd0);
+            let got = generic::dot_q5_0_q8_0(w0, &x0);
+            check(
+                &format!("q5_0 nb={nb} scale={scale}"),
+                got,
+                e,
+                (nb as f64 + 3.0) * EPS * a,
+            );
+
+            let s1 = quantized_weights(&mut rng, GgmlType::Q5_1, 1, n, scale);
+            let w1: &[BlockQ5_1] = blocks_of(&s1, nb);
+            edge_formats::blocks::dequantize(w1, &mut wd);
+            let (e, a) = f64_dot(&wd, &xd1);
+            // The f16 block sums s stand for d_x sum(q_x) in the minimum's term.
+            let s_err: f64 = w1
+                .iter()
+                .zip(&x1)
+                .map(|(w, b)| {
+                    let sum: i32 = b.qs.iter().map(|&q| q as i32).sum();
+                    let exact = b.d.to_f64() * sum as f64;
+                    w.m.to_f64().abs() * (b.s.to_f64() - exact).abs()
+                })
+                .sum();
+            let got = generic::dot_q5_1_q8_1(w1, &x1);
+            let tol = 2.0 * (nb as f64 + 3.0) * EPS * a + s_err * 1.01;
+            check(&format!("q5_1 nb={nb} scale={scale}"), got, e, tol);
+        }
+    }
+}
+
+/// (sum w x, sum |w x|) in f64.
+fn f64_dot(w: &[f32], x: &[f32]) -> (f64, f64) {
+    w.iter().zip(x).fold((0.0, 0.0), |(e, a), (&w, &x)| {
+        let t = w as f64 * x as f64;
+        (e + t, a + t.abs())
+    })
+}
+
+/// The generic dot of a K-quant row and its dequantized values, by type.
+fn k_dot_and_dequantized(
+    ty: GgmlType,
+    store: &[u32],
+    nb: usize,
+    x: &[BlockQ8_K],
+    k: &Kernels,
+) -> (f32, Vec<f32>, f64) {
+    let mut wd = vec![0.0f32; nb * QK_K];
+    use edge_formats::blocks::dequantize as deq;
+    let (got, dmin) = match ty {
+        GgmlType::Q2_K => {
+            let w: &[BlockQ2_K] = blocks_of(store, nb);
+            deq(w, &mut wd);
+            let dmin = w.iter().map(|b| b.dmin.to_f64().abs()).fold(0.0, f64::max);
+            ((k.q2_k.dot)(w, x), dmin)
+        }
+        GgmlType::Q3_K => {
+            let w: &[BlockQ3_K] = blocks_of(store, nb);
+            deq(w, &mut wd);
+            ((k.q3_k.dot)(w, x), 0.0)
+        }
+        GgmlType::Q4_K => {
+            let w: &[BlockQ4_K] = blocks_of(store, nb);
+            deq(w, &mut wd);
+            let dmin = w.iter().map(|b| b.dmin.to_f64().abs()).fold(0.0, f64::max);
+            ((k.q4_k.dot)(w, x), dmin)
+        }
+        GgmlType::Q5_K => {
+            let w: &[BlockQ5_K] = blocks_of(store, nb);
+            deq(w, &mut wd);
+            let dmin = w.iter().map(|b| b.dmin.to_f64().abs()).fold(0.0, f64::max);
+            ((k.q5_k.dot)(w, x), dmin)
+        }
+        GgmlType::Q6_K => {
+            let w: &[BlockQ6_K] = blocks_of(store, nb);
+            deq(w, &mut wd);
+            ((k.q6_k.dot)(w, x), 0.0)
+        }
+        _ => unreachable!("{ty} is not a K-quant"),
+    };
+    (got, wd, dmin * 63.0)
+}
+
+#[test]
+fn k_quant_dots_generic_vs_float64() {
+    let mut rng = Rng(23);
+    let scalar = Kernels::scalar();
+    for ty in K_TYPES {
+        for nb in [0usize, 1, 2, 3, 6, 7] {
+            for scale in SCALES {
+                let n = nb * QK_K;
+                let x: Vec<f32> = (0..n).map(|_| rng.sym() * scale * 10.0).collect();
+                let mut xq = vec![BlockQ8_K::zeroed(); nb];
+                generic::quantize_q8_k(&x, &mut xq);
+                let mut xd = vec![0.0f32; n];
+                edge_formats::blocks::dequantize(&xq, &mut xd);
+                let store = quantized_weights(&mut rng, ty, 1, n, scale);
+                let (got, wd, min_bound) = k_dot_and_dequantized(ty, &store, nb, &xq, &scalar);
+                let (e, _) = f64_dot(&wd, &xd);
+                let a: f64 = wd
+                    .iter()
+                    .zip(&xd)
+                    .map(|(&w, &x)| (w.abs() as f64 + min_bound) * (x as f64).abs())
+                    .sum();
+                let tol = 2.0 * (nb as f64 + 16.0) * EPS * a;
+                check(&format!("{ty} nb={nb} scale={scale}"), got, e, tol);
+            }
+        }
+    }
+}
+
+#[test]
+fn new_types_matvec_every_isa_matches_row_dots() {
+    let mut rng = Rng(29);
+    let rows = 37;
+    for ty in [GgmlType::Q5_0, GgmlType::Q5_1].into_iter().chain(K_TYPES) {
+        let k = if ty.block_size() == QK_K { 512 } else { 160 };
+        let x: Vec<f32> = (0..k).map(|_| rng.sym()).collect();
+        let store = quantized_weights(&mut rng, ty, rows, k, 0.1);
+        let len = ty.row_bytes((rows * k) as u64).unwrap() as usize;
+        let m = view_matrix(ty, &store, len, rows, k);
+        assert_eq!((m.rows, m.k, m.data.ggml_type()), (rows, k, ty));
+        assert_eq!(
+            Kernels::activation_form(ty),
+            Some(if ty.block_size() == QK_K {
+                ActivationForm::Q8_K
+            } else if ty == GgmlType::Q5_0 {
+                ActivationForm::Q8_0
+            } else {
+                ActivationForm::Q8_1
+            }),
+            "{ty}"
+        );
+        let scalar = Kernels::scalar();
+        let mut act = Activation::with_forms(k, ActivationForms::for_matrices([&m]));
+        act.prepare(&scalar, &x);
+        let mut want = vec![0.0f32; rows];
+        scalar.matvec(&mut want, &m, &act);
+        // Rows of the scalar matvec against the dequantized rows and the f32 x (loosely:
+        // the activation's own quantization error is ~1/254 of its block maximum).
+        let mut deq = vec![0.0f32; k];
+        for (r, &got) in want.iter().enumerate() {
+            generic::dequantize_row(&m, r, &mut deq);
+            let (e, a) = f64_dot(&deq, &x);
+            check(&format!("{ty} row {r} vs f64"), got, e, a / 50.0);
+        }
+        for kern in Kernels::available() {
+            let mut act = Activation::new(k);
+            act.prepare(&kern, &x);
+            let mut out = vec![f32::NAN; rows + 3];
+            kern.matvec(&mut out, &m, &act);
+            assert!(
+                out[rows..].iter().all(|v| v.is_nan()),
+                "matvec wrote past rows"
+            );
+            let top = want.iter().map(|v| v.abs() as f64).fold(1.0, f64::max);
+            for r in 0..rows {
+                let tol = 16.0 * (k as f64 + 4.0) * EPS * top;
+                check(
+                    &format!("{} {ty} row {r}", kern.name()),
+                    out[r],
+                    want[r] as f64,
+                    tol,
+                );
+            }
+            let sub = m.rows(5, 11);
+            let mut part = vec![0.0f32; 6];
+            kern.matvec(&mut part, &sub, &act);
+            assert_eq!(&part[..], &out[5..11], "{} {ty} rows(5, 11)", kern.name());
+        }
+    }
+}
+
+#[test]
+fn k_quant_matrices_need_whole_super_blocks_and_q8_k_is_no_weight() {
+    let store = vec![0u32; 512];
+    let bytes: &[u8] = bytemuck::cast_slice(&store);
+    assert!(Matrix::from_bytes(GgmlType::Q4_K, &bytes[..144], 1, 256).is_ok());
+    let err = Matrix::from_bytes(GgmlType::Q4_K, &bytes[..144], 1, 128)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("Q4_K") && err.contains("256"), "{err}");
+    let err = Matrix::from_bytes(GgmlType::Q8_K, &bytes[..292], 1, 256)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("Q8_K"), "{err}");
+}
+
+/// n blocks of random bits whose f16 scales `fix` then sets to finite values.
+fn random_blocks<B: bytemuck::Pod>(
+    rng: &mut Rng,
+    n: usize,
+    fix: impl Fn(&mut B, &mut Rng),
+) -> Vec<B> {
+    (0..n)
+        .map(|_| {
+            let mut b = B::zeroed();
+            for byte in bytemuck::bytes_of_mut(&mut b) {
+                *byte = rng.next() as u8;
+            }
+            fix(&mut b, rng);
+            b
+        })
+        .collect()
+}
+
+/// An f16 scale: random magnitudes across the range, sometimes 0, sometimes the extremes.
+fn edge_f16(rng: &mut Rng) -> f16 {
+    match rng.below(8) {
+        0 => f16::ZERO,
+        1 => f16::MAX,
+        2 => f16::from_f32(6.0e-8),
+        _ => {
+            let scale = 10f32.powi(rng.below(7) as i32 - 4);
+            rand_f16_scale(rng, scale)
+        }
+    }
+}
+
+/// Q8_K activations for nb blocks: random at several scales, zeros, ties, spikes.
+fn q8_k_cases(rng: &mut Rng, nb: usize) -> Vec<Vec<BlockQ8_K>> {
+    activation_cases(rng, nb * QK_K)
+        .into_iter()
+        .map(|x| {
+            let mut q = vec![BlockQ8_K::zeroed(); nb];
+            generic::quantize_q8_k(&x, &mut q);
+            q
+        })
+        .collect()
+}
+
+/// Every SIMD table's dot for the new types against the generic one, on random blocks with
+/// edge scales: |simd - generic| within the accumulation-order bound of the header
+/// (4 (nb + 16) eps32 A, A as for the float64 test, from the generic's own terms).
+#[test]
+fn simd_new_type_dots_match_generic() {
+    let mut rng = Rng(31);
+    for k in simd_tables() {
+        for nb in [0usize, 1, 2, 3, 5, 8] {
+            let k_cases = q8_k_cases(&mut rng, nb);
+            for (c, xq) in k_cases.iter().enumerate() {
+                let mut xd = vec![0.0f32; nb * QK_K];
+                edge_formats::blocks::dequantize(xq, &mut xd);
+                for ty in K_TYPES {
+                    let mut store =
+                        vec![
+                            0u32;
+                            (ty.row_bytes((nb * QK_K) as u64).unwrap() as usize).div_ceil(4) + 1
+                        ];
+                    let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut store);
+                    match ty {
+                        GgmlType::Q2_K => copy_blocks(
+                            bytes,
+                            &random_blocks::<BlockQ2_K>(&mut rng, nb, |b, r| {
+                                b.d = edge_f16(r);
+                                b.dmin = edge_f16(r);
+                            }),
+                        ),
+                        GgmlType::Q3_K => copy_blocks(
+                            bytes,
+                            &random_blocks::<BlockQ3_K>(&mut rng, nb, |b, r| b.d = edge_f16(r)),
+                        ),
+                        GgmlType::Q4_K => copy_blocks(
+                            bytes,
+                            &random_blocks::<BlockQ4_K>(&mut rng, nb, |b, r| {
+                                b.d = edge_f16(r);
+                                b.dmin = edge_f16(r);
+                            }),
+                        ),
+                        GgmlType::Q5_K => copy_blocks(
+                            bytes,
+                            &random_blocks::<BlockQ5_K>(&mut rng, nb, |b, r| {
+                                b.d = edge_f16(r);
+                                b.dmin = edge_f16(r);
+                            }),
+                        ),
+                        _ => copy_blocks(
+                            bytes,
+                            &random_blocks::<BlockQ6_K>(&mut rng, nb, |b, r| b.d = edge_f16(r)),
+                        ),
+                    }
+                    let (want, wdeq, min_bound) =
+                        k_dot_and_dequantized(ty, &store, nb, xq, &Kernels::scalar());
+                    let (got, _, _) = k_dot_and_dequantized(ty, &store, nb, xq, &k);
+                    let a: f64 = wdeq
+                        .iter()
+                        .zip(&xd)
+                        .map(|(&w, &x)| (w.abs() as f64 + min_bound) * (x as f64).abs())
+                        .sum();
+                    let tol = 4.0 * (nb as f64 + 16.0) * EPS * a;
+                    if !(want.is_finite() && a.is_finite()) {
+                        continue; // f32 overflow at extreme scales: no order to compare
+                    }
+                    check(
+                        &format!("{} {ty} nb={nb} case {c}", k.name()),
+                        got,
+                        want as f64,
+                        tol,
+                    );
+                }
+            }
+            // Q5_0 and Q5_1 over the same number of 32-blocks as the K rows hold.
+            let nb32 = nb * 8;
+            for (c, x) in activation_cases(&mut rng, nb32 * QK)
+                .into_iter()
+                .enumerate()
+            {
+                let (mut x0, mut x1) = (
+                    vec![BlockQ8_0::default(); nb32],
+                    vec![BlockQ8_1::default(); nb32],
+                );
+                generic::quantize_q8_0(&x, &mut x0);
+                generic::quantize_q8_1(&x, &mut x1);
+                let w0 = random_blocks::<BlockQ5_0>(&mut rng, nb32, |b, r| b.d = edge_f16(r));
+                let w1 = random_blocks::<BlockQ5_1>(&mut rng, nb32, |b, r| {
+                    b.d = edge_f16(r);
+                    b.m = edge_f16(r);
+                });
+                let bound0: f64 = w0
+                    .iter()
+                    .zip(&x0)
+                    .map(|(w, b)| {
+                        let s: i32 = b.qs.iter().map(|&q| (q as i32).abs() * 16).sum();
+                        s as f64 * w.d.to_f64().abs() * b.d.to_f64().abs()
+                    })
+                    .sum();
+                let bound1: f64 = w1
+                    .iter()
+                    .zip(&x1)
+                    .map(|(w, b)| {
+                        let s: i32 = b.qs.iter().map(|&q| (q as i32).abs() * 31).sum();
+                        s as f64 * w.d.to_f64().abs() * b.d.to_f64().abs()
+                            + (w.m.to_f64() * b.s.to_f64()).abs()
+                    })
+                    .sum();
+                let tol = |bound: f64| 2.0 * (nb32 as f64 + 4.0) * EPS * bound;
+                let (g0, s0) = (generic::dot_q5_0_q8_0(&w0, &x0), (k.q5_0.dot)(&w0, &x0));
+                let (g1, s1) = (generic::dot_q5_1_q8_1(&w1, &x1), (k.q5_1.dot)(&w1, &x1));
+                if g0.is_finite() {
+                    check(
+                        &format!("{} q5_0 nb={nb32} case {c}", k.name()),
+                        s0,
+                        g0 as f64,
+                        tol(bound0),
+                    );
+                }
+                if g1.is_finite() {
+                    check(
+                        &format!("{} q5_1 nb={nb32} case {c}", k.name()),
+                        s1,
+                        g1 as f64,
+                        tol(bound1),
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Writes `blocks` at the start of `bytes`.
+fn copy_blocks<B: bytemuck::Pod>(bytes: &mut [u8], blocks: &[B]) {
+    let src: &[u8] = bytemuck::cast_slice(blocks);
+    bytes[..src.len()].copy_from_slice(src);
 }

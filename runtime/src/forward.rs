@@ -151,6 +151,7 @@ impl RunState {
                     a.f32.capacity() * 4
                         + a.q8_0.capacity() * std::mem::size_of::<edge_formats::BlockQ8_0>()
                         + a.q8_1.capacity() * std::mem::size_of::<edge_formats::BlockQ8_1>()
+                        + a.q8_k.capacity() * std::mem::size_of::<edge_formats::blocks::BlockQ8_K>()
                 })
                 .sum()
         };

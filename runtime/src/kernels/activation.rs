@@ -2,27 +2,36 @@
 //! vector for every matrix that reads it.
 
 use super::{Kernels, Matrix};
+use edge_formats::blocks::{BlockQ8_K, QK_K};
 use edge_formats::{BlockQ8_0, BlockQ8_1, QK};
 
 /// A quantized form of an activation vector. Which form a weight type's dot product reads is
 /// fixed by its entry in the kernel table ([`Kernels::activation_form`]); the f32 copy is
 /// always there and is not a form.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[allow(non_camel_case_types)] // ggml's spelling: Q4_K, Q8_K
 pub enum ActivationForm {
-    /// Blocks of 32 i8 with an f16 scale (read by Q4_0 and Q8_0 weights).
+    /// Blocks of 32 i8 with an f16 scale (read by Q4_0, Q5_0 and Q8_0 weights).
     Q8_0,
-    /// Q8_0 plus the f16 block sum d * sum(q) (read by Q4_1 weights).
+    /// Q8_0 plus the f16 block sum d * sum(q) (read by Q4_1 and Q5_1 weights).
     Q8_1,
+    /// Blocks of 256 i8 with an f32 scale and the sum of each 16 (read by the K-quants).
+    Q8_K,
 }
 
 impl ActivationForm {
     /// Every form, in the order `ActivationForms::iter` yields them.
-    pub const ALL: [ActivationForm; 2] = [ActivationForm::Q8_0, ActivationForm::Q8_1];
+    pub const ALL: [ActivationForm; 3] = [
+        ActivationForm::Q8_0,
+        ActivationForm::Q8_1,
+        ActivationForm::Q8_K,
+    ];
 
     /// Elements per block.
     pub const fn block_size(self) -> usize {
         match self {
             ActivationForm::Q8_0 | ActivationForm::Q8_1 => QK,
+            ActivationForm::Q8_K => QK_K,
         }
     }
 
@@ -31,6 +40,7 @@ impl ActivationForm {
         match self {
             ActivationForm::Q8_0 => std::mem::size_of::<BlockQ8_0>(),
             ActivationForm::Q8_1 => std::mem::size_of::<BlockQ8_1>(),
+            ActivationForm::Q8_K => std::mem::size_of::<BlockQ8_K>(),
         }
     }
 
@@ -100,7 +110,7 @@ impl std::fmt::Debug for ActivationForms {
 /// The activation vector x (k) in the forms its matrices need, quantized once per vector
 /// and reused by all matrices that read it. Allocated once for the largest k.
 /// After `prepare(x)`: `f32.len() == x.len()`, and each form's buffer holds
-/// `ceil(x.len() / 32)` blocks if the form is in the set, 0 otherwise.
+/// `ceil(x.len() / block size)` blocks if the form is in the set, 0 otherwise.
 #[derive(Clone, Debug)]
 pub struct Activation {
     pub f32: Vec<f32>,
@@ -108,6 +118,8 @@ pub struct Activation {
     pub q8_0: Vec<BlockQ8_0>,
     /// The [`ActivationForm::Q8_1`] buffer.
     pub q8_1: Vec<BlockQ8_1>,
+    /// The [`ActivationForm::Q8_K`] buffer.
+    pub q8_k: Vec<BlockQ8_K>,
     forms: ActivationForms,
 }
 
@@ -131,6 +143,7 @@ impl Activation {
             f32: Vec::with_capacity(k_max),
             q8_0: Vec::with_capacity(blocks(ActivationForm::Q8_0)),
             q8_1: Vec::with_capacity(blocks(ActivationForm::Q8_1)),
+            q8_k: Vec::with_capacity(blocks(ActivationForm::Q8_K)),
             forms,
         }
     }
@@ -156,6 +169,10 @@ impl Activation {
                     self.q8_1.resize(nb, BlockQ8_1::default());
                     kernels.quantize_q8_1(x, &mut self.q8_1);
                 }
+                ActivationForm::Q8_K => {
+                    self.q8_k.resize(nb, bytemuck::Zeroable::zeroed());
+                    kernels.quantize_q8_k(x, &mut self.q8_k);
+                }
             }
         }
     }
@@ -175,7 +192,7 @@ impl Activation {
 pub trait ActivationInput: Sized {
     /// The form this input is (None: the f32 copy).
     const FORM: Option<ActivationForm>;
-    /// Elements of the vector per item (a block of 32, or 1 for f32).
+    /// Elements of the vector per item (a block of 32 or 256, or 1 for f32).
     const ELEMENTS: usize;
     /// The prepared items of `act` in this input's form.
     fn of(act: &Activation) -> &[Self];
@@ -202,5 +219,13 @@ impl ActivationInput for BlockQ8_1 {
     const ELEMENTS: usize = ActivationForm::Q8_1.block_size();
     fn of(act: &Activation) -> &[BlockQ8_1] {
         &act.q8_1
+    }
+}
+
+impl ActivationInput for BlockQ8_K {
+    const FORM: Option<ActivationForm> = Some(ActivationForm::Q8_K);
+    const ELEMENTS: usize = ActivationForm::Q8_K.block_size();
+    fn of(act: &Activation) -> &[BlockQ8_K] {
+        &act.q8_k
     }
 }

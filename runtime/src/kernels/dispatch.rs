@@ -5,6 +5,9 @@
 
 use super::{generic, Activation, ActivationForm, ActivationInput, MatData, Matrix};
 use crate::Result;
+use edge_formats::blocks::{
+    BlockQ2_K, BlockQ3_K, BlockQ4_K, BlockQ5_0, BlockQ5_1, BlockQ5_K, BlockQ6_K, BlockQ8_K,
+};
 use edge_formats::{BlockQ4_0, BlockQ4_1, BlockQ8_0, BlockQ8_1, GgmlType};
 use half::{bf16, f16};
 
@@ -84,9 +87,19 @@ pub struct Kernels {
     /// x (n) -> out (ceil(n/32)): [`ActivationForm::Q8_1`] (with block sums), round half to
     /// even.
     pub quantize_q8_1: fn(x: &[f32], out: &mut [BlockQ8_1]),
+    /// x (n) -> out (ceil(n/256)): [`ActivationForm::Q8_K`] (with sums of 16), round half to
+    /// even.
+    pub quantize_q8_k: fn(x: &[f32], out: &mut [BlockQ8_K]),
     pub q4_0: TypeKernels<BlockQ4_0, BlockQ8_0>,
     pub q4_1: TypeKernels<BlockQ4_1, BlockQ8_1>,
+    pub q5_0: TypeKernels<BlockQ5_0, BlockQ8_0>,
+    pub q5_1: TypeKernels<BlockQ5_1, BlockQ8_1>,
     pub q8_0: TypeKernels<BlockQ8_0, BlockQ8_0>,
+    pub q2_k: TypeKernels<BlockQ2_K, BlockQ8_K>,
+    pub q3_k: TypeKernels<BlockQ3_K, BlockQ8_K>,
+    pub q4_k: TypeKernels<BlockQ4_K, BlockQ8_K>,
+    pub q5_k: TypeKernels<BlockQ5_K, BlockQ8_K>,
+    pub q6_k: TypeKernels<BlockQ6_K, BlockQ8_K>,
     pub f32: TypeKernels<f32, f32>,
     pub f16: TypeKernels<f16, f32>,
     pub bf16: TypeKernels<bf16, f32>,
@@ -102,9 +115,17 @@ const GENERIC: Kernels = Kernels {
     name: "scalar",
     quantize_q8_0: generic::quantize_q8_0,
     quantize_q8_1: generic::quantize_q8_1,
+    quantize_q8_k: generic::quantize_q8_k,
     q4_0: generic::Q4_0,
     q4_1: generic::Q4_1,
+    q5_0: generic::Q5_0,
+    q5_1: generic::Q5_1,
     q8_0: generic::Q8_0,
+    q2_k: generic::Q2_K,
+    q3_k: generic::Q3_K,
+    q4_k: generic::Q4_K,
+    q5_k: generic::Q5_K,
+    q6_k: generic::Q6_K,
     f32: generic::F32,
     f16: generic::F16,
     bf16: generic::BF16,
@@ -123,20 +144,19 @@ impl Kernels {
         match ty {
             GgmlType::Q4_0 => GENERIC.q4_0.reads(),
             GgmlType::Q4_1 => GENERIC.q4_1.reads(),
+            GgmlType::Q5_0 => GENERIC.q5_0.reads(),
+            GgmlType::Q5_1 => GENERIC.q5_1.reads(),
             GgmlType::Q8_0 => GENERIC.q8_0.reads(),
+            GgmlType::Q2_K => GENERIC.q2_k.reads(),
+            GgmlType::Q3_K => GENERIC.q3_k.reads(),
+            GgmlType::Q4_K => GENERIC.q4_k.reads(),
+            GgmlType::Q5_K => GENERIC.q5_k.reads(),
+            GgmlType::Q6_K => GENERIC.q6_k.reads(),
             GgmlType::F32 => GENERIC.f32.reads(),
             GgmlType::F16 => GENERIC.f16.reads(),
             GgmlType::BF16 => GENERIC.bf16.reads(),
-            GgmlType::Q8_1 => None,
-            // Not run yet (issue 18's kernels): no activation form.
-            GgmlType::Q5_0
-            | GgmlType::Q5_1
-            | GgmlType::Q2_K
-            | GgmlType::Q3_K
-            | GgmlType::Q4_K
-            | GgmlType::Q5_K
-            | GgmlType::Q6_K
-            | GgmlType::Q8_K => None,
+            // Activation types, not weight types.
+            GgmlType::Q8_1 | GgmlType::Q8_K => None,
         }
     }
 
@@ -194,6 +214,11 @@ impl Kernels {
         (self.quantize_q8_1)(x, out)
     }
 
+    /// x (n) -> out (ceil(n/256) blocks), round half to even, with the sums of each 16.
+    pub fn quantize_q8_k(&self, x: &[f32], out: &mut [BlockQ8_K]) {
+        (self.quantize_q8_k)(x, out)
+    }
+
     /// w (rows, k) @ x (k) -> out (rows); single-threaded over the given rows (split the
     /// work with `Matrix::rows`). Each weight type reads x in the form of its table entry
     /// ([`Kernels::activation_form`]), floats read x.f32. Writes min(out.len(), w.rows)
@@ -210,7 +235,14 @@ impl Kernels {
         match w.data {
             MatData::Q4_0(d) => self.q4_0.matvec_activation(out, d, w.k, x),
             MatData::Q4_1(d) => self.q4_1.matvec_activation(out, d, w.k, x),
+            MatData::Q5_0(d) => self.q5_0.matvec_activation(out, d, w.k, x),
+            MatData::Q5_1(d) => self.q5_1.matvec_activation(out, d, w.k, x),
             MatData::Q8_0(d) => self.q8_0.matvec_activation(out, d, w.k, x),
+            MatData::Q2_K(d) => self.q2_k.matvec_activation(out, d, w.k, x),
+            MatData::Q3_K(d) => self.q3_k.matvec_activation(out, d, w.k, x),
+            MatData::Q4_K(d) => self.q4_k.matvec_activation(out, d, w.k, x),
+            MatData::Q5_K(d) => self.q5_k.matvec_activation(out, d, w.k, x),
+            MatData::Q6_K(d) => self.q6_k.matvec_activation(out, d, w.k, x),
             MatData::F32(d) => self.f32.matvec_activation(out, d, w.k, x),
             MatData::F16(d) => self.f16.matvec_activation(out, d, w.k, x),
             MatData::BF16(d) => self.bf16.matvec_activation(out, d, w.k, x),

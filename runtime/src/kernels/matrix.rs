@@ -1,12 +1,16 @@
 //! Weight matrices: typed views of the GGUF mapping, one variant per weight type.
 
 use crate::{Error, Result};
+use edge_formats::blocks::{
+    BlockQ2_K, BlockQ3_K, BlockQ4_K, BlockQ5_0, BlockQ5_1, BlockQ5_K, BlockQ6_K,
+};
 use edge_formats::{BlockQ4_0, BlockQ4_1, BlockQ8_0, GgmlType};
 use half::{bf16, f16};
 
 /// The storage of a weight matrix (rows, k): row r is elements [r*k, (r+1)*k) (in blocks of
-/// 32 for the quantized types). Borrowed from the GGUF mapping.
+/// 32, or of 256 for the K-quants). Borrowed from the GGUF mapping.
 #[derive(Clone, Copy, Debug)]
+#[allow(non_camel_case_types)] // ggml's spelling: Q4_K, Q8_K
 pub enum MatData<'a> {
     F32(&'a [f32]),
     F16(&'a [f16]),
@@ -14,6 +18,13 @@ pub enum MatData<'a> {
     Q8_0(&'a [BlockQ8_0]),
     Q4_0(&'a [BlockQ4_0]),
     Q4_1(&'a [BlockQ4_1]),
+    Q5_0(&'a [BlockQ5_0]),
+    Q5_1(&'a [BlockQ5_1]),
+    Q2_K(&'a [BlockQ2_K]),
+    Q3_K(&'a [BlockQ3_K]),
+    Q4_K(&'a [BlockQ4_K]),
+    Q5_K(&'a [BlockQ5_K]),
+    Q6_K(&'a [BlockQ6_K]),
 }
 
 impl MatData<'_> {
@@ -26,6 +37,13 @@ impl MatData<'_> {
             MatData::Q8_0(_) => GgmlType::Q8_0,
             MatData::Q4_0(_) => GgmlType::Q4_0,
             MatData::Q4_1(_) => GgmlType::Q4_1,
+            MatData::Q5_0(_) => GgmlType::Q5_0,
+            MatData::Q5_1(_) => GgmlType::Q5_1,
+            MatData::Q2_K(_) => GgmlType::Q2_K,
+            MatData::Q3_K(_) => GgmlType::Q3_K,
+            MatData::Q4_K(_) => GgmlType::Q4_K,
+            MatData::Q5_K(_) => GgmlType::Q5_K,
+            MatData::Q6_K(_) => GgmlType::Q6_K,
         }
     }
 }
@@ -78,21 +96,16 @@ impl<'a> Matrix<'a> {
             GgmlType::Q8_0 => MatData::Q8_0(cast_exact(ty, bytes, n)?),
             GgmlType::Q4_0 => MatData::Q4_0(cast_exact(ty, bytes, n)?),
             GgmlType::Q4_1 => MatData::Q4_1(cast_exact(ty, bytes, n)?),
-            GgmlType::Q8_1 => {
+            GgmlType::Q5_0 => MatData::Q5_0(cast_exact(ty, bytes, n)?),
+            GgmlType::Q5_1 => MatData::Q5_1(cast_exact(ty, bytes, n)?),
+            GgmlType::Q2_K => MatData::Q2_K(cast_exact(ty, bytes, n)?),
+            GgmlType::Q3_K => MatData::Q3_K(cast_exact(ty, bytes, n)?),
+            GgmlType::Q4_K => MatData::Q4_K(cast_exact(ty, bytes, n)?),
+            GgmlType::Q5_K => MatData::Q5_K(cast_exact(ty, bytes, n)?),
+            GgmlType::Q6_K => MatData::Q6_K(cast_exact(ty, bytes, n)?),
+            GgmlType::Q8_1 | GgmlType::Q8_K => {
                 return Err(Error::Model(format!(
-                    "{ty} matrix ({rows}, {k}): Q8_1 is an activation type, not a weight type"
-                )))
-            }
-            GgmlType::Q5_0
-            | GgmlType::Q5_1
-            | GgmlType::Q2_K
-            | GgmlType::Q3_K
-            | GgmlType::Q4_K
-            | GgmlType::Q5_K
-            | GgmlType::Q6_K
-            | GgmlType::Q8_K => {
-                return Err(Error::Model(format!(
-                    "{ty} matrix ({rows}, {k}): {ty} is not a type we run yet"
+                    "{ty} matrix ({rows}, {k}): {ty} is an activation type, not a weight type"
                 )))
             }
         };
@@ -115,6 +128,13 @@ impl<'a> Matrix<'a> {
             MatData::Q8_0(s) => MatData::Q8_0(cut(s, a, b)),
             MatData::Q4_0(s) => MatData::Q4_0(cut(s, a, b)),
             MatData::Q4_1(s) => MatData::Q4_1(cut(s, a, b)),
+            MatData::Q5_0(s) => MatData::Q5_0(cut(s, a, b)),
+            MatData::Q5_1(s) => MatData::Q5_1(cut(s, a, b)),
+            MatData::Q2_K(s) => MatData::Q2_K(cut(s, a, b)),
+            MatData::Q3_K(s) => MatData::Q3_K(cut(s, a, b)),
+            MatData::Q4_K(s) => MatData::Q4_K(cut(s, a, b)),
+            MatData::Q5_K(s) => MatData::Q5_K(cut(s, a, b)),
+            MatData::Q6_K(s) => MatData::Q6_K(cut(s, a, b)),
         };
         Matrix {
             data,

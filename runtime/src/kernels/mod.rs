@@ -3,8 +3,9 @@
 //!
 //! Layout: each weight type has its entries (`dot`, `matvec`, a `gemm` slot) in the
 //! [`Kernels`] table, as a [`TypeKernels`]; per ISA (`generic`, `x86::avx2`, `arm::neon`,
-//! `arm::dotprod`) the kernels live in one file per type family (`q4`, `q8`, `float`) plus the
-//! activation quantizers and SwiGLU. Adding a weight type: its block in `edge-formats`, its
+//! `arm::dotprod`) the kernels live in one file per type family (`q4`, `q5`, `q8`, `k_quants`,
+//! `float`) plus the activation quantizers and SwiGLU; a family an ISA has no file for runs
+//! the generic kernels through `Kernels::scalar()`. Adding a weight type: its block in `edge-formats`, its
 //! encoder in `edge-quantize`, its generic kernel, its SIMD kernels, one line in each table
 //! ([`MatData`], [`Kernels`], each ISA's `kernels()`).
 //!

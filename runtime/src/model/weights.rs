@@ -9,13 +9,20 @@ use edge_formats::GgmlType;
 use std::borrow::Cow;
 
 /// Tensor types a weight matrix may have.
-pub const MATRIX_TYPES: [GgmlType; 6] = [
+pub const MATRIX_TYPES: [GgmlType; 13] = [
     GgmlType::F32,
     GgmlType::F16,
     GgmlType::BF16,
     GgmlType::Q8_0,
     GgmlType::Q4_0,
     GgmlType::Q4_1,
+    GgmlType::Q5_0,
+    GgmlType::Q5_1,
+    GgmlType::Q2_K,
+    GgmlType::Q3_K,
+    GgmlType::Q4_K,
+    GgmlType::Q5_K,
+    GgmlType::Q6_K,
 ];
 
 /// One transformer block. Shapes are (rows, k): out (rows) = w @ x (k).
@@ -201,6 +208,13 @@ pub fn matrix_bytes(m: &Matrix<'_>) -> u64 {
         MatData::Q8_0(d) => std::mem::size_of_val(d),
         MatData::Q4_0(d) => std::mem::size_of_val(d),
         MatData::Q4_1(d) => std::mem::size_of_val(d),
+        MatData::Q5_0(d) => std::mem::size_of_val(d),
+        MatData::Q5_1(d) => std::mem::size_of_val(d),
+        MatData::Q2_K(d) => std::mem::size_of_val(d),
+        MatData::Q3_K(d) => std::mem::size_of_val(d),
+        MatData::Q4_K(d) => std::mem::size_of_val(d),
+        MatData::Q5_K(d) => std::mem::size_of_val(d),
+        MatData::Q6_K(d) => std::mem::size_of_val(d),
     };
     bytes as u64
 }
@@ -233,8 +247,9 @@ impl<'a> Loader<'a> {
         }
         if !MATRIX_TYPES.contains(&info.ty) {
             self.problems.push(format!(
-                "tensor {name}: type {} is not supported (we run F32, F16, BF16, Q8_0, Q4_0, Q4_1)",
-                info.ty
+                "tensor {name}: type {} is not supported (we run {})",
+                info.ty,
+                MATRIX_TYPES.map(|t| t.name()).join(", ")
             ));
             return None;
         }

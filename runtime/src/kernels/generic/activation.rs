@@ -1,6 +1,7 @@
-//! The activation quantizers: an f32 vector -> Q8_0 or Q8_1 blocks, round half to even (the
-//! ggml SIMD rounding), once per vector for every matrix that reads it.
+//! The activation quantizers: an f32 vector -> Q8_0, Q8_1 or Q8_K blocks, round half to even
+//! (the ggml SIMD rounding), once per vector for every matrix that reads it.
 
+use edge_formats::blocks::{BlockQ8_K, QK_K};
 use edge_formats::{BlockQ8_0, BlockQ8_1, QK};
 use half::f16;
 
@@ -88,4 +89,40 @@ pub fn quantize_q8_1(x: &[f32], out: &mut [BlockQ8_1]) {
             qs,
         };
     }
+}
+
+/// x (n) -> out (ceil(n / 256) blocks). Activation quantizer of the K-quants, ggml
+/// `quantize_row_q8_K_ref` (which is also what its x86 build runs): max = the first value of
+/// largest magnitude, iscale = -127 / max, q = min(127, round_half_to_even(iscale * x)), d = 1 /
+/// iscale (f32), bsums = the sums of each 16 q. A partial last block reads as zero-padded.
+///
+/// As for Q8_0: a block whose iscale is not finite (|max| below about 7.5e-37, where d is 0
+/// and the block contributes nothing) gets q = 0. Inputs must be finite (NaN-free).
+pub fn quantize_q8_k(x: &[f32], out: &mut [BlockQ8_K]) {
+    for (block, xb) in out.iter_mut().zip(x.chunks(QK_K)) {
+        quantize_block_q8_k(xb, block);
+    }
+}
+
+/// One block of up to 256 activations -> `block` (see [`quantize_q8_k`]).
+#[inline(always)]
+pub fn quantize_block_q8_k(x: &[f32], block: &mut BlockQ8_K) {
+    let (mut amax, mut max) = (0.0f32, 0.0f32);
+    for &v in x.iter().take(QK_K) {
+        if v.abs() > amax {
+            amax = v.abs();
+            max = v;
+        }
+    }
+    let iscale = if amax == 0.0 { 0.0 } else { -127.0 / max };
+    let iscale = if iscale.is_finite() { iscale } else { 0.0 };
+    block.qs = [0; QK_K];
+    for (q, &v) in block.qs.iter_mut().zip(x) {
+        // `as i32` saturates; the product is within 127 of zero up to rounding.
+        *q = ((iscale * v).round_ties_even() as i32).min(127) as i8;
+    }
+    for (s, qs) in block.bsums.iter_mut().zip(block.qs.chunks_exact(16)) {
+        *s = qs.iter().map(|&q| i16::from(q)).sum();
+    }
+    block.d = if iscale == 0.0 { 0.0 } else { 1.0 / iscale };
 }

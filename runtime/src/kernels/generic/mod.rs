@@ -1,4 +1,5 @@
-//! Portable scalar kernels, one file per weight-type family: the reference every SIMD kernel is tested against (DESIGN
+//! Portable scalar kernels, one file per weight-type family (`q4`, `q5`, `q8`,
+//! `k_quants`, `float`): the reference every SIMD kernel is tested against (DESIGN
 //! convention 4). The arithmetic follows ggml so results agree with llama.cpp to rounding:
 //! integer sums within a block, f32 scaling and accumulation in ggml's order.
 //!
@@ -9,13 +10,17 @@
 
 mod activation;
 mod float;
+mod k_quants;
 mod q4;
+mod q5;
 mod q8;
 mod swiglu;
 
 pub use activation::*;
 pub use float::*;
+pub use k_quants::*;
 pub use q4::*;
+pub use q5::*;
 pub use q8::*;
 pub use swiglu::*;
 
@@ -60,5 +65,12 @@ pub fn dequantize_row(w: &Matrix, row: usize, out: &mut [f32]) {
         MatData::Q8_0(s) => dequantize(s, out),
         MatData::Q4_0(s) => dequantize(s, out),
         MatData::Q4_1(s) => dequantize(s, out),
+        MatData::Q5_0(s) => dequantize(s, out),
+        MatData::Q5_1(s) => dequantize(s, out),
+        MatData::Q2_K(s) => dequantize(s, out),
+        MatData::Q3_K(s) => dequantize(s, out),
+        MatData::Q4_K(s) => dequantize(s, out),
+        MatData::Q5_K(s) => dequantize(s, out),
+        MatData::Q6_K(s) => dequantize(s, out),
     }
 }

@@ -12,7 +12,11 @@
 //!   llama.cpp's AVX2 build uses for the type, so results differ from generic by f32 rounding
 //!   only and from llama.cpp not at all: Q8_0 and Q4_1 as `vec_dot` (8 lanes,
 //!   `fma(d_w * d_x, lane_sum, acc)`, then a horizontal sum), Q4_0 as the repacked
-//!   gemv/gemm (`fma(block_sum, d_w * d_x, acc)`, block after block).
+//!   gemv/gemm (`fma(block_sum, d_w * d_x, acc)`, block after block); Q5_0 and Q5_1 as
+//!   `vec_dot` like Q8_0 and Q4_1.
+//! - Q8_K quantizer: generic (ggml's x86 build runs its reference quantize_row_q8_K too).
+//! - K-quant dots: ggml's AVX2 vec_dot (`k_quants`: eight exact i32 lanes per super-block,
+//!   one fma per super-block, the minimums as there).
 //! - float dots: ggml_vec_dot_f32/f16's 4 x 8 lanes of fma accumulators, its reduction order,
 //!   the tail in f64.
 //! - SwiGLU: bit-identical (`generic::expf_ggml` on 8 lanes).
@@ -22,7 +26,9 @@
 
 mod activation;
 mod float;
+mod k_quants;
 mod q4;
+mod q5;
 mod q8;
 mod swiglu;
 
@@ -44,7 +50,14 @@ pub fn kernels() -> Option<Kernels> {
         quantize_q8_1: activation::quantize_q8_1,
         q4_0: q4::Q4_0,
         q4_1: q4::Q4_1,
+        q5_0: q5::Q5_0,
+        q5_1: q5::Q5_1,
         q8_0: q8::Q8_0,
+        q2_k: k_quants::Q2_K,
+        q3_k: k_quants::Q3_K,
+        q4_k: k_quants::Q4_K,
+        q5_k: k_quants::Q5_K,
+        q6_k: k_quants::Q6_K,
         f32: float::F32,
         f16: float::F16,
         bf16: float::BF16,
@@ -93,6 +106,16 @@ pub(super) fn load_q8(qs: &[i8; QK]) -> __m256i {
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(super) fn mul_sum_u8_i8_f32(x: __m256i, y: __m256i) -> __m256 {
     _mm256_cvtepi32_ps(mul_sum_u8_i8_i32(x, y))
+}
+
+/// Signed x (i8, not -128) times y (i8), summed in i32 lanes of 4 products, as f32
+/// (ggml's mul_sum_i8_pairs_float: |x| times y with x's signs).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) fn mul_sum_i8_f32(x: __m256i, y: __m256i) -> __m256 {
+    let ax = _mm256_sign_epi8(x, x);
+    let sy = _mm256_sign_epi8(y, x);
+    mul_sum_u8_i8_f32(ax, sy)
 }
 
 /// Unsigned x (u8 <= 127) times signed y (i8), summed in i32 lanes of 4 products.

@@ -1,6 +1,6 @@
 //! Q8_0 weights against Q8_0 activations.
 
-use super::{f16_to_f32, hsum_f32x8, load_q8, mul_sum_u8_i8_f32};
+use super::{f16_to_f32, hsum_f32x8, load_q8, mul_sum_i8_f32};
 use crate::kernels::isa_glue::{row_loop, safe_entry};
 use crate::kernels::TypeKernels;
 use edge_formats::BlockQ8_0;
@@ -22,15 +22,6 @@ row_loop!(
     dot_q8_0_q8_0_avx2,
     "avx2,fma,f16c"
 );
-
-/// Signed x (i8, not -128) times y (i8), summed in i32 lanes of 4 products, as f32.
-#[inline]
-#[target_feature(enable = "avx2,fma,f16c")]
-fn mul_sum_i8_f32(x: __m256i, y: __m256i) -> __m256 {
-    let ax = _mm256_sign_epi8(x, x);
-    let sy = _mm256_sign_epi8(y, x);
-    mul_sum_u8_i8_f32(ax, sy)
-}
 
 // w (nb) . x (nb) -> f32; ggml_vec_dot_q8_0_q8_0 (AVX2 path).
 #[target_feature(enable = "avx2,fma,f16c")]
