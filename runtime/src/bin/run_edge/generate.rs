@@ -152,9 +152,12 @@ fn kv_type(args: &GenerateArgs) -> Result<KvType, CliError> {
     for (flag, ty) in given {
         let Some(ty) = ty else { continue };
         match chosen {
-            Some((first, other)) if other != ty => return Err(CliError::usage(format!(
-                "{first} {other} and {flag} {ty} differ: keys and values share one cache type here"
-            ))),
+            Some((first, other)) if other != ty => {
+                let why = "keys and values share one cache type here";
+                return Err(CliError::usage(format!(
+                    "{first} {other} and {flag} {ty} differ: {why}"
+                )));
+            }
             _ => chosen = Some((flag, ty)),
         }
     }
