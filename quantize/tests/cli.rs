@@ -547,3 +547,106 @@ fn interrupt_or_termination_leaves_no_file() {
         assert!(interrupted, "quantize finished before every SIG{signal}");
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// llama-quantize's habits: `-t`, the positional form, one-line usage errors (exit 2), shards.
+
+/// A usage error: exit code 2, exactly one `error: ` line containing every needle.
+fn expect_usage_error(args: &[&std::ffi::OsStr], needles: &[&str]) -> String {
+    let out = quantize(args);
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(2), "exit code; stderr: {stderr}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "exactly one line: {stderr:?}");
+    assert!(lines[0].starts_with("error: "), "{stderr:?}");
+    for n in needles {
+        assert!(lines[0].contains(n), "`{n}` not in {stderr:?}");
+    }
+    lines[0].to_string()
+}
+
+fn assert_success(out: &Output) {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn positional_form_equals_the_flag_form() {
+    let dir = tempfile::tempdir().unwrap();
+    let by_flags = dir.path().join("flags.gguf");
+    let by_position = dir.path().join("positional.gguf");
+    assert_success(&quantize(&[
+        tinystories().as_os_str(),
+        os("--type"),
+        os("q8_0"),
+        os("-o"),
+        by_flags.as_os_str(),
+        os("-t"),
+        os("1"),
+        os("-q"),
+    ]));
+    assert_success(&quantize(&[
+        tinystories().as_os_str(),
+        by_position.as_os_str(),
+        os("q8_0"),
+        os("1"),
+        os("-q"),
+    ]));
+    assert!(std::fs::read(&by_flags).unwrap() == std::fs::read(&by_position).unwrap());
+}
+
+#[test]
+fn positional_type_without_an_output_names_the_file_beside_the_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = copy_model(dir.path(), "tinystories-656k", &[]);
+    assert_success(&quantize(&[model.as_os_str(), os("q4_1"), os("-q")]));
+    let g = GgufFile::open(&dir.path().join("tinystories-656k-q4_1.gguf")).unwrap();
+    assert_eq!(g.tensor("blk.0.attn_q.weight").unwrap().ty, GgmlType::Q4_1);
+}
+
+#[test]
+fn a_type_given_twice_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("o.gguf");
+    expect_usage_error(
+        &[
+            tinystories().as_os_str(),
+            out.as_os_str(),
+            os("q8_0"),
+            os("--type"),
+            os("q4_0"),
+        ],
+        &["given twice"],
+    );
+    expect_usage_error(
+        &[tinystories().as_os_str(), out.as_os_str(), os("q9_9")],
+        &["q9_9"],
+    );
+    assert!(listing(dir.path()).is_empty());
+}
+
+#[test]
+fn clap_errors_are_one_line_with_the_suggestion() {
+    let line = expect_usage_error(&[tinystories().as_os_str(), os("--quiett")], &["--quiett"]);
+    assert!(line.contains("tip:") && line.contains("--quiet"), "{line}");
+    expect_usage_error(&[], &["<INPUT>"]);
+}
+
+#[test]
+fn one_shard_of_a_sharded_model_asks_for_the_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let shard = dir.path().join("model-00001-of-00002.safetensors");
+    std::fs::write(&shard, b"not read").unwrap();
+    expect_error(
+        &[shard.as_os_str()],
+        &[
+            "one shard",
+            "2 files",
+            "pass the folder",
+            &dir.path().display().to_string(),
+        ],
+    );
+}

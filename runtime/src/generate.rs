@@ -197,6 +197,8 @@ pub struct Generator {
     sampler: Sampler,
     params: GenerateParams,
     abort: Arc<AtomicBool>,
+    /// Prompt tokens fed per `forward_batch` call (usize::MAX: the whole prompt at once).
+    prompt_batch: usize,
     /// The tokens whose keys and values the cache holds, in order (capacity n_ctx).
     cached: Vec<u32>,
     turn: Turn,
@@ -239,6 +241,7 @@ impl Generator {
             sampler: Sampler::for_context(params.sampler, n_vocab, n_ctx)?,
             params,
             abort: Arc::new(AtomicBool::new(false)),
+            prompt_batch: usize::MAX,
             cached: Vec::with_capacity(n_ctx),
             turn: Turn {
                 started: false,
@@ -287,6 +290,12 @@ impl Generator {
     /// signal handler). `start` lowers it.
     pub fn abort_handle(&self) -> Arc<AtomicBool> {
         Arc::clone(&self.abort)
+    }
+
+    /// Feeds prompts `n` tokens per pass (llama.cpp's `--batch-size`); 0 = the whole prompt
+    /// at once, the default.
+    pub fn set_prompt_batch(&mut self, n: usize) {
+        self.prompt_batch = if n == 0 { usize::MAX } else { n };
     }
 
     /// The tokens whose keys and values the cache holds.
@@ -358,8 +367,10 @@ impl Generator {
         turn.generate_time = Duration::ZERO;
 
         let prompt_start = Instant::now();
-        self.session.forward_batch(new_tokens)?;
-        self.cached.extend_from_slice(new_tokens);
+        for batch in new_tokens.chunks(self.prompt_batch) {
+            self.session.forward_batch(batch)?;
+            self.cached.extend_from_slice(batch);
+        }
         turn.prompt_time = prompt_start.elapsed();
         turn.generate_start = Instant::now();
         Ok(())

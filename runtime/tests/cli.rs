@@ -1,5 +1,6 @@
 //! The `run-edge` binary: greedy output against llama.cpp's on the same SmolLM2 files, chat on
-//! llama.cpp's own file, and one error line (exit 1) for every kind of bad input.
+//! llama.cpp's own file, and one error line for every kind of bad input (exit 2 for a usage
+//! error, 1 for any other).
 
 mod common;
 
@@ -187,8 +188,8 @@ fn greedy_matches_llamacpp(ty: GgmlType) {
     assert!(out.status.success(), "stderr: {stderr}");
     assert_eq!(
         String::from_utf8(out.stdout).unwrap(),
-        ours[chat],
-        "binary vs library"
+        format!("{}\n", ours[chat]),
+        "binary vs library (the binary ends with a newline)"
     );
     for needle in [
         "memory: weights",
@@ -254,7 +255,8 @@ fn chat_on_llamacpp_file_answers_paris() {
     );
 }
 
-/// One generation with the binary, greedy, 16 tokens.
+/// One generation with the binary, greedy, 16 tokens, without the newline the binary ends it
+/// with.
 fn greedy_stdout(model: &Path, extra: &[&str]) -> String {
     let out = common::run_edge()
         .arg("-m")
@@ -268,7 +270,11 @@ fn greedy_stdout(model: &Path, extra: &[&str]) -> String {
         "stderr: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    String::from_utf8(out.stdout).unwrap()
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    stdout
+        .strip_suffix('\n')
+        .unwrap_or_else(|| panic!("no final newline: {stdout:?}"))
+        .to_string()
 }
 
 /// `-i` keeps the cache across turns: its second reply must be what a fresh run on the whole
@@ -348,7 +354,8 @@ fn interactive_chat_stops_cleanly_when_the_context_is_full() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Bad input: one `error: ...` line on stderr, nothing on stdout, exit code 1.
+// Bad input: one `error: ...` line on stderr, nothing on stdout, exit code 2 for a usage
+// error (clap's convention), 1 for any other.
 
 fn tinystories() -> PathBuf {
     common::quantized(
@@ -370,10 +377,19 @@ fn with_model(model: &Path, args: &[&str]) -> Output {
         .unwrap()
 }
 
-/// Asserts the one-line error and returns it.
+/// Asserts the one-line error of a bad input (exit code 1) and returns it.
 fn assert_one_error_line(out: &Output, needles: &[&str]) -> String {
+    assert_error_line(out, 1, needles)
+}
+
+/// Asserts the one-line error of a usage error (exit code 2) and returns it.
+fn assert_usage_error(out: &Output, needles: &[&str]) -> String {
+    assert_error_line(out, 2, needles)
+}
+
+fn assert_error_line(out: &Output, code: i32, needles: &[&str]) -> String {
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert_eq!(out.status.code(), Some(1), "stderr: {stderr}");
+    assert_eq!(out.status.code(), Some(code), "stderr: {stderr}");
     assert!(
         out.stdout.is_empty(),
         "stdout: {:?}",
@@ -422,7 +438,7 @@ fn bad_input_missing_model_file() {
 
 #[test]
 fn bad_input_no_model_flag() {
-    assert_one_error_line(&run_edge_args(&["-p", "hi"]), &["--model"]);
+    assert_usage_error(&run_edge_args(&["-p", "hi"]), &["--model"]);
 }
 
 #[test]
@@ -490,17 +506,17 @@ fn bad_input_unsupported_tensor_type() {
 
 #[test]
 fn bad_input_empty_prompt() {
-    assert_one_error_line(&with_model(&tinystories(), &["-p", ""]), &["empty prompt"]);
+    assert_usage_error(&with_model(&tinystories(), &["-p", ""]), &["empty prompt"]);
 }
 
 #[test]
 fn bad_input_no_prompt() {
-    assert_one_error_line(&with_model(&tinystories(), &[]), &["prompt"]);
+    assert_usage_error(&with_model(&tinystories(), &[]), &["prompt"]);
 }
 
 #[test]
 fn bad_input_negative_temperature() {
-    assert_one_error_line(
+    assert_usage_error(
         &with_model(&tinystories(), &["-p", "hi", "--temp", "-1"]),
         &["--temp", "-1"],
     );
@@ -508,7 +524,7 @@ fn bad_input_negative_temperature() {
 
 #[test]
 fn bad_input_top_p_above_one() {
-    assert_one_error_line(
+    assert_usage_error(
         &with_model(&tinystories(), &["-p", "hi", "--top-p", "2"]),
         &["--top-p", "2"],
     );
@@ -516,7 +532,7 @@ fn bad_input_top_p_above_one() {
 
 #[test]
 fn bad_input_min_p_negative() {
-    assert_one_error_line(
+    assert_usage_error(
         &with_model(&tinystories(), &["-p", "hi", "--min-p", "-0.5"]),
         &["--min-p"],
     );
@@ -524,7 +540,7 @@ fn bad_input_min_p_negative() {
 
 #[test]
 fn bad_input_zero_context() {
-    assert_one_error_line(
+    assert_usage_error(
         &with_model(&tinystories(), &["-p", "hi", "--ctx", "0"]),
         &["--ctx", "0"],
     );
@@ -532,7 +548,7 @@ fn bad_input_zero_context() {
 
 #[test]
 fn bad_input_zero_threads() {
-    assert_one_error_line(
+    assert_usage_error(
         &with_model(&tinystories(), &["-p", "hi", "--threads", "0"]),
         &["--threads"],
     );
@@ -540,7 +556,7 @@ fn bad_input_zero_threads() {
 
 #[test]
 fn bad_input_unknown_kv_type() {
-    assert_one_error_line(
+    assert_usage_error(
         &with_model(&tinystories(), &["-p", "hi", "--kv-type", "q8"]),
         &["--kv-type", "q8"],
     );
@@ -548,7 +564,7 @@ fn bad_input_unknown_kv_type() {
 
 #[test]
 fn bad_input_unknown_isa() {
-    assert_one_error_line(
+    assert_usage_error(
         &with_model(&tinystories(), &["-p", "hi", "--isa", "sse9"]),
         &["--isa", "sse9"],
     );
@@ -608,7 +624,7 @@ fn only_generated_text_on_stdout_and_n_predict_is_honoured() {
         tokens.push(t);
         logits = session.forward(t).unwrap();
     }
-    assert_eq!(stdout, tokenizer.decode(&tokens, false));
+    assert_eq!(stdout, format!("{}\n", tokenizer.decode(&tokens, false)));
     assert!(stderr.contains("generated: 12 tokens"), "stderr: {stderr}");
 }
 
@@ -736,9 +752,9 @@ fn bench_jsonl_is_one_object_per_line_and_kv_type_is_honoured() {
 
 #[test]
 fn bench_bad_arguments_are_one_error_line() {
-    assert_one_error_line(&bench(&["-r", "0"]), &["--repetitions"]);
-    assert_one_error_line(&bench(&["-o", "xml"]), &["xml"]);
-    assert_one_error_line(&bench(&["-t", "1,0"]), &["--threads"]);
+    assert_usage_error(&bench(&["-r", "0"]), &["--repetitions"]);
+    assert_usage_error(&bench(&["-o", "xml"]), &["xml"]);
+    assert_usage_error(&bench(&["-t", "1,0"]), &["--threads"]);
     assert_one_error_line(&bench(&["-p", "0", "-n", "0"]), &["nothing to measure"]);
-    assert_one_error_line(&run_edge_args(&["bench", "-p", "8"]), &["--model"]);
+    assert_usage_error(&run_edge_args(&["bench", "-p", "8"]), &["--model"]);
 }

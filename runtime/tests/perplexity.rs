@@ -27,13 +27,14 @@ fn perplexity_of(text: &Path, args: &[&str]) -> Output {
         .unwrap()
 }
 
-/// `PPL = X +/- Y` from stdout.
+/// `X +/- Y` from stdout's last line, `Final estimate: PPL = X +/- Y` as llama-perplexity's.
 fn parse_ppl(stdout: &str) -> (f64, f64) {
     let line = stdout
         .lines()
-        .find(|l| l.starts_with("PPL = "))
-        .unwrap_or_else(|| panic!("no PPL line in {stdout:?}"));
-    let rest = line.trim_start_matches("PPL = ");
+        .last()
+        .filter(|l| l.starts_with("Final estimate: PPL = "))
+        .unwrap_or_else(|| panic!("no final PPL line in {stdout:?}"));
+    let rest = line.trim_start_matches("Final estimate: PPL = ");
     let (ppl, err) = rest.split_once(" +/- ").unwrap();
     (ppl.trim().parse().unwrap(), err.trim().parse().unwrap())
 }

@@ -23,7 +23,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Perplexity of a text file, by llama-perplexity's algorithm; prints `PPL = X +/- Y`.
+    /// Perplexity of a text file, by llama-perplexity's algorithm; prints `Final estimate: PPL
+    /// = X +/- Y`.
     Perplexity(PerplexityArgs),
     /// Prompt and decode speed as llama-bench measures them (pp = a prompt of -p tokens, tg =
     /// -n tokens decoded one at a time, both from an empty cache), and the share of the
@@ -50,11 +51,20 @@ pub struct RunArgs {
 pub struct GenerateArgs {
     #[command(flatten)]
     pub run: RunArgs,
-    /// The prompt; special-token text in it (e.g. `<|im_start|>`) is recognized.
+    /// The prompt; special-token text in it (e.g. `<|im_start|>`) is recognized, and escapes
+    /// (`\n`, `\t`, `\\`, ...) are processed unless --no-escape. Without -p or -f, a prompt
+    /// piped on stdin is read.
     #[arg(short = 'p', long = "prompt", allow_hyphen_values = true)]
     pub prompt: Option<String>,
-    /// Tokens to generate at most; stops earlier at an end-of-generation token.
-    #[arg(short = 'n', long = "n-predict", default_value_t = 128)]
+    /// Read the prompt from this file (taken as it is: no escape processing).
+    #[arg(short = 'f', long = "file", conflicts_with = "prompt")]
+    pub file: Option<PathBuf>,
+    /// Take `\n`, `\t`, ... in -p, --system and -r literally.
+    #[arg(long = "no-escape")]
+    pub no_escape: bool,
+    /// Tokens to generate at most (-1: until the context is full); stops earlier at an
+    /// end-of-generation token.
+    #[arg(short = 'n', long = "n-predict", default_value = "128", allow_negative_numbers = true, value_parser = parse_n_predict)]
     pub n_predict: usize,
     /// Temperature; 0 = greedy.
     #[arg(long, default_value_t = 0.8, allow_negative_numbers = true, value_parser = non_negative_f32)]
@@ -74,15 +84,34 @@ pub struct GenerateArgs {
     /// Tokens the repetition penalty looks back over.
     #[arg(long = "repeat-last-n", default_value_t = 64)]
     pub repeat_last_n: usize,
-    /// Sampler seed.
-    #[arg(long, default_value_t = edge::SamplerParams::DEFAULT_SEED)]
-    pub seed: u64,
+    /// Sampler seed (default or -1: a random one, printed on stderr).
+    #[arg(short = 's', long, allow_negative_numbers = true, value_parser = parse_seed)]
+    pub seed: Option<Seed>,
     /// Context length in tokens (default: 4096, or the model's if smaller).
-    #[arg(short = 'c', long = "ctx", value_parser = positive_usize)]
+    #[arg(short = 'c', long = "ctx", visible_alias = "ctx-size", value_parser = positive_usize)]
     pub ctx: Option<usize>,
     /// KV cache element type: f32 (default) or f16 (half the memory; llama.cpp's default).
-    #[arg(long = "kv-type", default_value = "f32", value_parser = parse_kv_type)]
-    pub kv_type: KvType,
+    #[arg(long = "kv-type", value_parser = parse_kv_type)]
+    pub kv_type: Option<KvType>,
+    /// llama.cpp's spelling of --kv-type for the keys (-ctk); one type serves K and V here.
+    #[arg(long = "cache-type-k", value_parser = parse_kv_type)]
+    pub cache_type_k: Option<KvType>,
+    /// llama.cpp's spelling of --kv-type for the values (-ctv); one type serves K and V here.
+    #[arg(long = "cache-type-v", value_parser = parse_kv_type)]
+    pub cache_type_v: Option<KvType>,
+    /// Prompt tokens fed per pass (default: the whole prompt).
+    #[arg(short = 'b', long = "batch-size", value_parser = positive_usize)]
+    pub batch_size: Option<usize>,
+    /// Stop the reply before this text (repeatable); in a chat, the prompt comes back.
+    #[arg(short = 'r', long = "reverse-prompt", allow_hyphen_values = true)]
+    pub reverse_prompt: Vec<String>,
+    /// Accepted for llama.cpp's sake (-ngl): there is no GPU offload, everything runs on the CPU.
+    #[arg(
+        long = "n-gpu-layers",
+        visible_alias = "gpu-layers",
+        allow_negative_numbers = true
+    )]
+    pub n_gpu_layers: Option<i64>,
     /// Keep generating after an end-of-generation token.
     #[arg(long = "ignore-eos")]
     pub ignore_eos: bool,
@@ -92,12 +121,23 @@ pub struct GenerateArgs {
     /// Apply the model's chat template to the prompt.
     #[arg(long)]
     pub chat: bool,
-    /// System message for --chat and -i.
-    #[arg(long)]
+    /// System message for --chat and -i (llama.cpp: -sys).
+    #[arg(long, visible_alias = "system-prompt", allow_hyphen_values = true)]
     pub system: Option<String>,
-    /// Interactive chat: user lines from stdin, the KV cache kept across turns.
-    #[arg(short = 'i', long = "interactive")]
+    /// Interactive chat: user lines from stdin, the KV cache kept across turns (llama.cpp:
+    /// -cnv). Ctrl-C stops a reply; at the prompt, Ctrl-C or Ctrl-D ends the chat.
+    #[arg(short = 'i', long = "interactive", visible_alias = "conversation")]
     pub interactive: bool,
+    /// In a chat, the timings after every turn (default: once, at the end).
+    #[arg(long)]
+    pub verbose: bool,
+}
+
+/// A `--seed` value: a number, or -1 for a random one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Seed {
+    Random,
+    Fixed(u64),
 }
 
 #[derive(Debug, Args)]
@@ -108,7 +148,7 @@ pub struct PerplexityArgs {
     #[arg(short = 'f', long = "file")]
     pub file: PathBuf,
     /// Tokens per chunk.
-    #[arg(short = 'c', long = "ctx", default_value_t = 512, value_parser = positive_usize)]
+    #[arg(short = 'c', long = "ctx", visible_alias = "ctx-size", default_value_t = 512, value_parser = positive_usize)]
     pub ctx: usize,
     /// Chunks to evaluate (default: all).
     #[arg(long, value_parser = positive_usize)]
@@ -211,6 +251,25 @@ fn positive_usize(s: &str) -> Result<usize, String> {
     }
 }
 
+fn parse_n_predict(s: &str) -> Result<usize, String> {
+    match s.trim() {
+        "-1" => Ok(usize::MAX),
+        t => t
+            .parse::<usize>()
+            .map_err(|_| "expected a token count, or -1 for the whole context".to_string()),
+    }
+}
+
+fn parse_seed(s: &str) -> Result<Seed, String> {
+    match s.trim() {
+        "-1" => Ok(Seed::Random),
+        t => t
+            .parse::<u64>()
+            .map(Seed::Fixed)
+            .map_err(|_| "expected a non-negative integer, or -1 for a random seed".to_string()),
+    }
+}
+
 fn parse_kv_type(s: &str) -> Result<KvType, String> {
     s.parse::<KvType>()
         .map_err(|_| "expected f32 or f16".to_string())
@@ -227,16 +286,23 @@ fn parse_isa(s: &str) -> Result<Isa, String> {
 }
 
 /// Clap's error as one line without the `error: ` prefix: the message lines before the usage
-/// (e.g. `the following required arguments were not provided: --model <MODEL>`).
+/// (e.g. `the following required arguments were not provided: --model <MODEL>`), clap's
+/// "did you mean" tips appended after `; `.
 pub fn one_line(error: &clap::Error) -> String {
     let rendered = error.render().to_string();
-    let text = rendered
-        .lines()
-        .map(str::trim)
-        .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
-        .filter(|l| !l.is_empty() && !l.starts_with("tip:"))
-        .collect::<Vec<_>>()
-        .join(" ");
+    let mut text = String::new();
+    for line in rendered.lines().map(str::trim) {
+        if line.starts_with("Usage:") || line.starts_with("For more information") {
+            break;
+        }
+        if line.is_empty() {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(if line.starts_with("tip:") { "; " } else { " " });
+        }
+        text.push_str(line);
+    }
     let text = text.strip_prefix("error:").unwrap_or(&text).trim();
     if text.is_empty() {
         "invalid arguments".to_string()

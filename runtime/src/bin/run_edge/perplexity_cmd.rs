@@ -1,5 +1,5 @@
 //! `run-edge perplexity`: llama-perplexity's measurement; progress on stderr, the result line
-//! `PPL = X +/- Y` on stdout.
+//! `Final estimate: PPL = X +/- Y` on stdout, as llama-perplexity prints it.
 
 use super::args::PerplexityArgs;
 use super::report;
@@ -59,6 +59,9 @@ pub fn run(args: &PerplexityArgs) -> Result<(), CliError> {
         result.n_tokens_scored,
         start.elapsed().as_secs_f64()
     );
-    println!("PPL = {:.4} +/- {:.5}", result.ppl, result.err);
+    println!(
+        "Final estimate: PPL = {:.4} +/- {:.5}",
+        result.ppl, result.err
+    );
     Ok(())
 }
