@@ -64,7 +64,9 @@ int main(int argc, char **argv) {
         edge_session_free(session);
         return fail("generate");
     }
-    fprintf(stderr, "\n%u prompt tokens, %u generated, stop reason %d\n", result.prompt_tokens,
+    /* The text ends with a newline, as run-edge's does. */
+    fputs("\n", stdout);
+    fprintf(stderr, "%u prompt tokens, %u generated, stop reason %d\n", result.prompt_tokens,
             result.generated_tokens, (int)result.stop_reason);
     edge_session_free(session);
     return 0;

@@ -24,6 +24,23 @@ fn target_dir() -> PathBuf {
         .to_path_buf()
 }
 
+/// The folder with the newest libedge.a and libedge.so: `cargo build` puts them in
+/// target/release, while `cargo test` leaves the ones it builds in target/release/deps.
+fn lib_dir() -> PathBuf {
+    let release = target_dir();
+    let modified = |dir: &Path| {
+        let a = std::fs::metadata(dir.join("libedge.a")).and_then(|m| m.modified());
+        let so_exists = dir.join("libedge.so").is_file();
+        a.ok().filter(|_| so_exists)
+    };
+    [release.join("deps"), release]
+        .into_iter()
+        .filter_map(|dir| modified(&dir).map(|t| (t, dir)))
+        .max_by_key(|(t, _)| *t)
+        .map(|(_, dir)| dir)
+        .expect("libedge.a and libedge.so in target/release or target/release/deps")
+}
+
 fn workspace_file(relative: &str) -> PathBuf {
     common::workspace().join(relative)
 }
@@ -60,7 +77,7 @@ fn compile(source: &Path, out: &Path, link: &[&std::ffi::OsStr]) {
 /// A C program linked statically.
 fn static_example(dir: &Path, name: &str, source: &Path) -> PathBuf {
     let exe = dir.join(name);
-    let lib = target_dir().join("libedge.a");
+    let lib = lib_dir().join("libedge.a");
     let mut link = vec![std::ffi::OsStr::new("-pthread"), lib.as_os_str()];
     link.extend(STATIC_LIBS.iter().map(std::ffi::OsStr::new));
     compile(source, &exe, &link);
@@ -110,7 +127,7 @@ fn generate_c_against_the_shared_library_prints_run_edges_greedy_text() {
     let prefix = dir.path().join("prefix");
     let install = Command::new(workspace_file("scripts/install-lib"))
         .arg(&prefix)
-        .arg(target_dir())
+        .arg(lib_dir())
         .output()
         .unwrap();
     assert!(
