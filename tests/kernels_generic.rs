@@ -1308,3 +1308,93 @@ fn copy_blocks<B: bytemuck::Pod>(bytes: &mut [u8], blocks: &[B]) {
     let src: &[u8] = bytemuck::cast_slice(blocks);
     bytes[..src.len()].copy_from_slice(src);
 }
+
+/// f32 values for the f16-attention loops: normal f16 values, f16 subnormals, values below
+/// the smallest f16 subnormal, large but finite values (some beyond f16's range), exact ties
+/// between two f16 neighbours, and signed zeros.
+fn f16_rounding_cases(rng: &mut Rng, n: usize, kind: usize) -> Vec<f32> {
+    (0..n)
+        .map(|i| match (kind + i) % 7 {
+            0 => rng.sym(),
+            1 => rng.sym() * 6.0e-5, // f16 subnormals
+            2 => rng.sym() * 1.0e-8, // below f16's smallest subnormal
+            3 => rng.sym() * 7.0e4,  // around f16::MAX (65504), finite in f32
+            4 => rng.sym() * 3.0e38, // far beyond f16, finite in f32
+            5 => {
+                // Halfway between an f16 and its upper neighbour: a tie.
+                let h = f16::from_f32(rng.sym() * 1.0e3);
+                let up = f16::from_bits(h.to_bits().wrapping_add(1));
+                if up.is_finite() {
+                    ((h.to_f64() + up.to_f64()) / 2.0) as f32
+                } else {
+                    h.to_f32()
+                }
+            }
+            _ => {
+                if i % 2 == 0 {
+                    0.0
+                } else {
+                    -0.0
+                }
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn attention_f16_simd_bit_identical_to_generic() {
+    let mut rng = Rng(16);
+    let tables = simd_tables();
+    let bits = |x: &[f32]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+    for n in (0..=40).chain([64, 80, 128, 129]) {
+        for kind in 0..7 {
+            let acc0: Vec<f32> = f16_rounding_cases(&mut rng, n, kind);
+            let v: Vec<f16> = f16_rounding_cases(&mut rng, n, kind + 3)
+                .iter()
+                .map(|&x| f16::from_f32(x))
+                .filter(|h| h.is_finite())
+                .chain(std::iter::repeat(f16::ONE))
+                .take(n)
+                .collect();
+            // Weights: softmax-like in (0, 1], the exact 1 and 0, and a large one that
+            // overflows f16 in the fma.
+            for w in [rng.sym().abs(), 1.0, 0.0, 0.5, 3.0e4, 1.0e-7] {
+                for k in &tables {
+                    let name = format!("{} n={n} kind={kind} w={w}", k.name());
+                    let (mut g, mut s) = (acc0.clone(), acc0.clone());
+                    generic::mad_f16(&mut g, &v, w);
+                    (k.attention_f16.mad)(&mut s, &v, w);
+                    assert_eq!(bits(&s), bits(&g), "mad {name}");
+
+                    let (mut g, mut s) = (acc0.clone(), acc0.clone());
+                    generic::scale_f16(&mut g, w);
+                    (k.attention_f16.scale)(&mut s, w);
+                    assert_eq!(bits(&s), bits(&g), "scale {name}");
+                }
+            }
+            for k in &tables {
+                let (mut g, mut s) = (acc0.clone(), acc0.clone());
+                generic::round_f16(&mut g);
+                (k.attention_f16.round)(&mut s);
+                assert_eq!(bits(&s), bits(&g), "round {} n={n} kind={kind}", k.name());
+            }
+        }
+    }
+}
+
+#[test]
+fn attention_f16_generic_rounds_to_nearest_even() {
+    // 1 + 2^-11 lies halfway between 1 and 1 + 2^-10: ties go to the even 1.
+    let mut x = [
+        1.0 + 2f32.powi(-11),
+        1.0 + 3.0 * 2f32.powi(-11),
+        7.0e4,
+        1.0e-8,
+    ];
+    generic::round_f16(&mut x);
+    assert_eq!(x, [1.0, 1.0 + 2.0 * 2f32.powi(-10), f32::INFINITY, 0.0]);
+    // fma, then one rounding: 1 * 2^-11 + 1 is the tie above, not 1 + 2^-11 rounded twice.
+    let mut acc = [1.0f32];
+    generic::mad_f16(&mut acc, &[f16::from_f32(2f32.powi(-11))], 1.0);
+    assert_eq!(acc, [1.0]);
+}

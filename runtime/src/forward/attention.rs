@@ -59,9 +59,7 @@ pub fn attend_head(
 
 /// Rounds every element to the nearest f16 (ties to even), keeping it as f32.
 pub fn round_to_f16_in_place(x: &mut [f32]) {
-    for e in x {
-        *e = f16::from_f32(*e).to_f32();
-    }
+    crate::kernels::generic::round_f16(x)
 }
 
 /// Attention over an f16 cache with the arithmetic of ggml's CPU flash attention
@@ -79,24 +77,21 @@ fn attend_f16_online(
     out: &mut [f32],
 ) {
     let hd = args.shape.head_dim;
+    let (dot, f16_ops) = (args.kernels.f16.dot, args.kernels.attention_f16);
     // out holds the f16 accumulator, widened: every value in it is an exact f16.
     let mut max = f32::NEG_INFINITY;
     let mut sum = 0.0f32;
     for (key, val) in keys.chunks_exact(hd).zip(values.chunks_exact(hd)) {
-        let s = (args.kernels.f16.dot)(key, q) * args.scale;
+        let s = dot(key, q) * args.scale;
         let (mut rescale, mut weight) = (1.0f32, 1.0f32);
         if s > max {
             rescale = (max - s).exp();
             max = s;
-            for o in out.iter_mut() {
-                *o = f16::from_f32(*o * rescale).to_f32();
-            }
+            (f16_ops.scale)(out, rescale);
         } else {
             weight = (s - max).exp();
         }
-        for (o, x) in out.iter_mut().zip(val) {
-            *o = f16::from_f32(x.to_f32().mul_add(weight, *o)).to_f32();
-        }
+        (f16_ops.mad)(out, val, weight);
         sum = sum.mul_add(rescale, weight);
     }
     let inv = if sum == 0.0 { 0.0 } else { 1.0 / sum };

@@ -76,6 +76,18 @@ impl<W, X: ActivationInput> TypeKernels<W, X> {
     }
 }
 
+/// The inner loops of attention over an f16 KV cache (ggml's flash-attention arithmetic):
+/// every ISA's entries give the generic entries' results to the bit.
+#[derive(Clone, Copy, Debug)]
+pub struct AttentionF16Kernels {
+    /// acc (n) += v (n) * w, per element `acc_i = f16(fma(v_i, w, acc_i))` (kept as f32).
+    pub mad: fn(acc: &mut [f32], v: &[f16], w: f32),
+    /// acc (n) *= s, per element `acc_i = f16(acc_i * s)` (kept as f32).
+    pub scale: fn(acc: &mut [f32], s: f32),
+    /// x (n) -> x (n), every element rounded to the nearest f16, ties to even (kept as f32).
+    pub round: fn(x: &mut [f32]),
+}
+
 /// The kernels of one ISA. `Copy`; build it once with [`Kernels::detect`] and pass it around.
 /// Per weight type, call its entries as `(k.q4_0.dot)(w, x)`; [`Kernels::matvec`] dispatches
 /// on a matrix's type.
@@ -105,6 +117,8 @@ pub struct Kernels {
     pub bf16: TypeKernels<bf16, f32>,
     /// gate (n), up (n) -> gate (n): silu(gate) * up, ggml's arithmetic (`generic::swiglu`).
     pub swiglu: fn(gate: &mut [f32], up: &[f32]),
+    /// Attention over an f16 KV cache: the value updates and the q rounding.
+    pub attention_f16: AttentionF16Kernels,
 }
 
 /// Names `by_name` and `EDGE_ISA` accept, best last.
@@ -130,6 +144,7 @@ const GENERIC: Kernels = Kernels {
     f16: generic::F16,
     bf16: generic::BF16,
     swiglu: generic::swiglu,
+    attention_f16: generic::ATTENTION_F16,
 };
 
 impl Kernels {

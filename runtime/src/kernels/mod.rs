@@ -25,5 +25,5 @@ mod matrix;
 pub mod x86;
 
 pub use activation::{Activation, ActivationForm, ActivationForms, ActivationInput};
-pub use dispatch::{Kernels, TypeKernels};
+pub use dispatch::{AttentionF16Kernels, Kernels, TypeKernels};
 pub use matrix::{MatData, Matrix};

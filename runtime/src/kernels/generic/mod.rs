@@ -9,6 +9,7 @@
 //! `min(out.len(), w.len() / row_len)` rows.
 
 mod activation;
+mod attention;
 mod float;
 mod k_quants;
 mod q4;
@@ -17,6 +18,7 @@ mod q8;
 mod swiglu;
 
 pub use activation::*;
+pub use attention::*;
 pub use float::*;
 pub use k_quants::*;
 pub use q4::*;

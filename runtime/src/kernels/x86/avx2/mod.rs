@@ -20,11 +20,13 @@
 //! - float dots: ggml_vec_dot_f32/f16's 4 x 8 lanes of fma accumulators, its reduction order,
 //!   the tail in f64.
 //! - SwiGLU: bit-identical (`generic::expf_ggml` on 8 lanes).
+//! - f16 attention loops: bit-identical (F16C rounds to nearest even like `half`).
 //!
 //! Domain: q8 values in [-127, 127] (what every quantizer produces; `_mm256_sign_epi8` cannot
 //! negate -128, exactly as in ggml).
 
 mod activation;
+mod attention;
 mod float;
 mod k_quants;
 mod q4;
@@ -62,6 +64,7 @@ pub fn kernels() -> Option<Kernels> {
         f16: float::F16,
         bf16: float::BF16,
         swiglu: swiglu::swiglu,
+        attention_f16: attention::ATTENTION_F16,
         ..Kernels::scalar().named("avx2")
     })
 }
