@@ -91,3 +91,86 @@ fn a_file_with_alignment_one_runs_and_gives_the_same_text() {
     );
     assert_eq!(greedy(&path), greedy(&tinystories_q8()));
 }
+
+/// `run-edge -i` on smollm2 with `input` on stdin: (exit status, stdout, stderr).
+fn chat(input: &[u8]) -> (Option<i32>, String, String) {
+    let mut child = limited(Path::new(env!("CARGO_BIN_EXE_run-edge")))
+        .arg("-m")
+        .arg(common::smollm2_llamacpp_gguf())
+        .args(["-i", "--temp", "0", "-n", "4", "--ctx", "256"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(input).unwrap();
+    drop(stdin);
+    let out = hostile::finish(child, "run-edge -i");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn an_invalid_utf8_chat_line_is_reported_and_the_chat_goes_on() {
+    let (code, clean, _) = chat(b"Hi\nWho are you?\n");
+    assert_eq!(code, Some(0));
+    let (code, out, stderr) = chat(b"Hi\n\xff\xfeoops\nWho are you?\n");
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(out, clean, "the same replies, the bad line skipped");
+    assert!(
+        stderr.contains("error: the line is not valid UTF-8 (at byte 0); it was skipped"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn an_endless_chat_line_is_skipped_without_being_kept() {
+    let (code, clean, _) = chat(b"Hi\n");
+    assert_eq!(code, Some(0));
+    let mut input = vec![b'a'; 3 << 20];
+    input.extend_from_slice(b"\nHi\n");
+    let (code, out, stderr) = chat(&input);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(out, clean);
+    assert!(
+        stderr.contains("error: the line is longer than 1 MiB (the limit); it was skipped"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn endless_text_inputs_are_read_with_a_cap() {
+    let model = tinystories_q8();
+    let out = run_edge_limited(&["perplexity", "-m", arg(&model), "-f", "/dev/zero"]);
+    hostile::expect_refusal(
+        &out,
+        &["/dev/zero", "more than 256 MiB of text (the limit)"],
+    );
+    let out = run_edge_limited(&["-m", arg(&model), "-f", "/dev/zero", "-n", "1"]);
+    hostile::expect_refusal(
+        &out,
+        &[
+            "prompt file /dev/zero",
+            "more than 256 MiB of text (the limit)",
+        ],
+    );
+    let out = limited(Path::new(env!("CARGO_BIN_EXE_run-edge")))
+        .args(["-m", arg(&model), "-n", "1"])
+        .stdin(std::fs::File::open("/dev/zero").unwrap())
+        .output()
+        .unwrap();
+    hostile::expect_refusal(&out, &["the prompt on stdin", "more than 256 MiB"]);
+}
+
+#[test]
+fn a_perplexity_file_that_is_not_utf8_is_refused_with_the_offset() {
+    let dir = common::tempdir();
+    let path = dir.path().join("latin1.txt");
+    std::fs::write(&path, b"caf\xe9 au lait").unwrap();
+    let out = run_edge_limited(&["perplexity", "-m", arg(&tinystories_q8()), "-f", arg(&path)]);
+    hostile::expect_refusal(&out, &["latin1.txt", "not valid UTF-8 (at byte 3)"]);
+}
