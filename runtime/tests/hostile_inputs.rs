@@ -174,3 +174,43 @@ fn a_perplexity_file_that_is_not_utf8_is_refused_with_the_offset() {
     let out = run_edge_limited(&["perplexity", "-m", arg(&tinystories_q8()), "-f", arg(&path)]);
     hostile::expect_refusal(&out, &["latin1.txt", "not valid UTF-8 (at byte 3)"]);
 }
+
+fn strings(items: &[&str]) -> Value {
+    Value::Array(
+        edge_formats::gguf::ValueType::String,
+        items.iter().map(|s| Value::String(s.to_string())).collect(),
+    )
+}
+
+#[test]
+fn normalizer_replacements_that_grow_text_exponentially_are_refused_at_load() {
+    let dir = common::tempdir();
+    let hf = |name: &str, from: &[&str], to: &[&str]| {
+        mutated(
+            dir.path(),
+            name,
+            &[
+                ("edge.tokenizer.version", Some(Value::U32(1))),
+                (
+                    "edge.tokenizer.normalizer.replace_from",
+                    Some(strings(from)),
+                ),
+                ("edge.tokenizer.normalizer.replace_to", Some(strings(to))),
+            ],
+        )
+    };
+    // 30 chained doublings: 2^30 times the prompt (16 GB on a 16-character prompt).
+    let path = hf("chain.gguf", &["a"; 30], &["aa"; 30]);
+    let out = run_edge_limited(&["-m", arg(&path), "-p", "aaaaaaaaaaaaaaaa", "-n", "1"]);
+    hostile::expect_refusal(
+        &out,
+        &[
+            "edge.tokenizer.normalizer.replace_from",
+            "30 replacements can make a text 1073741824 times longer (the limit is 64)",
+        ],
+    );
+    // The usual one, " " -> "▁", loads and runs.
+    let path = hf("space.gguf", &[" "], &["\u{2581}"]);
+    let out = run_edge_limited(&["-m", arg(&path), "-p", "a b", "-n", "1"]);
+    hostile::expect_success(&out);
+}
