@@ -214,3 +214,26 @@ fn normalizer_replacements_that_grow_text_exponentially_are_refused_at_load() {
     let out = run_edge_limited(&["-m", arg(&path), "-p", "a b", "-n", "1"]);
     hostile::expect_success(&out);
 }
+
+#[test]
+fn a_chat_template_whose_loops_do_not_end_is_stopped_with_an_error() {
+    let dir = common::tempdir();
+    let nested = "{% for a in range(100000) %}{% for b in range(100000) %}\
+                  {% for c in range(100000) %}{% endfor %}{% endfor %}{% endfor %}";
+    let path = mutated(
+        dir.path(),
+        "loops.gguf",
+        &[(
+            "tokenizer.chat_template",
+            Some(Value::String(nested.into())),
+        )],
+    );
+    let child = limited(Path::new(env!("CARGO_BIN_EXE_run-edge")))
+        .args(["-m", arg(&path), "--chat", "-p", "hi", "-n", "1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = hostile::finish(child, "run-edge --chat");
+    hostile::expect_refusal(&out, &["chat template", "more than 10000000 instructions"]);
+}
