@@ -237,3 +237,46 @@ fn a_chat_template_whose_loops_do_not_end_is_stopped_with_an_error() {
     let out = hostile::finish(child, "run-edge --chat");
     hostile::expect_refusal(&out, &["chat template", "more than 10000000 instructions"]);
 }
+
+/// A GGUF (v3, no tensors) whose one metadata entry `key` is an array of `count` elements of
+/// type id `elem` (each `elem_bytes` zero bytes on disk).
+fn gguf_with_array(path: &Path, key: &str, elem: u32, elem_bytes: usize, count: usize) {
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    f.write_all(b"GGUF").unwrap();
+    f.write_all(&3u32.to_le_bytes()).unwrap();
+    f.write_all(&0u64.to_le_bytes()).unwrap();
+    f.write_all(&1u64.to_le_bytes()).unwrap();
+    f.write_all(&(key.len() as u64).to_le_bytes()).unwrap();
+    f.write_all(key.as_bytes()).unwrap();
+    f.write_all(&9u32.to_le_bytes()).unwrap();
+    f.write_all(&elem.to_le_bytes()).unwrap();
+    f.write_all(&(count as u64).to_le_bytes()).unwrap();
+    let zeros = vec![0u8; 1 << 20];
+    let mut left = count * elem_bytes;
+    while left > 0 {
+        let n = left.min(zeros.len());
+        f.write_all(&zeros[..n]).unwrap();
+        left -= n;
+    }
+    f.flush().unwrap();
+}
+
+#[test]
+fn a_metadata_array_cannot_take_many_times_its_size_in_memory() {
+    let dir = common::tempdir();
+    // 64 MiB of uint8 elements: 2 GiB as parsed values before the bound.
+    let path = dir.path().join("u8s.gguf");
+    gguf_with_array(&path, "general.blob", 0, 1, 64 << 20);
+    let out = run_edge_limited(&["-m", arg(&path), "-p", "hi", "-n", "1"]);
+    hostile::expect_refusal(
+        &out,
+        &["key `general.blob`", "67108864 uint8 elements", "in memory"],
+    );
+    // The library says the same, without allocating the values.
+    let e = GgufFile::open(&path).unwrap_err().to_string();
+    assert!(e.contains("in memory"), "{e}");
+    // Arrays of 4-byte values, as every vocabulary has, are fine.
+    let path = dir.path().join("i32s.gguf");
+    gguf_with_array(&path, "tokenizer.ggml.token_type", 5, 4, 1 << 20);
+    assert!(GgufFile::open(&path).is_ok());
+}
