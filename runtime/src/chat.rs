@@ -72,6 +72,7 @@ impl ChatTemplate {
         env.set_lstrip_blocks(true);
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
         env.add_function("raise_exception", raise_exception);
+        env.set_fuel(Some(TEMPLATE_FUEL));
         env.add_template_owned(TEMPLATE_NAME, source.to_owned())
             .map_err(|e| Error::Template(describe(&e)))?;
         Ok(ChatTemplate {
@@ -139,6 +140,11 @@ impl ChatTemplate {
     }
 }
 
+/// The instructions one render may run: a crafted template's nested loops would otherwise run
+/// for ever. Real templates take tens of instructions per message, so this allows
+/// conversations of some 100,000 messages and stops a runaway render within a second.
+const TEMPLATE_FUEL: u64 = 10_000_000;
+
 /// The text of the token whose id is stored under `id_key`, or "".
 fn special_token_text(metadata: &Metadata, id_key: &str) -> String {
     let id = metadata.get(id_key).and_then(Value::as_u64);
@@ -164,6 +170,11 @@ fn raise_exception(message: String) -> std::result::Result<minijinja::Value, min
 
 /// One line: the error and its causes, with the template line where known.
 fn describe(error: &minijinja::Error) -> String {
+    if error.kind() == minijinja::ErrorKind::OutOfFuel {
+        return format!(
+            "rendering ran more than {TEMPLATE_FUEL} instructions (loops that do not end?)"
+        );
+    }
     let mut text = match error.line() {
         Some(line) => format!("{} (template line {line})", error),
         None => error.to_string(),
@@ -223,6 +234,30 @@ mod tests {
     fn trim_and_lstrip_blocks_like_transformers() {
         let t = ChatTemplate::new("  {% if true %}\nA\n  {% endif %}\nB", "", "").unwrap();
         assert_eq!(t.render(&[], false).unwrap(), "A\nB");
+    }
+
+    #[test]
+    fn a_long_conversation_renders_within_the_fuel() {
+        let t = ChatTemplate::new(CHATML, "<|im_start|>", "<|im_end|>").unwrap();
+        let messages: Vec<ChatMessage> = (0..20_000).map(|_| ChatMessage::user("Hi")).collect();
+        let out = t.render(&messages, true).unwrap();
+        assert_eq!(
+            out.matches("<|im_start|>user\nHi<|im_end|>").count(),
+            20_000
+        );
+    }
+
+    #[test]
+    fn loops_that_do_not_end_run_out_of_fuel() {
+        let nested = "{% for a in range(100000) %}{% for b in range(100000) %}{{ b }}\
+                      {% endfor %}{% endfor %}";
+        let t = ChatTemplate::new(nested, "", "").unwrap();
+        let e = t.render(&[ChatMessage::user("Hi")], true).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("rendering ran more than 10000000 instructions"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -241,8 +241,63 @@ fn check_count(cur: &Cursor, count: u64, min_bytes: u64, what: &str, at: usize) 
     Ok(())
 }
 
+/// Parsed metadata may take at most this many times its size on disk in memory (plus
+/// `METADATA_MEMORY_SLACK`): a 4-byte integer becomes one [`Value`] (8 times), a byte array
+/// would be 32 times its size.
+pub const METADATA_MEMORY_FACTOR: u64 = 8;
+
+/// Memory parsed metadata may take beyond `METADATA_MEMORY_FACTOR` times its size on disk
+/// (16 MiB: small byte arrays such as a precompiled character map stay readable).
+pub const METADATA_MEMORY_SLACK: u64 = 16 << 20;
+
+/// The memory the values parsed so far take, against the bytes they came from.
+struct MemoryTally {
+    /// Where the metadata starts in the file.
+    start: usize,
+    /// Bytes of `Value`s and entries parsed so far (array elements included; string heap
+    /// excluded, which is never more than the string's bytes on disk).
+    value_bytes: u64,
+}
+
+impl MemoryTally {
+    /// Accounts for `count` values of `elem` about to be parsed at the cursor; errors, before
+    /// anything is allocated, when they would take more memory than the metadata may.
+    fn reserve(
+        &mut self,
+        cur: &Cursor,
+        count: u64,
+        elem: ValueType,
+        ctx: &str,
+        at: usize,
+    ) -> Result<()> {
+        let value_size = std::mem::size_of::<Value>() as u64;
+        let in_memory = self
+            .value_bytes
+            .saturating_add(count.saturating_mul(value_size));
+        let on_disk =
+            (cur.pos() - self.start) as u64 + count.saturating_mul(elem.min_encoded_size() as u64);
+        let allowed = on_disk
+            .saturating_mul(METADATA_MEMORY_FACTOR)
+            .saturating_add(METADATA_MEMORY_SLACK);
+        if in_memory > allowed {
+            return Err(cur.corrupt(format!(
+                "{ctx}: array at byte offset {at} of {count} {elem} elements would take {in_memory} \
+                 bytes in memory, more than {METADATA_MEMORY_FACTOR} times the metadata's {on_disk} \
+                 bytes on disk (+ {} MiB)",
+                METADATA_MEMORY_SLACK >> 20
+            )));
+        }
+        self.value_bytes = in_memory;
+        Ok(())
+    }
+}
+
 fn read_metadata(cur: &mut Cursor, n_kv: u64) -> Result<Metadata> {
     let mut metadata = Metadata::new();
+    let mut tally = MemoryTally {
+        start: cur.pos(),
+        value_bytes: 0,
+    };
     for i in 0..n_kv {
         let at = cur.pos();
         let raw_key = cur.raw_string(&format!("metadata entry {i}: key"))?;
@@ -260,7 +315,13 @@ fn read_metadata(cur: &mut Cursor, n_kv: u64) -> Result<Metadata> {
                 "{ctx}: unknown value type id {type_id} at byte offset {type_at}"
             ))
         })?;
-        let value = read_value(cur, ty, &ctx, 0)?;
+        // The entry, its index slot and their two copies of the key, beyond the value.
+        let entry_bytes = std::mem::size_of::<(String, Value)>()
+            + std::mem::size_of::<(String, usize)>()
+            + 2 * key.len();
+        tally.value_bytes = tally.value_bytes.saturating_add(entry_bytes as u64);
+        tally.reserve(cur, 1, ty, &ctx, type_at)?;
+        let value = read_value(cur, ty, &ctx, 0, &mut tally)?;
         if metadata.contains(key) {
             return Err(cur.corrupt(format!(
                 "duplicate metadata key `{key}` at byte offset {at}"
@@ -271,7 +332,13 @@ fn read_metadata(cur: &mut Cursor, n_kv: u64) -> Result<Metadata> {
     Ok(metadata)
 }
 
-fn read_value(cur: &mut Cursor, ty: ValueType, ctx: &str, depth: usize) -> Result<Value> {
+fn read_value(
+    cur: &mut Cursor,
+    ty: ValueType,
+    ctx: &str,
+    depth: usize,
+    tally: &mut MemoryTally,
+) -> Result<Value> {
     Ok(match ty {
         ValueType::U8 => Value::U8(cur.u8(ctx)?),
         ValueType::I8 => Value::I8(cur.i8(ctx)?),
@@ -296,11 +363,11 @@ fn read_value(cur: &mut Cursor, ty: ValueType, ctx: &str, depth: usize) -> Resul
             }
         }
         ValueType::String => Value::String(cur.string(ctx)?.to_string()),
-        ValueType::Array => read_array(cur, ctx, depth)?,
+        ValueType::Array => read_array(cur, ctx, depth, tally)?,
     })
 }
 
-fn read_array(cur: &mut Cursor, ctx: &str, depth: usize) -> Result<Value> {
+fn read_array(cur: &mut Cursor, ctx: &str, depth: usize, tally: &mut MemoryTally) -> Result<Value> {
     let at = cur.pos();
     if depth >= MAX_ARRAY_DEPTH {
         return Err(cur.corrupt(format!(
@@ -320,9 +387,10 @@ fn read_array(cur: &mut Cursor, ctx: &str, depth: usize) -> Result<Value> {
             "{ctx}: array at byte offset {at} claims {count} {elem} elements, which cannot fit in the {left} bytes left"
         )));
     }
+    tally.reserve(cur, count, elem, ctx, at)?;
     let mut items = Vec::with_capacity(count as usize);
     for _ in 0..count {
-        items.push(read_value(cur, elem, ctx, depth + 1)?);
+        items.push(read_value(cur, elem, ctx, depth + 1, tally)?);
     }
     Ok(Value::Array(elem, items))
 }

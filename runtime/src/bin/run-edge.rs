@@ -21,6 +21,8 @@ mod llama_flags;
 mod perplexity_cmd;
 #[path = "run_edge/report.rs"]
 mod report;
+#[path = "run_edge/text_input.rs"]
+mod text_input;
 
 use clap::Parser;
 use std::process::ExitCode;

@@ -1,6 +1,7 @@
 //! A GGUF model: typed config and weights as views into the mapping.
 
 mod config;
+mod realign;
 mod weights;
 
 pub(crate) use config::ModelConfig;
@@ -9,15 +10,19 @@ pub(crate) use weights::Weights;
 use crate::Result;
 use edge_formats::gguf::keys::general;
 use edge_formats::gguf::{GgufFile, Metadata};
+use realign::Realigned;
 use std::collections::HashMap;
 use std::path::Path;
 
 /// A mapped GGUF file with its config and weight views. Shared by sessions through `Arc`.
 pub struct Model {
-    // Field order matters: `weights` borrows from `file`'s mapping and is dropped first.
+    // Field order matters: `weights` borrows from `file`'s mapping and from `realigned`'s
+    // buffers, and is dropped first.
     weights: Weights<'static>,
     config: ModelConfig,
     file: GgufFile,
+    /// Aligned copies of the tensors the file misaligns (none for an aligned file).
+    realigned: Realigned,
 }
 
 impl std::fmt::Debug for Model {
@@ -39,9 +44,11 @@ impl Model {
             .filter(|t| t.dims.0.len() == 2)
             .map(|t| t.dims.0[1]);
         let config = ModelConfig::from_metadata(file.metadata(), embd_rows, path)?;
-        let weights = Weights::load(&file, &config)?;
-        // SAFETY: the views point into the memory map owned by `file`, whose address does not
-        // change when `file` (a handle to the mapping) moves. `Model` keeps `file` alive and
+        let realigned = Realigned::of(&file)?;
+        let weights = Weights::load(&file, &realigned, &config)?;
+        // SAFETY: the views point into the memory map owned by `file` and into the boxed
+        // buffers owned by `realigned`, whose addresses do not change when `file` (a handle to
+        // the mapping) or `realigned` (a map of boxes) moves. `Model` keeps both alive and
         // immutable for as long as `weights` exists (it is declared first, so dropped first),
         // and `weights()` hands the views out only with a lifetime bound to `&self`.
         let weights: Weights<'static> = unsafe { std::mem::transmute::<Weights<'_>, _>(weights) };
@@ -49,6 +56,7 @@ impl Model {
             weights,
             config,
             file,
+            realigned,
         })
     }
 
@@ -65,6 +73,12 @@ impl Model {
     /// The weight views, borrowed from the mapping.
     pub(crate) fn weights(&self) -> &Weights<'_> {
         &self.weights
+    }
+
+    /// Tensors copied at load because the file placed them at an address their type cannot
+    /// be read from (0 for an aligned file, whose weights are views of the mapping).
+    pub fn n_realigned_tensors(&self) -> usize {
+        self.realigned.len()
     }
 
     /// Bytes of weight data one token reads (the output matrix counted once when tied).

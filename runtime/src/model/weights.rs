@@ -1,7 +1,9 @@
-//! The Llama weights as views into the GGUF mapping (never copied), with every tensor's
+//! The Llama weights as views into the GGUF mapping (copied only when the file places a
+//! tensor at an address its type cannot be read from, see `realign`), with every tensor's
 //! shape and type checked against the config at load.
 
 use super::config::ModelConfig;
+use super::realign::Realigned;
 use crate::kernels::{MatData, Matrix};
 use crate::{Error, Result};
 use edge_formats::gguf::{GgufFile, TensorInfo};
@@ -82,18 +84,23 @@ impl<'a> Weights<'a> {
     /// Builds the views, collecting every missing, misshapen or mistyped tensor into one
     /// error message.
     /// Errors: [`Error::BadWeights`] naming the file and each problem's tensor.
-    pub fn load(file: &'a GgufFile, cfg: &ModelConfig) -> Result<Self> {
-        Self::views(file, cfg).map_err(|problems| Error::BadWeights {
+    pub fn load(file: &'a GgufFile, realigned: &'a Realigned, cfg: &ModelConfig) -> Result<Self> {
+        Self::views(file, realigned, cfg).map_err(|problems| Error::BadWeights {
             path: file.path.clone(),
             problems,
         })
     }
 
     /// [`Weights::load`] with the problems as one "; "-separated message.
-    fn views(file: &'a GgufFile, cfg: &ModelConfig) -> std::result::Result<Self, String> {
+    fn views(
+        file: &'a GgufFile,
+        realigned: &'a Realigned,
+        cfg: &ModelConfig,
+    ) -> std::result::Result<Self, String> {
         check_block_count(file, cfg)?;
         let mut ld = Loader {
             file,
+            realigned,
             problems: Vec::new(),
         };
         let (e, v) = (cfg.n_embd, cfg.n_vocab);
@@ -222,6 +229,7 @@ pub fn matrix_bytes(m: &Matrix<'_>) -> u64 {
 /// Looks tensors up and checks them, collecting problems.
 struct Loader<'a> {
     file: &'a GgufFile,
+    realigned: &'a Realigned,
     problems: Vec<String>,
 }
 
@@ -253,7 +261,7 @@ impl<'a> Loader<'a> {
             ));
             return None;
         }
-        match Matrix::from_bytes(info.ty, self.file.tensor_data(info), rows, k) {
+        match Matrix::from_bytes(info.ty, self.realigned.data(self.file, info), rows, k) {
             Ok(m) => Some(m),
             Err(e) => {
                 self.problems.push(format!("tensor {name}: {e}"));
@@ -272,7 +280,7 @@ impl<'a> Loader<'a> {
             ));
             return None;
         }
-        match Matrix::from_bytes(info.ty, self.file.tensor_data(info), 1, n) {
+        match Matrix::from_bytes(info.ty, self.realigned.data(self.file, info), 1, n) {
             Ok(Matrix {
                 data: MatData::F32(d),
                 ..

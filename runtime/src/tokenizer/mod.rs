@@ -597,12 +597,32 @@ fn replace_pairs(m: &Meta<'_>) -> Result<Vec<(String, String)>> {
             etk::NORMALIZER_REPLACE_TO
         )));
     }
+    // Each step multiplies the text's length by at most max(1, |to| / |from|): chained
+    // expanding steps ("a" -> "aa", again and again) would grow it exponentially.
+    let growth: f64 = from
+        .iter()
+        .zip(&to)
+        .map(|(f, t)| (t.len() as f64 / f.len() as f64).max(1.0))
+        .product();
+    if growth > MAX_NORMALIZER_GROWTH {
+        return Err(Error::Tokenizer(format!(
+            "keys `{}`/`{}`: the {} replacements can make a text {growth:.0} times longer \
+             (the limit is {MAX_NORMALIZER_GROWTH})",
+            etk::NORMALIZER_REPLACE_FROM,
+            etk::NORMALIZER_REPLACE_TO,
+            from.len()
+        )));
+    }
     Ok(from
         .into_iter()
         .zip(to)
         .map(|(f, t)| (f.to_string(), t.to_string()))
         .collect())
 }
+
+/// How many times longer the normalizer's replacements may make a text (at worst): the bound
+/// on the memory and work normalizing a text takes. Real tokenizers need 3 (" " -> "▁").
+const MAX_NORMALIZER_GROWTH: f64 = 64.0;
 
 /// The raw and the normalized added-token matchers. From `edge.tokenizer.added_token_*` when
 /// present (tokenizer.json's flags), else from token types as llama.cpp does (control and

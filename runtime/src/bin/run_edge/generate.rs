@@ -6,11 +6,12 @@ use super::args::{GenerateArgs, Seed};
 use super::interrupt::{Interrupts, EXIT_INTERRUPTED};
 use super::llama_flags::process_escapes;
 use super::report;
+use super::text_input::{self, ChatLine};
 use super::CliError;
 use edge::{
     ChatMessage, GenerateParams, Generator, KvType, Outcome, Prompt, SamplerParams, StopReason,
 };
-use std::io::{BufRead, IsTerminal, Read, Write};
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -113,8 +114,7 @@ fn prompt_text(
         return Ok(Some(escape(p)));
     }
     if let Some(path) = &args.file {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| CliError::msg(format!("prompt file {}: {e}", path.display())))?;
+        let text = text_input::read_file_capped(path, &format!("prompt file {}", path.display()))?;
         if text.is_empty() {
             return Err(CliError::msg(format!(
                 "prompt file {}: the file is empty",
@@ -130,11 +130,7 @@ fn prompt_text(
     if stdin.is_terminal() {
         return Err(CliError::usage(NO_PROMPT));
     }
-    let mut text = String::new();
-    stdin
-        .lock()
-        .read_to_string(&mut text)
-        .map_err(|e| CliError::msg(format!("reading the prompt from stdin: {e}")))?;
+    let text = text_input::read_capped(stdin.lock(), "the prompt on stdin")?;
     if text.is_empty() {
         return Err(CliError::usage(NO_PROMPT));
     }
@@ -312,7 +308,7 @@ impl Chat<'_> {
             }
         };
         let stdin = std::io::stdin();
-        let mut lines = stdin.lock().lines();
+        let mut input = stdin.lock();
         let mut pending = first_prompt.map(str::to_string);
         loop {
             let line = match pending.take() {
@@ -320,15 +316,22 @@ impl Chat<'_> {
                 None => {
                     eprint!("> ");
                     let _ = std::io::stderr().flush();
-                    match lines.next() {
-                        Some(Ok(line)) => {
+                    match text_input::next_chat_line(&mut input) {
+                        Ok(Some(ChatLine::Text(line))) => {
                             if self.echo {
                                 eprintln!("{line}");
                             }
                             line
                         }
-                        Some(Err(e)) => return Err(CliError::msg(format!("reading stdin: {e}"))),
-                        None => {
+                        Ok(Some(ChatLine::Skipped(why))) => {
+                            if self.echo {
+                                eprintln!();
+                            }
+                            eprintln!("error: {why}");
+                            continue;
+                        }
+                        Err(e) => return Err(CliError::msg(format!("reading stdin: {e}"))),
+                        Ok(None) => {
                             eprintln!();
                             print_totals();
                             return Ok(ExitCode::SUCCESS);

@@ -3,6 +3,7 @@
 
 use super::args::PerplexityArgs;
 use super::report;
+use super::text_input;
 use super::CliError;
 use edge::perplexity;
 use edge::Session;
@@ -16,8 +17,7 @@ pub fn run(args: &PerplexityArgs) -> Result<(), CliError> {
         .model
         .as_deref()
         .ok_or(CliError::msg("no model: give one with -m"))?;
-    let text = std::fs::read_to_string(&args.file)
-        .map_err(|e| CliError::msg(format!("{}: {e}", args.file.display())))?;
+    let text = text_input::read_file_capped(&args.file, &args.file.display().to_string())?;
     if text.is_empty() {
         return Err(CliError::msg(format!(
             "{}: the file is empty",

@@ -1,0 +1,282 @@
+//! Hostile inputs beyond sizes (issue 13, items 4 and 8): valid but unusual GGUF files
+//! (`general.alignment = 1`), crafted tokenizers, chat templates and metadata that would take
+//! unbounded work or memory, and text inputs that are not text or never end. Every file is made
+//! here, in a temporary folder, from a copy of tinystories-656k with its metadata edited; every
+//! run of `run-edge` that could allocate runs under an address-space limit (`prlimit --as`).
+
+mod common;
+
+use common::hostile::{self, limited, tensor_specs};
+use edge_formats::gguf::{GgufFile, GgufWriter, Value};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Output, Stdio};
+
+fn tinystories_q8() -> PathBuf {
+    common::shared_models().join("llama.cpp-made/tinystories-656k.q8_0.gguf")
+}
+
+/// A copy of tinystories-656k (q8_0) at `dir/name` with `edits` applied to its metadata:
+/// (key, Some(value)) sets or adds, (key, None) removes.
+fn mutated(dir: &Path, name: &str, edits: &[(&str, Option<Value>)]) -> PathBuf {
+    let src = GgufFile::open(&tinystories_q8()).unwrap();
+    let mut meta: Vec<(String, Value)> = src.metadata().entries().to_vec();
+    for (key, value) in edits {
+        meta.retain(|(k, _)| k != key);
+        if let Some(v) = value {
+            meta.push((key.to_string(), v.clone()));
+        }
+    }
+    let specs = tensor_specs(&src);
+    let path = dir.join(name);
+    let file = std::fs::File::create(&path).unwrap();
+    let mut w = GgufWriter::new(std::io::BufWriter::new(file), &meta, &specs).unwrap();
+    for t in src.tensors() {
+        w.write_tensor(src.tensor_data(t)).unwrap();
+    }
+    w.finish().unwrap();
+    path
+}
+
+/// `run-edge` under the address-space limit when `prlimit` exists.
+fn run_edge_limited(args: &[&str]) -> Output {
+    limited(Path::new(env!("CARGO_BIN_EXE_run-edge")))
+        .args(args)
+        .output()
+        .expect("run run-edge")
+}
+
+fn arg(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+/// Greedy text of `model` on a fixed prompt.
+fn greedy(model: &Path) -> Vec<u8> {
+    let out = run_edge_limited(&[
+        "-m",
+        arg(model),
+        "-p",
+        "Once upon a time",
+        "-n",
+        "16",
+        "--temp",
+        "0",
+    ]);
+    hostile::expect_success(&out);
+    out.stdout
+}
+
+#[test]
+fn a_file_with_alignment_one_runs_and_gives_the_same_text() {
+    let dir = common::tempdir();
+    let path = mutated(
+        dir.path(),
+        "align1.gguf",
+        &[("general.alignment", Some(Value::U32(1)))],
+    );
+    let file = GgufFile::open(&path).unwrap();
+    let misaligned = file
+        .tensors()
+        .iter()
+        .filter(|t| !(file.tensor_data(t).as_ptr() as usize).is_multiple_of(4))
+        .count();
+    assert!(misaligned > 0, "the case must hold misaligned tensors");
+    // Copied once at load; an aligned file keeps zero-copy views of its mapping.
+    assert!(edge::Model::open(&path).unwrap().n_realigned_tensors() > 0);
+    assert_eq!(
+        edge::Model::open(&tinystories_q8())
+            .unwrap()
+            .n_realigned_tensors(),
+        0
+    );
+    assert_eq!(greedy(&path), greedy(&tinystories_q8()));
+}
+
+/// `run-edge -i` on smollm2 with `input` on stdin: (exit status, stdout, stderr).
+fn chat(input: &[u8]) -> (Option<i32>, String, String) {
+    let mut child = limited(Path::new(env!("CARGO_BIN_EXE_run-edge")))
+        .arg("-m")
+        .arg(common::smollm2_llamacpp_gguf())
+        .args(["-i", "--temp", "0", "-n", "4", "--ctx", "256"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(input).unwrap();
+    drop(stdin);
+    let out = hostile::finish(child, "run-edge -i");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn an_invalid_utf8_chat_line_is_reported_and_the_chat_goes_on() {
+    let (code, clean, _) = chat(b"Hi\nWho are you?\n");
+    assert_eq!(code, Some(0));
+    let (code, out, stderr) = chat(b"Hi\n\xff\xfeoops\nWho are you?\n");
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(out, clean, "the same replies, the bad line skipped");
+    assert!(
+        stderr.contains("error: the line is not valid UTF-8 (at byte 0); it was skipped"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn an_endless_chat_line_is_skipped_without_being_kept() {
+    let (code, clean, _) = chat(b"Hi\n");
+    assert_eq!(code, Some(0));
+    let mut input = vec![b'a'; 3 << 20];
+    input.extend_from_slice(b"\nHi\n");
+    let (code, out, stderr) = chat(&input);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(out, clean);
+    assert!(
+        stderr.contains("error: the line is longer than 1 MiB (the limit); it was skipped"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn endless_text_inputs_are_read_with_a_cap() {
+    let model = tinystories_q8();
+    let out = run_edge_limited(&["perplexity", "-m", arg(&model), "-f", "/dev/zero"]);
+    hostile::expect_refusal(
+        &out,
+        &["/dev/zero", "more than 256 MiB of text (the limit)"],
+    );
+    let out = run_edge_limited(&["-m", arg(&model), "-f", "/dev/zero", "-n", "1"]);
+    hostile::expect_refusal(
+        &out,
+        &[
+            "prompt file /dev/zero",
+            "more than 256 MiB of text (the limit)",
+        ],
+    );
+    let out = limited(Path::new(env!("CARGO_BIN_EXE_run-edge")))
+        .args(["-m", arg(&model), "-n", "1"])
+        .stdin(std::fs::File::open("/dev/zero").unwrap())
+        .output()
+        .unwrap();
+    hostile::expect_refusal(&out, &["the prompt on stdin", "more than 256 MiB"]);
+}
+
+#[test]
+fn a_perplexity_file_that_is_not_utf8_is_refused_with_the_offset() {
+    let dir = common::tempdir();
+    let path = dir.path().join("latin1.txt");
+    std::fs::write(&path, b"caf\xe9 au lait").unwrap();
+    let out = run_edge_limited(&["perplexity", "-m", arg(&tinystories_q8()), "-f", arg(&path)]);
+    hostile::expect_refusal(&out, &["latin1.txt", "not valid UTF-8 (at byte 3)"]);
+}
+
+fn strings(items: &[&str]) -> Value {
+    Value::Array(
+        edge_formats::gguf::ValueType::String,
+        items.iter().map(|s| Value::String(s.to_string())).collect(),
+    )
+}
+
+#[test]
+fn normalizer_replacements_that_grow_text_exponentially_are_refused_at_load() {
+    let dir = common::tempdir();
+    let hf = |name: &str, from: &[&str], to: &[&str]| {
+        mutated(
+            dir.path(),
+            name,
+            &[
+                ("edge.tokenizer.version", Some(Value::U32(1))),
+                (
+                    "edge.tokenizer.normalizer.replace_from",
+                    Some(strings(from)),
+                ),
+                ("edge.tokenizer.normalizer.replace_to", Some(strings(to))),
+            ],
+        )
+    };
+    // 30 chained doublings: 2^30 times the prompt (16 GB on a 16-character prompt).
+    let path = hf("chain.gguf", &["a"; 30], &["aa"; 30]);
+    let out = run_edge_limited(&["-m", arg(&path), "-p", "aaaaaaaaaaaaaaaa", "-n", "1"]);
+    hostile::expect_refusal(
+        &out,
+        &[
+            "edge.tokenizer.normalizer.replace_from",
+            "30 replacements can make a text 1073741824 times longer (the limit is 64)",
+        ],
+    );
+    // The usual one, " " -> "▁", loads and runs.
+    let path = hf("space.gguf", &[" "], &["\u{2581}"]);
+    let out = run_edge_limited(&["-m", arg(&path), "-p", "a b", "-n", "1"]);
+    hostile::expect_success(&out);
+}
+
+#[test]
+fn a_chat_template_whose_loops_do_not_end_is_stopped_with_an_error() {
+    let dir = common::tempdir();
+    let nested = "{% for a in range(100000) %}{% for b in range(100000) %}\
+                  {% for c in range(100000) %}{% endfor %}{% endfor %}{% endfor %}";
+    let path = mutated(
+        dir.path(),
+        "loops.gguf",
+        &[(
+            "tokenizer.chat_template",
+            Some(Value::String(nested.into())),
+        )],
+    );
+    let child = limited(Path::new(env!("CARGO_BIN_EXE_run-edge")))
+        .args(["-m", arg(&path), "--chat", "-p", "hi", "-n", "1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = hostile::finish(child, "run-edge --chat");
+    hostile::expect_refusal(&out, &["chat template", "more than 10000000 instructions"]);
+}
+
+/// A GGUF (v3, no tensors) whose one metadata entry `key` is an array of `count` elements of
+/// type id `elem` (each `elem_bytes` zero bytes on disk).
+fn gguf_with_array(path: &Path, key: &str, elem: u32, elem_bytes: usize, count: usize) {
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    f.write_all(b"GGUF").unwrap();
+    f.write_all(&3u32.to_le_bytes()).unwrap();
+    f.write_all(&0u64.to_le_bytes()).unwrap();
+    f.write_all(&1u64.to_le_bytes()).unwrap();
+    f.write_all(&(key.len() as u64).to_le_bytes()).unwrap();
+    f.write_all(key.as_bytes()).unwrap();
+    f.write_all(&9u32.to_le_bytes()).unwrap();
+    f.write_all(&elem.to_le_bytes()).unwrap();
+    f.write_all(&(count as u64).to_le_bytes()).unwrap();
+    let zeros = vec![0u8; 1 << 20];
+    let mut left = count * elem_bytes;
+    while left > 0 {
+        let n = left.min(zeros.len());
+        f.write_all(&zeros[..n]).unwrap();
+        left -= n;
+    }
+    f.flush().unwrap();
+}
+
+#[test]
+fn a_metadata_array_cannot_take_many_times_its_size_in_memory() {
+    let dir = common::tempdir();
+    // 64 MiB of uint8 elements: 2 GiB as parsed values before the bound.
+    let path = dir.path().join("u8s.gguf");
+    gguf_with_array(&path, "general.blob", 0, 1, 64 << 20);
+    let out = run_edge_limited(&["-m", arg(&path), "-p", "hi", "-n", "1"]);
+    hostile::expect_refusal(
+        &out,
+        &["key `general.blob`", "67108864 uint8 elements", "in memory"],
+    );
+    // The library says the same, without allocating the values.
+    let e = GgufFile::open(&path).unwrap_err().to_string();
+    assert!(e.contains("in memory"), "{e}");
+    // Arrays of 4-byte values, as every vocabulary has, are fine.
+    let path = dir.path().join("i32s.gguf");
+    gguf_with_array(&path, "tokenizer.ggml.token_type", 5, 4, 1 << 20);
+    assert!(GgufFile::open(&path).is_ok());
+}
