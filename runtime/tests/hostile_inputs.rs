@@ -6,45 +6,12 @@
 
 mod common;
 
-use common::hostile::{self, limited, tensor_specs};
-use edge_formats::gguf::{GgufFile, GgufWriter, Value};
+use common::hostile::{self, limited};
+use common::{mutated, run_edge_limited, tinystories_q8};
+use edge_formats::gguf::{GgufFile, Value};
 use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Output, Stdio};
-
-fn tinystories_q8() -> PathBuf {
-    common::shared_models().join("llama.cpp-made/tinystories-656k.q8_0.gguf")
-}
-
-/// A copy of tinystories-656k (q8_0) at `dir/name` with `edits` applied to its metadata:
-/// (key, Some(value)) sets or adds, (key, None) removes.
-fn mutated(dir: &Path, name: &str, edits: &[(&str, Option<Value>)]) -> PathBuf {
-    let src = GgufFile::open(&tinystories_q8()).unwrap();
-    let mut meta: Vec<(String, Value)> = src.metadata().entries().to_vec();
-    for (key, value) in edits {
-        meta.retain(|(k, _)| k != key);
-        if let Some(v) = value {
-            meta.push((key.to_string(), v.clone()));
-        }
-    }
-    let specs = tensor_specs(&src);
-    let path = dir.join(name);
-    let file = std::fs::File::create(&path).unwrap();
-    let mut w = GgufWriter::new(std::io::BufWriter::new(file), &meta, &specs).unwrap();
-    for t in src.tensors() {
-        w.write_tensor(src.tensor_data(t)).unwrap();
-    }
-    w.finish().unwrap();
-    path
-}
-
-/// `run-edge` under the address-space limit when `prlimit` exists.
-fn run_edge_limited(args: &[&str]) -> Output {
-    limited(Path::new(env!("CARGO_BIN_EXE_run-edge")))
-        .args(args)
-        .output()
-        .expect("run run-edge")
-}
+use std::path::Path;
+use std::process::Stdio;
 
 fn arg(path: &Path) -> &str {
     path.to_str().unwrap()

@@ -6,7 +6,11 @@
 mod workspace_helpers;
 pub use workspace_helpers::*;
 
-use std::process::Command;
+pub mod greedy;
+
+use edge_formats::gguf::{GgufFile, GgufWriter, Value};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 
 /// The `run-edge` binary built for these tests.
 pub fn run_edge() -> Command {
@@ -28,4 +32,39 @@ pub fn smollm2_public_cases() -> Vec<serde_json::Value> {
         .take_while(|p| p.exists())
         .map(|p| serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap())
         .collect()
+}
+
+/// llama.cpp's tinystories-656k Q8_0 file, which the hostile-input suites copy and edit.
+pub fn tinystories_q8() -> PathBuf {
+    shared_models().join("llama.cpp-made/tinystories-656k.q8_0.gguf")
+}
+
+/// A copy of tinystories-656k (q8_0) at `dir/name` with `edits` applied to its metadata:
+/// (key, Some(value)) sets or adds, (key, None) removes.
+pub fn mutated(dir: &Path, name: &str, edits: &[(&str, Option<Value>)]) -> PathBuf {
+    let src = GgufFile::open(&tinystories_q8()).unwrap();
+    let mut meta: Vec<(String, Value)> = src.metadata().entries().to_vec();
+    for (key, value) in edits {
+        meta.retain(|(k, _)| k != key);
+        if let Some(v) = value {
+            meta.push((key.to_string(), v.clone()));
+        }
+    }
+    let specs = hostile::tensor_specs(&src);
+    let path = dir.join(name);
+    let file = std::fs::File::create(&path).unwrap();
+    let mut w = GgufWriter::new(std::io::BufWriter::new(file), &meta, &specs).unwrap();
+    for t in src.tensors() {
+        w.write_tensor(src.tensor_data(t)).unwrap();
+    }
+    w.finish().unwrap();
+    path
+}
+
+/// `run-edge` under the address-space limit when `prlimit` exists.
+pub fn run_edge_limited(args: &[&str]) -> Output {
+    hostile::limited(Path::new(env!("CARGO_BIN_EXE_run-edge")))
+        .args(args)
+        .output()
+        .expect("run run-edge")
 }
