@@ -24,11 +24,11 @@ fn quantize(args: &[&std::ffi::OsStr]) -> Output {
         .expect("run quantize")
 }
 
-/// Runs `quantize` expecting failure: one `error: ` line containing every `needles` entry.
-fn expect_error(args: &[&std::ffi::OsStr], needles: &[&str]) -> String {
+/// Runs `quantize` expecting exit `code` and one `error: ` line containing every needle.
+fn expect_exit(args: &[&std::ffi::OsStr], code: i32, needles: &[&str]) -> String {
     let out = quantize(args);
     let stderr = String::from_utf8(out.stderr).unwrap();
-    assert_eq!(out.status.code(), Some(1), "exit code; stderr: {stderr}");
+    assert_eq!(out.status.code(), Some(code), "exit code; stderr: {stderr}");
     let lines: Vec<&str> = stderr.lines().collect();
     assert_eq!(lines.len(), 1, "exactly one line: {stderr:?}");
     assert!(lines[0].starts_with("error: "), "{stderr:?}");
@@ -36,6 +36,11 @@ fn expect_error(args: &[&std::ffi::OsStr], needles: &[&str]) -> String {
         assert!(lines[0].contains(n), "`{n}` not in {stderr:?}");
     }
     lines[0].to_string()
+}
+
+/// Runs `quantize` expecting failure (exit 1): one `error: ` line containing every needle.
+fn expect_error(args: &[&std::ffi::OsStr], needles: &[&str]) -> String {
+    expect_exit(args, 1, needles)
 }
 
 /// Every entry of a folder (file names).
@@ -553,16 +558,7 @@ fn interrupt_or_termination_leaves_no_file() {
 
 /// A usage error: exit code 2, exactly one `error: ` line containing every needle.
 fn expect_usage_error(args: &[&std::ffi::OsStr], needles: &[&str]) -> String {
-    let out = quantize(args);
-    let stderr = String::from_utf8(out.stderr).unwrap();
-    assert_eq!(out.status.code(), Some(2), "exit code; stderr: {stderr}");
-    let lines: Vec<&str> = stderr.lines().collect();
-    assert_eq!(lines.len(), 1, "exactly one line: {stderr:?}");
-    assert!(lines[0].starts_with("error: "), "{stderr:?}");
-    for n in needles {
-        assert!(lines[0].contains(n), "`{n}` not in {stderr:?}");
-    }
-    lines[0].to_string()
+    expect_exit(args, 2, needles)
 }
 
 fn assert_success(out: &Output) {

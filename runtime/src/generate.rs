@@ -516,18 +516,13 @@ impl Generator {
         }
         let rest = self.turn.decoder.flush();
         self.turn.held.push_str(&rest);
+        self.release_held();
         let turn = &mut self.turn;
-        match stop::scan(&turn.held, &self.params.stop) {
-            Scan::Found { at, index } => {
-                turn.piece.push_str(&turn.held[..at]);
-                turn.held.clear();
-                turn.end(StopReason::StopString { index });
-            }
-            Scan::Clear { .. } => {
-                turn.piece.push_str(&turn.held);
-                turn.held.clear();
-                turn.end(reason);
-            }
+        if turn.stop.is_none() {
+            // No stop string: what was held back as its possible start is text after all.
+            turn.piece.push_str(&turn.held);
+            turn.held.clear();
+            turn.end(reason);
         }
     }
 }
