@@ -249,16 +249,18 @@ typedef struct {
 // call). May be called from any thread that calls into edge.
 typedef void (*edge_log_callback)(edge_log_level level, const char *message, void *user_data);
 
-// Called during `edge_model_load` with the fraction done (0 at the start, 1 at the end).
-typedef void (*edge_progress_callback)(float progress, void *user_data);
+// Called during `edge_model_load` on the loading thread with the fraction of the load done:
+// 0.0 first, then after each piece of tensor data read (at most 8 MiB, in file order) the
+// bytes read so far over all the tensors' bytes, rising, and 1.0 last. Return true to go on,
+// false to stop the load (`edge_model_load` then returns EDGE_ABORTED).
+typedef bool (*edge_progress_callback)(float progress, void *user_data);
 
 // How to load a model. Fill it with `edge_model_params_default(&p, sizeof p)`, then change
 // fields.
 typedef struct {
   // sizeof(edge_model_params) as the caller's header has it (the default sets it).
   uint32_t struct_size;
-  // Optional; called on the loading thread at the start (0.0) and the end (1.0) of the load
-  // (the file is memory-mapped, so there is nothing in between today).
+  // Optional (NULL: none): reports the load's progress and may stop it.
   edge_progress_callback progress_callback;
   // Passed to `progress_callback`.
   void *progress_user_data;
@@ -348,10 +350,12 @@ void edge_log_set(edge_log_callback callback, void *user_data);
 edge_status edge_model_params_default(edge_model_params *params, size_t size);
 
 // Loads the GGUF file at `path` (UTF-8) and writes the new model to `*model_out`; free it with
-// `edge_model_free`. `params` may be NULL (defaults).
+// `edge_model_free`. `params` may be NULL (defaults). The file is memory-mapped and checked,
+// then every page of its tensor data is read once, so that the first token does not wait for
+// the disk; `params->progress_callback` follows that reading.
 // Returns OK, INVALID_ARG (NULL or non-UTF-8 argument), IO (cannot read the file), BAD_MODEL
 // (corrupt, or an architecture, tensor type or tokenizer edge does not run), OUT_OF_MEMORY,
-// PANIC.
+// ABORTED (the progress callback returned false; nothing is loaded), PANIC.
 edge_status edge_model_load(const char *path,
                             const edge_model_params *params,
                             edge_model **model_out);
@@ -481,6 +485,17 @@ uint32_t edge_session_n_past(edge_session *session);
 
 // The session's context length in tokens; 0 when `session` is NULL or busy.
 uint32_t edge_session_n_ctx(edge_session *session);
+
+// Runs the session's matrix products on `n_threads` threads from the next call on (0: every
+// core), the calling thread included; the old worker threads stop. The cache stays, and the
+// results do not change in a single bit: each output row is computed whole by one thread.
+// Returns OK, INVALID_ARG (NULL session, more threads than 4 per core or 1024), OUT_OF_MEMORY
+// (a thread could not start; the session keeps its old threads), BUSY, PANIC.
+edge_status edge_session_set_threads(edge_session *session, uint32_t n_threads);
+
+// The threads the session's matrix products run on, the calling thread included; 0 when
+// `session` is NULL or busy.
+uint32_t edge_session_n_threads(edge_session *session);
 
 // The name of `status` ("EDGE_OK", "EDGE_INVALID_ARG", ...) or "EDGE_UNKNOWN_STATUS"; a
 // static string, never NULL.

@@ -272,6 +272,12 @@ impl Generator {
         &self.session
     }
 
+    /// Runs the matrix products on `n_threads` threads from the next token on (see
+    /// [`Session::set_threads`]); the cache and the results' bits do not change.
+    pub fn set_threads(&mut self, n_threads: usize) -> Result<()> {
+        self.session.set_threads(n_threads)
+    }
+
     /// The generation parameters in force.
     pub fn params(&self) -> &GenerateParams {
         &self.params

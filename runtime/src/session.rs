@@ -246,6 +246,20 @@ impl Session {
         self.pool.n_threads()
     }
 
+    /// Runs the matrix products on `n_threads` threads from the next token on (0: every core),
+    /// the calling thread included. The KV cache stays, and every result keeps its bits: each
+    /// output row is computed whole by one thread, whatever their number. Errors:
+    /// InvalidArgument (more than [`max_threads`]), Threads (a thread could not start; the
+    /// session keeps its old threads).
+    pub fn set_threads(&mut self, n_threads: usize) -> Result<()> {
+        let n_threads = resolve_threads(n_threads)?;
+        if n_threads != self.pool.n_threads() {
+            self.pool = ThreadPool::new(n_threads)
+                .map_err(|source| Error::Threads { n_threads, source })?;
+        }
+        Ok(())
+    }
+
     /// The kernels' instruction set.
     pub fn isa(&self) -> Isa {
         self.isa

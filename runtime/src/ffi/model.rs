@@ -16,9 +16,12 @@ pub struct edge_model {
     pub(crate) inner: Arc<TextModel>,
 }
 
-/// Called during `edge_model_load` with the fraction done (0 at the start, 1 at the end).
+/// Called during `edge_model_load` on the loading thread with the fraction of the load done:
+/// 0.0 first, then after each piece of tensor data read (at most 8 MiB, in file order) the
+/// bytes read so far over all the tensors' bytes, rising, and 1.0 last. Return true to go on,
+/// false to stop the load (`edge_model_load` then returns EDGE_ABORTED).
 pub type edge_progress_callback =
-    Option<unsafe extern "C" fn(progress: f32, user_data: *mut c_void)>;
+    Option<unsafe extern "C" fn(progress: f32, user_data: *mut c_void) -> bool>;
 
 /// How to load a model. Fill it with `edge_model_params_default(&p, sizeof p)`, then change
 /// fields.
@@ -27,8 +30,7 @@ pub type edge_progress_callback =
 pub struct edge_model_params {
     /// sizeof(edge_model_params) as the caller's header has it (the default sets it).
     pub struct_size: u32,
-    /// Optional; called on the loading thread at the start (0.0) and the end (1.0) of the load
-    /// (the file is memory-mapped, so there is nothing in between today).
+    /// Optional (NULL: none): reports the load's progress and may stop it.
     pub progress_callback: edge_progress_callback,
     /// Passed to `progress_callback`.
     pub progress_user_data: *mut c_void,
@@ -63,10 +65,12 @@ pub unsafe extern "C" fn edge_model_params_default(
 }
 
 /// Loads the GGUF file at `path` (UTF-8) and writes the new model to `*model_out`; free it with
-/// `edge_model_free`. `params` may be NULL (defaults).
+/// `edge_model_free`. `params` may be NULL (defaults). The file is memory-mapped and checked,
+/// then every page of its tensor data is read once, so that the first token does not wait for
+/// the disk; `params->progress_callback` follows that reading.
 /// Returns OK, INVALID_ARG (NULL or non-UTF-8 argument), IO (cannot read the file), BAD_MODEL
 /// (corrupt, or an architecture, tensor type or tokenizer edge does not run), OUT_OF_MEMORY,
-/// PANIC.
+/// ABORTED (the progress callback returned false; nothing is loaded), PANIC.
 #[no_mangle]
 pub unsafe extern "C" fn edge_model_load(
     path: *const c_char,
@@ -84,19 +88,28 @@ pub unsafe extern "C" fn edge_model_load(
         if model_out.is_null() {
             return Err(Fail::invalid("model_out is NULL"));
         }
-        let progress = |fraction: f32| {
-            if let Some(callback) = params.progress_callback {
-                // SAFETY: the caller's callback, called with its own user data as documented.
-                unsafe { callback(fraction, params.progress_user_data) };
-            }
+        let go_on = |fraction: f32| match params.progress_callback {
+            // SAFETY: the caller's callback, called with its own user data as documented.
+            Some(callback) => unsafe { callback(fraction, params.progress_user_data) },
+            None => true,
         };
-        progress(0.0);
+        let stopped = || {
+            Fail::new(
+                edge_status::EDGE_ABORTED,
+                format!("the progress callback stopped the load of {path}"),
+            )
+        };
+        if !go_on(0.0) {
+            return Err(stopped());
+        }
         let model = TextModel::open(Path::new(path))?;
+        if !read_tensor_pages(model.model(), go_on) {
+            return Err(stopped());
+        }
         log::message(
             edge_log_level::EDGE_LOG_INFO,
             &format!("loaded {path}: {}", model.model().description()),
         );
-        progress(1.0);
         let handle = Box::new(edge_model {
             inner: Arc::new(model),
         });
@@ -104,6 +117,36 @@ pub unsafe extern "C" fn edge_model_load(
         unsafe { model_out.write(Box::into_raw(handle)) };
         Ok(())
     })
+}
+
+/// The most tensor bytes read between two progress reports.
+const PROGRESS_PIECE: usize = 8 << 20;
+
+/// Reads one byte of every page of the tensors' data (in file order, so the disk reads ahead),
+/// telling `go_on` the fraction read after each piece and 1.0 at the end; false as soon as
+/// `go_on` returns false.
+fn read_tensor_pages(model: &crate::Model, mut go_on: impl FnMut(f32) -> bool) -> bool {
+    const PAGE: usize = 4096;
+    let file = model.file();
+    let mut tensors: Vec<_> = file.tensors().iter().collect();
+    tensors.sort_by_key(|t| t.offset);
+    let total: u64 = tensors.iter().map(|t| t.n_bytes).sum();
+    let mut done = 0u64;
+    let mut checksum = 0u8;
+    for tensor in tensors {
+        for piece in file.tensor_data(tensor).chunks(PROGRESS_PIECE) {
+            checksum ^= piece.iter().step_by(PAGE).fold(0, |x, &b| x ^ b);
+            done += piece.len() as u64;
+            // Below 1.0 until the end: 1.0 is reported once, last.
+            let fraction = (done as f64 / total as f64).min(0.999_999) as f32;
+            if !go_on(fraction) {
+                return false;
+            }
+        }
+    }
+    // The reads are the point: keep the compiler from dropping them.
+    std::hint::black_box(checksum);
+    go_on(1.0)
 }
 
 /// Frees a model from `edge_model_load`. Sessions made from it keep working (they hold the

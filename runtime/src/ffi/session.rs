@@ -336,3 +336,31 @@ pub unsafe extern "C" fn edge_session_n_ctx(session: *mut edge_session) -> u32 {
         unsafe { enter(session) }.map_or(0, |s| s.generator.session().n_ctx() as u32)
     })
 }
+
+/// Runs the session's matrix products on `n_threads` threads from the next call on (0: every
+/// core), the calling thread included; the old worker threads stop. The cache stays, and the
+/// results do not change in a single bit: each output row is computed whole by one thread.
+/// Returns OK, INVALID_ARG (NULL session, more threads than 4 per core or 1024), OUT_OF_MEMORY
+/// (a thread could not start; the session keeps its old threads), BUSY, PANIC.
+#[no_mangle]
+pub unsafe extern "C" fn edge_session_set_threads(
+    session: *mut edge_session,
+    n_threads: u32,
+) -> edge_status {
+    status::status("edge_session_set_threads", || {
+        // SAFETY: the caller gives a live handle or NULL.
+        let mut state = unsafe { enter(session) }?;
+        state.generator.set_threads(n_threads as usize)?;
+        Ok(())
+    })
+}
+
+/// The threads the session's matrix products run on, the calling thread included; 0 when
+/// `session` is NULL or busy.
+#[no_mangle]
+pub unsafe extern "C" fn edge_session_n_threads(session: *mut edge_session) -> u32 {
+    boundary("edge_session_n_threads", 0, || {
+        // SAFETY: the caller gives a live handle or NULL.
+        unsafe { enter(session) }.map_or(0, |s| s.generator.session().n_threads() as u32)
+    })
+}

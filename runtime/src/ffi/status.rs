@@ -106,6 +106,18 @@ thread_local! {
     static PANIC_MESSAGE: RefCell<Option<String>> = const { RefCell::new(None) };
     /// Inside an entry point: a panic here is reported through the status, not on stderr.
     static IN_BOUNDARY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// Armed by the test hook [`edge_test_panic_next_call`]: the next status-returning call on
+    /// this thread panics inside its boundary.
+    static PANIC_NEXT_CALL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Test hook, not part of the API (cbindgen.toml leaves it out of edge.h; runtime/tests/c
+/// declares it): the next call on this thread that returns an `edge_status` panics inside Rust,
+/// before touching its arguments, so a C test can check the panic boundary.
+#[doc(hidden)]
+#[no_mangle]
+pub extern "C" fn edge_test_panic_next_call() {
+    PANIC_NEXT_CALL.with(|armed| armed.set(true));
 }
 
 fn set_last_error(message: &str) {
@@ -161,7 +173,17 @@ pub(crate) fn boundary<T>(function: &str, on_panic: T, body: impl FnOnce() -> T)
 /// An entry point that returns a status: `body`'s error becomes the status and the thread's
 /// last error (prefixed with the function name); a panic becomes `EDGE_PANIC`.
 pub(crate) fn status(function: &str, body: impl FnOnce() -> Outcome) -> edge_status {
-    boundary(function, EDGE_PANIC, || match body() {
+    boundary(function, EDGE_PANIC, || {
+        if PANIC_NEXT_CALL.with(|armed| armed.replace(false)) {
+            panic!("forced by the test hook edge_test_panic_next_call");
+        }
+        finish(function, body())
+    })
+}
+
+/// A body's outcome as a status, its error kept for `edge_last_error` and the log.
+fn finish(function: &str, outcome: Outcome) -> edge_status {
+    match outcome {
         Ok(()) => EDGE_OK,
         Err(fail) => {
             let message = format!("{function}: {}", fail.message);
@@ -169,7 +191,7 @@ pub(crate) fn status(function: &str, body: impl FnOnce() -> Outcome) -> edge_sta
             set_last_error(&message);
             fail.status
         }
-    })
+    }
 }
 
 /// The name of `status` ("EDGE_OK", "EDGE_INVALID_ARG", ...) or "EDGE_UNKNOWN_STATUS"; a

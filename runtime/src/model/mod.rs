@@ -91,6 +91,11 @@ impl Model {
         &self.file.path
     }
 
+    /// The mapped GGUF file: its header and its tensors' bytes in place.
+    pub(crate) fn file(&self) -> &GgufFile {
+        &self.file
+    }
+
     /// `general.architecture` ("llama").
     pub fn architecture(&self) -> &str {
         &self.config.architecture

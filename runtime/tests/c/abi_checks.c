@@ -36,6 +36,26 @@ static int n_failed = 0;
         }                                                                                   \
     } while (0)
 
+/* The test-only panic hook: not in edge.h, not part of the API. */
+void edge_test_panic_next_call(void);
+
+/* What the load's progress callback saw; it stops the load after `stop_after` calls (0:
+ * never). */
+typedef struct {
+    float fractions[4096];
+    int n;
+    int stop_after;
+} progress_log;
+
+static bool log_progress(float fraction, void *user_data) {
+    progress_log *p = user_data;
+    if (p->n < (int)(sizeof p->fractions / sizeof *p->fractions)) {
+        p->fractions[p->n] = fraction;
+    }
+    p->n++;
+    return p->stop_after == 0 || p->n < p->stop_after;
+}
+
 static int abort_calls = 0;
 static bool abort_after_two(void *user_data) {
     (void)user_data;
@@ -87,6 +107,124 @@ static void check_load_errors(const char *missing, const char *corrupt) {
     CHECK_STATUS(edge_model_load(missing, &params, &model), EDGE_INVALID_ARG, "struct_size");
     CHECK_STATUS(edge_model_load(corrupt, NULL, &model), EDGE_BAD_MODEL, "outside the file");
     CHECK(model == NULL, "no model after failures");
+}
+
+/* The progress callback sees 0, rising fractions, then 1; returning false aborts the load. */
+static void check_load_progress(const char *path) {
+    edge_model_params params;
+    CHECK_STATUS(edge_model_params_default(&params, sizeof params), EDGE_OK, "");
+    static progress_log seen;
+    memset(&seen, 0, sizeof seen);
+    params.progress_callback = log_progress;
+    params.progress_user_data = &seen;
+    edge_model *model = NULL;
+    CHECK_STATUS(edge_model_load(path, &params, &model), EDGE_OK, "");
+    CHECK(seen.n >= 3 && seen.n <= 4096, "%d progress calls", seen.n);
+    if (seen.n >= 3 && seen.n <= 4096) {
+        CHECK(seen.fractions[0] == 0.0f, "first fraction %g", seen.fractions[0]);
+        CHECK(seen.fractions[seen.n - 1] == 1.0f, "last fraction %g",
+              seen.fractions[seen.n - 1]);
+        int between = 0;
+        for (int i = 1; i < seen.n; i++) {
+            CHECK(seen.fractions[i] >= seen.fractions[i - 1], "fraction %d: %g after %g", i,
+                  seen.fractions[i], seen.fractions[i - 1]);
+            between += seen.fractions[i] > 0.0f && seen.fractions[i] < 1.0f;
+        }
+        CHECK(between >= 1, "no fraction strictly between 0 and 1");
+    }
+    edge_model_free(model);
+
+    /* Stopped at the third report: ABORTED, no model, and the next load works. */
+    memset(&seen, 0, sizeof seen);
+    seen.stop_after = 3;
+    model = NULL;
+    CHECK_STATUS(edge_model_load(path, &params, &model), EDGE_ABORTED, "progress callback");
+    CHECK(model == NULL && seen.n == 3, "model %p after %d calls", (void *)model, seen.n);
+    seen.stop_after = 1;
+    CHECK_STATUS(edge_model_load(path, &params, &model), EDGE_ABORTED, "stopped the load");
+    CHECK(model == NULL && seen.n == 4, "stopped at the first report");
+    CHECK_STATUS(edge_model_load(path, NULL, &model), EDGE_OK, "");
+    edge_model_free(model);
+}
+
+/* A panic forced inside Rust (the test hook) comes back as EDGE_PANIC with a message; the
+ * process, the model and the session keep working. */
+static void check_panic(const char *path) {
+    edge_model *model = NULL;
+    edge_test_panic_next_call();
+    CHECK_STATUS(edge_model_load(path, NULL, &model), EDGE_PANIC, "panic");
+    CHECK(strstr(edge_last_error(), "edge_model_load") != NULL &&
+              strstr(edge_last_error(), "forced by the test hook") != NULL,
+          "panic message");
+    CHECK(model == NULL, "no model after a panic");
+    CHECK_STATUS(edge_model_load(path, NULL, &model), EDGE_OK, "");
+
+    edge_session *session = NULL;
+    edge_session_params sp;
+    edge_session_params_default(&sp, sizeof sp);
+    sp.n_threads = 1;
+    CHECK_STATUS(edge_session_new(model, &sp, &session), EDGE_OK, "");
+    edge_token tokens[3] = {1, 2, 3};
+    edge_test_panic_next_call();
+    CHECK_STATUS(edge_session_eval(session, tokens, 3), EDGE_PANIC, "internal error (panic)");
+    CHECK(edge_session_n_past(session) == 0, "nothing evaluated by the panicking call");
+    CHECK_STATUS(edge_session_eval(session, tokens, 3), EDGE_OK, "");
+    CHECK(edge_session_n_past(session) == 3, "n_past %u after the panic",
+          edge_session_n_past(session));
+    edge_session_free(session);
+    edge_model_free(model);
+}
+
+/* Threads changed mid-session (prompt on 2, then 1, then 3) give the logits of a session on one
+ * thread throughout, to the bit. */
+static void check_set_threads(edge_model *model) {
+    edge_session_params sp;
+    edge_session_params_default(&sp, sizeof sp);
+    sp.n_threads = 1;
+    edge_session *steady = NULL, *changing = NULL;
+    CHECK_STATUS(edge_session_new(model, &sp, &steady), EDGE_OK, "");
+    CHECK_STATUS(edge_session_new(model, &sp, &changing), EDGE_OK, "");
+    if (steady == NULL || changing == NULL) {
+        edge_session_free(steady);
+        edge_session_free(changing);
+        return;
+    }
+    CHECK_STATUS(edge_session_set_threads(NULL, 1), EDGE_INVALID_ARG, "session is NULL");
+    CHECK_STATUS(edge_session_set_threads(changing, 1u << 30), EDGE_INVALID_ARG, "threads");
+    CHECK(edge_session_n_threads(changing) == 1, "threads kept after a refused change");
+
+    size_t n_vocab = edge_model_n_vocab(model), n = 0;
+    float *a = calloc(n_vocab, sizeof *a), *b = calloc(n_vocab, sizeof *b);
+    edge_token tokens[64];
+    CHECK_STATUS(edge_tokenizer_tokenize(model, "Once upon a time, in a small town", true, true,
+                                         tokens, 64, &n),
+                 EDGE_OK, "");
+    const unsigned threads[] = {2, 1, 3, 2};
+    CHECK_STATUS(edge_session_set_threads(changing, threads[0]), EDGE_OK, "");
+    CHECK(edge_session_n_threads(changing) == 2, "threads %u", edge_session_n_threads(changing));
+    CHECK_STATUS(edge_session_eval(steady, tokens, n), EDGE_OK, "");
+    CHECK_STATUS(edge_session_eval(changing, tokens, n), EDGE_OK, "");
+    for (int step = 0; step < 12; step++) {
+        size_t na = 0, nb = 0;
+        CHECK_STATUS(edge_session_logits(steady, a, n_vocab, &na), EDGE_OK, "");
+        CHECK_STATUS(edge_session_logits(changing, b, n_vocab, &nb), EDGE_OK, "");
+        CHECK(na == n_vocab && nb == n_vocab && memcmp(a, b, n_vocab * sizeof *a) == 0,
+              "logits differ in bits at step %d", step);
+        /* Greedy: the next token is the steady session's argmax. */
+        edge_token next = 0;
+        for (size_t i = 1; i < n_vocab; i++) {
+            if (a[i] > a[next]) {
+                next = (edge_token)i;
+            }
+        }
+        CHECK_STATUS(edge_session_set_threads(changing, threads[(step + 1) % 4]), EDGE_OK, "");
+        CHECK_STATUS(edge_session_eval(steady, &next, 1), EDGE_OK, "");
+        CHECK_STATUS(edge_session_eval(changing, &next, 1), EDGE_OK, "");
+    }
+    free(a);
+    free(b);
+    edge_session_free(steady);
+    edge_session_free(changing);
 }
 
 static void check_tokenizer(const edge_model *model) {
@@ -289,6 +427,9 @@ int main(int argc, char **argv) {
     CHECK(strcmp(arch, "llama") == 0 && n == 5, "architecture %s", arch);
     CHECK_STATUS(edge_model_meta_str(model, "no.such.key", arch, sizeof arch, &n),
                  EDGE_INVALID_ARG, "no.such.key");
+    check_load_progress(argv[1]);
+    check_panic(argv[1]);
+    check_set_threads(model);
     check_tokenizer(model);
     check_session(model);
     check_generation(model); /* frees the model */
