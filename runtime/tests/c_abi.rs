@@ -1,8 +1,10 @@
-//! libedge from C. `examples/c/generate.c`, built with the system C compiler against the static
-//! and the shared library (installed by `scripts/install-lib`, flags from pkg-config), prints
-//! `run-edge`'s greedy text; `tests/c/abi_checks.c` checks the error paths (null arguments, a
-//! missing file, a corrupt file, too-small buffers, a full context, invalid UTF-8, the abort
-//! and piece callbacks) and the low-level loop; `tests/c/threads.c` runs two sessions over one
+//! libedge from C and C++. `examples/c/generate.c`, built with the system C compiler against the
+//! static and the shared library (installed by `scripts/install-lib`, flags from pkg-config),
+//! and `examples/cpp/generate.cpp` (RAII wrappers) print `run-edge`'s greedy text;
+//! `tests/c/abi_checks.c` checks the error paths (null arguments, a missing file, a corrupt
+//! file, too-small buffers, a full context, invalid UTF-8, the abort and piece callbacks, a
+//! panic forced inside Rust, a load stopped by its progress callback), the load's progress,
+//! threads changed mid-session (logits unchanged in bits) and the low-level loop; `tests/c/threads.c` runs two sessions over one
 //! model on two threads at once and enters one session from two threads; `examples/c/chat.c`
 //! holds `run-edge -i`'s greedy conversation on SmolLM2.
 
@@ -55,17 +57,23 @@ fn tinystories() -> PathBuf {
 /// The system libraries a Rust static library needs (`rustc --print native-static-libs`).
 const STATIC_LIBS: [&str; 5] = ["-lpthread", "-ldl", "-lm", "-lrt", "-lgcc_s"];
 
-/// Compiles `source` into `out` with `cc`, warnings as errors, against edge.h and `link`.
+/// Compiles `source` into `out` with `cc` (C11, or `c++` in C++17 for a .cpp file), warnings
+/// as errors, against edge.h and `link`.
 fn compile(source: &Path, out: &Path, link: &[&std::ffi::OsStr]) {
-    let output = Command::new("cc")
-        .args(["-std=c11", "-O1", "-Wall", "-Wextra", "-Werror", "-I"])
+    let (compiler, standard) = match source.extension().and_then(|e| e.to_str()) {
+        Some("cpp") => ("c++", "-std=c++17"),
+        _ => ("cc", "-std=c11"),
+    };
+    let output = Command::new(compiler)
+        .arg(standard)
+        .args(["-O1", "-Wall", "-Wextra", "-Werror", "-I"])
         .arg(workspace_file("include"))
         .arg(source)
         .arg("-o")
         .arg(out)
         .args(link)
         .output()
-        .expect("run cc (the system C compiler)");
+        .unwrap_or_else(|e| panic!("run {compiler} (the system compiler): {e}"));
     assert!(
         output.status.success(),
         "cc {}: {}",
@@ -117,6 +125,28 @@ fn generate_c_against_the_static_library_prints_run_edges_greedy_text() {
     let expected = run_edge_greedy(&model);
     assert!(!expected.is_empty());
     assert_eq!(ours, expected);
+}
+
+#[test]
+fn generate_cpp_with_raii_wrappers_prints_run_edges_greedy_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = tinystories();
+    let exe = static_example(
+        dir.path(),
+        "generate-cpp",
+        &workspace_file("examples/cpp/generate.cpp"),
+    );
+    let ours = stdout_of(Command::new(&exe).arg(&model).args([PROMPT, N_TOKENS]));
+    assert_eq!(ours, run_edge_greedy(&model));
+    // A failed load throws edge::Error, caught in main: a message and exit status 1.
+    let missing = Command::new(&exe)
+        .arg(dir.path().join("missing.gguf"))
+        .arg(PROMPT)
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert!(stderr.contains("missing.gguf") && stderr.contains("EDGE_IO"), "{stderr}");
 }
 
 #[test]
