@@ -66,8 +66,13 @@ int main(int argc, char **argv) {
     }
     /* The text ends with a newline, as run-edge's does. */
     fputs("\n", stdout);
-    fprintf(stderr, "%u prompt tokens, %u generated, stop reason %d\n", result.prompt_tokens,
-            result.generated_tokens, (int)result.stop_reason);
+    /* Timings as run-edge prints them (the same clocks: benches/README.md compares the two). */
+    fprintf(stderr, "prompt: %u tokens in %.0f ms, %.1f tokens/s\n", result.prompt_tokens,
+            result.prompt_ms, result.prompt_ms > 0 ? result.prompt_tokens * 1e3 / result.prompt_ms : 0);
+    fprintf(stderr, "generated: %u tokens in %.0f ms, %.1f tokens/s (stop reason %d)\n",
+            result.generated_tokens, result.generate_ms,
+            result.generate_ms > 0 ? result.generated_tokens * 1e3 / result.generate_ms : 0,
+            (int)result.stop_reason);
     edge_session_free(session);
     return 0;
 }
