@@ -43,7 +43,8 @@
  * matching *_free; *_free(NULL) does nothing. A session holds its model alive: the model may be
  * freed before its sessions. Strings and arrays passed in are read during the call only.
  * Strings returned as `const char *` (edge_version, edge_status_str, edge_system_info,
- * edge_last_error) belong to edge.
+ * edge_last_error) belong to edge. `user_data` pointers are handed back to their callback as
+ * they are; edge never reads or frees them.
  *
  * Buffers. Functions that return text or tokens write into the caller's buffer of `capacity`
  * elements and put the count in an out-parameter. When the buffer is too small they return
@@ -52,7 +53,10 @@
  *
  * Threads. A model is immutable: any number of threads and sessions may use it at once. A
  * session or a sampler is used by one thread at a time; a call that finds another thread inside
- * the same session or sampler returns EDGE_BUSY. Callbacks run on the calling thread.
+ * the same session or sampler returns EDGE_BUSY. Callbacks run on the calling thread (the log
+ * callback on whichever thread logs) and must return normally: a C++ exception or a longjmp
+ * out of a callback through edge's frames is undefined behaviour (examples/cpp/edge.hpp shows
+ * how to carry an exception across).
  *
  * Versions. Structs that may grow start with `struct_size`: fill them with their
  * *_params_default(&p, sizeof p) function (or set struct_size = sizeof p), so a program built
@@ -122,7 +126,7 @@ enum edge_status
   EDGE_CONTEXT_FULL = -5,
   // The caller's buffer is too small; the count out-parameter holds the size needed.
   EDGE_BUFFER_TOO_SMALL = -6,
-  // The abort callback stopped the call.
+  // The caller stopped the call: the abort callback (eval) or the progress callback (load).
   EDGE_ABORTED = -7,
   // The handle is in use by another thread at this moment.
   EDGE_BUSY = -8,
@@ -276,7 +280,8 @@ typedef struct {
   uint32_t struct_size;
   // Context length in tokens; 0 = the model's training context, at most 4096.
   uint32_t n_ctx;
-  // Threads for the matrix products, the calling thread included; 0 = every core.
+  // Threads for the matrix products, the calling thread included; 0 = every core. May be
+  // changed later with `edge_session_set_threads`.
   uint32_t n_threads;
   // EDGE_KV_F32 or EDGE_KV_F16.
   int32_t kv_type;
@@ -342,7 +347,8 @@ edge_status edge_generate_chat(edge_session *session,
 
 // Sets the log callback for the whole process (every model and session, every thread); NULL
 // turns logging off, which is the default: edge never writes to stdout or stderr.
-// `user_data` is passed back to each call.
+// `user_data` is passed back to each call. Safe to call from any thread at any time; a call
+// into edge already under way on another thread may still log once to the old callback.
 void edge_log_set(edge_log_callback callback, void *user_data);
 
 // Fills `params` (a struct of `size` bytes: pass `sizeof *params`) with the defaults.

@@ -146,7 +146,10 @@ fn generate_cpp_with_raii_wrappers_prints_run_edges_greedy_text() {
         .unwrap();
     assert_eq!(missing.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&missing.stderr);
-    assert!(stderr.contains("missing.gguf") && stderr.contains("EDGE_IO"), "{stderr}");
+    assert!(
+        stderr.contains("missing.gguf") && stderr.contains("EDGE_IO"),
+        "{stderr}"
+    );
 }
 
 #[test]

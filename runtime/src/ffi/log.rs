@@ -44,7 +44,8 @@ pub(crate) fn message(level: edge_log_level, message: &str) {
 
 /// Sets the log callback for the whole process (every model and session, every thread); NULL
 /// turns logging off, which is the default: edge never writes to stdout or stderr.
-/// `user_data` is passed back to each call.
+/// `user_data` is passed back to each call. Safe to call from any thread at any time; a call
+/// into edge already under way on another thread may still log once to the old callback.
 #[no_mangle]
 pub extern "C" fn edge_log_set(callback: edge_log_callback, user_data: *mut c_void) {
     boundary("edge_log_set", (), || {

@@ -31,7 +31,8 @@ pub struct edge_session_params {
     pub struct_size: u32,
     /// Context length in tokens; 0 = the model's training context, at most 4096.
     pub n_ctx: u32,
-    /// Threads for the matrix products, the calling thread included; 0 = every core.
+    /// Threads for the matrix products, the calling thread included; 0 = every core. May be
+    /// changed later with `edge_session_set_threads`.
     pub n_threads: u32,
     /// EDGE_KV_F32 or EDGE_KV_F16.
     pub kv_type: i32,

@@ -26,7 +26,7 @@ pub enum edge_status {
     EDGE_CONTEXT_FULL = -5,
     /// The caller's buffer is too small; the count out-parameter holds the size needed.
     EDGE_BUFFER_TOO_SMALL = -6,
-    /// The abort callback stopped the call.
+    /// The caller stopped the call: the abort callback (eval) or the progress callback (load).
     EDGE_ABORTED = -7,
     /// The handle is in use by another thread at this moment.
     EDGE_BUSY = -8,
