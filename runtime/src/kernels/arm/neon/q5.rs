@@ -37,15 +37,18 @@ row_loop!(
     "neon"
 );
 
-/// The 32 values of a Q5 block, unsigned (0..32), elements 0..16 and 16..32: the nibbles
-/// of `qs` with bit j of the little-endian `qh` as bit 4 of element j.
+/// A Q5 block's low four bits (elements 0..16 and 16..32: the nibbles of `qs`) and its fifth
+/// bits as masks (0xFF where bit j of the little-endian `qh` is set, for element j).
 #[inline]
 #[target_feature(enable = "neon")]
-pub(in crate::kernels::arm) fn unpack_q5(qh: [u8; 4], qs: &[u8; QK / 2]) -> [uint8x16_t; 2] {
+pub(in crate::kernels::arm) fn unpack_q5(
+    qh: [u8; 4],
+    qs: &[u8; QK / 2],
+) -> ([uint8x16_t; 2], [uint8x16_t; 2]) {
     // SAFETY: qs has exactly 16 bytes.
     let v = unsafe { vld1q_u8(qs.as_ptr()) };
     let low = [vandq_u8(v, vdupq_n_u8(0x0F)), vshrq_n_u8::<4>(v)];
-    // Byte j of the 32 takes byte j / 8 of qh, then keeps bit j % 8.
+    // Byte j of the 32 takes byte j / 8 of qh, then tests bit j % 8.
     let qh = vreinterpretq_u8_u32(vdupq_n_u32(u32::from_le_bytes(qh)));
     const SPREAD: [[u8; 16]; 2] = [
         [0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1],
@@ -59,10 +62,8 @@ pub(in crate::kernels::arm) fn unpack_q5(qh: [u8; 4], qs: &[u8; QK / 2]) -> [uin
             vld1q_u8(BIT.as_ptr()),
         )
     };
-    std::array::from_fn(|i| {
-        let fifth = vandq_u8(vtstq_u8(vqtbl1q_u8(qh, spread[i]), bit), vdupq_n_u8(0x10));
-        vorrq_u8(low[i], fifth)
-    })
+    let fifth = spread.map(|s| vtstq_u8(vqtbl1q_u8(qh, s), bit));
+    (low, fifth)
 }
 
 /// A Q8 block's 32 values as two i8x16.
@@ -91,11 +92,14 @@ macro_rules! q5_dots {
         fn $q5_0(w: &[edge_formats::blocks::BlockQ5_0], x: &[edge_formats::BlockQ8_0]) -> f32 {
             use std::arch::aarch64::*;
             use $crate::kernels::arm::neon::{k_quants::f16_to_f32, q5};
-            let sixteen = vdupq_n_s8(16);
+            let sixteen = vdupq_n_u8(16);
             let mut sumf = 0.0f32;
             for (a, b) in w.iter().zip(x) {
-                let q =
-                    q5::unpack_q5(a.qh, &a.qs).map(|v| vsubq_s8(vreinterpretq_s8_u8(v), sixteen));
+                // q - 16 = low - (16 where the fifth bit is clear).
+                let (low, fifth) = q5::unpack_q5(a.qh, &a.qs);
+                let q: [int8x16_t; 2] = std::array::from_fn(|i| {
+                    vreinterpretq_s8_u8(vsubq_u8(low[i], vbicq_u8(sixteen, fifth[i])))
+                });
                 let sumi = $sum_products(q, q5::load_q8(&b.qs));
                 sumf += (f16_to_f32(a.d) * f16_to_f32(b.d)) * sumi as f32;
             }
@@ -109,7 +113,10 @@ macro_rules! q5_dots {
             use $crate::kernels::arm::neon::{k_quants::f16_to_f32, q5};
             let mut sumf = 0.0f32;
             for (a, b) in w.iter().zip(x) {
-                let q = q5::unpack_q5(a.qh, &a.qs).map(|v| vreinterpretq_s8_u8(v));
+                let (low, fifth) = q5::unpack_q5(a.qh, &a.qs);
+                let q: [int8x16_t; 2] = std::array::from_fn(|i| {
+                    vreinterpretq_s8_u8(vorrq_u8(low[i], vandq_u8(fifth[i], vdupq_n_u8(16))))
+                });
                 let sumi = $sum_products(q, q5::load_q8(&b.qs));
                 sumf += (f16_to_f32(a.d) * f16_to_f32(b.d)) * sumi as f32
                     + f16_to_f32(a.m) * f16_to_f32(b.s);
