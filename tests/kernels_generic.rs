@@ -1290,6 +1290,137 @@ fn copy_blocks<B: bytemuck::Pod>(bytes: &mut [u8], blocks: &[B]) {
     bytes[..src.len()].copy_from_slice(src);
 }
 
+/// K-quant weights of every type for `rows` rows of `nb` super-blocks: random bits, edge
+/// scales, every third row all zero (zero blocks).
+fn k_rows(rng: &mut Rng, ty: GgmlType, rows: usize, nb: usize) -> Vec<u32> {
+    let n = rows * nb;
+    let mut store = vec![0u32; (ty.row_bytes((n * QK_K) as u64).unwrap() as usize).div_ceil(4)];
+    let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut store);
+    let d2 = |b: &mut BlockQ2_K, r: &mut Rng| (b.d, b.dmin) = (edge_f16(r), edge_f16(r));
+    let d4 = |b: &mut BlockQ4_K, r: &mut Rng| (b.d, b.dmin) = (edge_f16(r), edge_f16(r));
+    let d5 = |b: &mut BlockQ5_K, r: &mut Rng| (b.d, b.dmin) = (edge_f16(r), edge_f16(r));
+    match ty {
+        GgmlType::Q2_K => copy_blocks(bytes, &random_blocks::<BlockQ2_K>(rng, n, d2)),
+        GgmlType::Q3_K => copy_blocks(
+            bytes,
+            &random_blocks::<BlockQ3_K>(rng, n, |b, r| b.d = edge_f16(r)),
+        ),
+        GgmlType::Q4_K => copy_blocks(bytes, &random_blocks::<BlockQ4_K>(rng, n, d4)),
+        GgmlType::Q5_K => copy_blocks(bytes, &random_blocks::<BlockQ5_K>(rng, n, d5)),
+        _ => copy_blocks(
+            bytes,
+            &random_blocks::<BlockQ6_K>(rng, n, |b, r| b.d = edge_f16(r)),
+        ),
+    }
+    let row_bytes = ty.row_bytes((nb * QK_K) as u64).unwrap() as usize;
+    for row in bytes.chunks_exact_mut(row_bytes.max(1)).step_by(3) {
+        row.fill(0);
+    }
+    store
+}
+
+/// Equal bits, or both NaN (f32 overflow at extreme scales: inf - inf in either order).
+fn same_bits(a: f32, b: f32) -> bool {
+    a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan())
+}
+
+/// Every ISA's matvec rows of the new types are their row dots bit for bit, for ragged row
+/// counts; on aarch64 the dots are also bit-identical to generic where `arm/` says so (NEON
+/// K-quants; Q2_K, Q5_0 and Q5_1 on both ARM tables).
+#[test]
+fn new_types_matvec_rows_are_row_dots_and_arm_dots_match_generic_bits() {
+    let mut rng = Rng(37);
+    let arm_bit_identical = |isa: &str, ty: GgmlType| {
+        cfg!(target_arch = "aarch64")
+            && (isa == "neon" || matches!(ty, GgmlType::Q2_K | GgmlType::Q5_0 | GgmlType::Q5_1))
+    };
+    for k in Kernels::available() {
+        for (rows, nb) in [(1usize, 1usize), (3, 2), (7, 1), (13, 3)] {
+            for xq in q8_k_cases(&mut rng, nb) {
+                for ty in K_TYPES {
+                    let store = k_rows(&mut rng, ty, rows, nb);
+                    let len = ty.row_bytes((rows * nb * QK_K) as u64).unwrap() as usize;
+                    let m = view_matrix(ty, &store, len, rows, nb * QK_K);
+                    let mut out = vec![0.0f32; rows];
+                    let row = |r: usize| m.rows(r, r + 1);
+                    let dots: Vec<(f32, f32)> = (0..rows)
+                        .map(|r| {
+                            let one = row(r);
+                            macro_rules! dot {
+                                ($f:ident, $d:expr) => {{
+                                    let w = $d;
+                                    ((k.$f.dot)(w, &xq), (Kernels::scalar().$f.dot)(w, &xq))
+                                }};
+                            }
+                            match one.data {
+                                MatData::Q2_K(d) => dot!(q2_k, d),
+                                MatData::Q3_K(d) => dot!(q3_k, d),
+                                MatData::Q4_K(d) => dot!(q4_k, d),
+                                MatData::Q5_K(d) => dot!(q5_k, d),
+                                MatData::Q6_K(d) => dot!(q6_k, d),
+                                _ => unreachable!(),
+                            }
+                        })
+                        .collect();
+                    match m.data {
+                        MatData::Q2_K(d) => (k.q2_k.matvec)(&mut out, d, nb, &xq),
+                        MatData::Q3_K(d) => (k.q3_k.matvec)(&mut out, d, nb, &xq),
+                        MatData::Q4_K(d) => (k.q4_k.matvec)(&mut out, d, nb, &xq),
+                        MatData::Q5_K(d) => (k.q5_k.matvec)(&mut out, d, nb, &xq),
+                        MatData::Q6_K(d) => (k.q6_k.matvec)(&mut out, d, nb, &xq),
+                        _ => unreachable!(),
+                    }
+                    for (r, (&got, &(dot, generic_dot))) in out.iter().zip(&dots).enumerate() {
+                        let name = format!("{} {ty} rows={rows} nb={nb} row {r}", k.name());
+                        assert!(same_bits(got, dot), "{name}: matvec {got} vs dot {dot}");
+                        if arm_bit_identical(k.name(), ty) {
+                            assert!(
+                                same_bits(dot, generic_dot),
+                                "{name}: {dot} vs generic {generic_dot}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        // Q5_0 / Q5_1 over ragged rows of 32-blocks.
+        for (rows, nb) in [(1usize, 1usize), (5, 3), (11, 9)] {
+            let x: Vec<f32> = (0..nb * QK).map(|_| rng.sym()).collect();
+            let (mut x0, mut x1) = (
+                vec![BlockQ8_0::default(); nb],
+                vec![BlockQ8_1::default(); nb],
+            );
+            k.quantize_q8_0(&x, &mut x0);
+            k.quantize_q8_1(&x, &mut x1);
+            let mut w0 = random_blocks::<BlockQ5_0>(&mut rng, rows * nb, |b, r| b.d = edge_f16(r));
+            let mut w1 = random_blocks::<BlockQ5_1>(&mut rng, rows * nb, |b, r| {
+                (b.d, b.m) = (edge_f16(r), edge_f16(r))
+            });
+            w0[..nb].fill(BlockQ5_0::default());
+            w1[..nb].fill(BlockQ5_1::default());
+            let (mut out0, mut out1) = (vec![0.0f32; rows], vec![0.0f32; rows]);
+            (k.q5_0.matvec)(&mut out0, &w0, nb, &x0);
+            (k.q5_1.matvec)(&mut out1, &w1, nb, &x1);
+            for r in 0..rows {
+                let name = format!("{} rows={rows} nb={nb} row {r}", k.name());
+                let span = r * nb..(r + 1) * nb;
+                let (d0, d1) = (
+                    (k.q5_0.dot)(&w0[span.clone()], &x0),
+                    (k.q5_1.dot)(&w1[span.clone()], &x1),
+                );
+                assert!(same_bits(out0[r], d0), "q5_0 {name}");
+                assert!(same_bits(out1[r], d1), "q5_1 {name}");
+                if arm_bit_identical(k.name(), GgmlType::Q5_0) {
+                    let g0 = generic::dot_q5_0_q8_0(&w0[span.clone()], &x0);
+                    let g1 = generic::dot_q5_1_q8_1(&w1[span], &x1);
+                    assert!(same_bits(d0, g0), "q5_0 {name}: {d0} vs generic {g0}");
+                    assert!(same_bits(d1, g1), "q5_1 {name}: {d1} vs generic {g1}");
+                }
+            }
+        }
+    }
+}
+
 /// f32 values for the f16-attention loops: normal f16 values, f16 subnormals, values below
 /// the smallest f16 subnormal, large but finite values (some beyond f16's range), exact ties
 /// between two f16 neighbours, and signed zeros.

@@ -2,7 +2,9 @@
 //! type family; everything else is the NEON table. Bit-identical to `generic` for the
 //! quantized dots.
 
+mod k_quants;
 mod q4;
+mod q5;
 mod q8;
 
 use super::neon;
@@ -17,7 +19,14 @@ pub fn kernels() -> Option<Kernels> {
     Some(Kernels {
         q4_0: q4::Q4_0,
         q4_1: q4::Q4_1,
+        q5_0: q5::Q5_0,
+        q5_1: q5::Q5_1,
         q8_0: q8::Q8_0,
+        q2_k: k_quants::Q2_K,
+        q3_k: k_quants::Q3_K,
+        q4_k: k_quants::Q4_K,
+        q5_k: k_quants::Q5_K,
+        q6_k: k_quants::Q6_K,
         ..neon::kernels()?.named("dotprod")
     })
 }

@@ -4,7 +4,9 @@
 
 mod activation;
 mod float;
+pub(super) mod k_quants;
 pub(super) mod q4;
+pub(super) mod q5;
 pub(super) mod q8;
 
 use crate::kernels::Kernels;
@@ -21,7 +23,14 @@ pub fn kernels() -> Option<Kernels> {
         quantize_q8_1: activation::quantize_q8_1,
         q4_0: q4::Q4_0,
         q4_1: q4::Q4_1,
+        q5_0: q5::Q5_0,
+        q5_1: q5::Q5_1,
         q8_0: q8::Q8_0,
+        q2_k: k_quants::Q2_K,
+        q3_k: k_quants::Q3_K,
+        q4_k: k_quants::Q4_K,
+        q5_k: k_quants::Q5_K,
+        q6_k: k_quants::Q6_K,
         f32: float::F32,
         bf16: float::BF16,
         ..Kernels::scalar().named("neon")

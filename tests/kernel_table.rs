@@ -1,0 +1,110 @@
+//! The kernel table: on every SIMD table this machine runs, each weight type's entries are
+//! that ISA's own kernels, not the generic fill-in `Kernels::scalar()` hands out for what an
+//! ISA does not specialize (DESIGN convention 3). Runs natively (avx2) and under qemu for the
+//! Cortex-A72 (neon) and A76 (dotprod) via `scripts/aarch64-test`.
+
+use edge::internals::Kernels;
+
+/// Each weight type's (dot, matvec) entries as addresses.
+fn entries(k: &Kernels) -> Vec<(&'static str, [usize; 2])> {
+    macro_rules! by_type {
+        ($($ty:ident),*) => {
+            vec![$((stringify!($ty), [k.$ty.dot as usize, k.$ty.matvec as usize])),*]
+        };
+    }
+    by_type!(q4_0, q4_1, q5_0, q5_1, q8_0, q2_k, q3_k, q4_k, q5_k, q6_k, f32, f16, bf16)
+}
+
+/// The weight types an ISA has no kernel for: they run the generic one.
+fn generic_on(isa: &str) -> &'static [&'static str] {
+    match isa {
+        "neon" | "dotprod" => &["f16"],
+        _ => &[],
+    }
+}
+
+/// The weight types whose dotprod kernels are SDOT's own (the rest are NEON's).
+const DOTPROD_OWN: [&str; 10] = [
+    "q4_0", "q4_1", "q5_0", "q5_1", "q8_0", "q2_k", "q3_k", "q4_k", "q5_k", "q6_k",
+];
+
+fn simd_tables() -> Vec<Kernels> {
+    let tables: Vec<Kernels> = Kernels::available()
+        .filter(|k| k.name() != "scalar")
+        .collect();
+    eprintln!(
+        "SIMD tables on this machine: {:?}",
+        tables.iter().map(|k| k.name()).collect::<Vec<_>>()
+    );
+    if cfg!(target_arch = "aarch64") {
+        assert!(
+            tables.iter().any(|k| k.name() == "neon"),
+            "every aarch64 CPU runs neon"
+        );
+    }
+    tables
+}
+
+#[test]
+fn every_weight_type_runs_its_isa_kernel_not_the_generic_one() {
+    let scalar = entries(&Kernels::scalar());
+    for k in simd_tables() {
+        for ((ty, got), (_, generic)) in entries(&k).iter().zip(&scalar) {
+            if generic_on(k.name()).contains(ty) {
+                assert_eq!(
+                    got,
+                    generic,
+                    "{} {ty} has a kernel now: drop it from generic_on",
+                    k.name()
+                );
+            } else {
+                assert_ne!(
+                    got[0],
+                    generic[0],
+                    "{} {ty}: dot is the generic one",
+                    k.name()
+                );
+                assert_ne!(
+                    got[1],
+                    generic[1],
+                    "{} {ty}: matvec is the generic one",
+                    k.name()
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn dotprod_quantized_entries_are_its_own_not_neons() {
+    let (Some(neon), Some(dotprod)) = (Kernels::by_name("neon"), Kernels::by_name("dotprod"))
+    else {
+        eprintln!("no dotprod on this CPU: nothing to compare");
+        return;
+    };
+    for ((ty, sdot), (_, plain)) in entries(&dotprod).iter().zip(&entries(&neon)) {
+        if DOTPROD_OWN.contains(ty) {
+            assert_ne!(sdot[0], plain[0], "dotprod {ty}: dot is NEON's");
+            assert_ne!(sdot[1], plain[1], "dotprod {ty}: matvec is NEON's");
+        }
+    }
+}
+
+#[test]
+fn simd_activation_quantizers_are_their_isa_kernels() {
+    let scalar = Kernels::scalar();
+    for k in simd_tables() {
+        assert_ne!(
+            k.quantize_q8_0 as usize,
+            scalar.quantize_q8_0 as usize,
+            "{} q8_0",
+            k.name()
+        );
+        assert_ne!(
+            k.quantize_q8_1 as usize,
+            scalar.quantize_q8_1 as usize,
+            "{} q8_1",
+            k.name()
+        );
+    }
+}
