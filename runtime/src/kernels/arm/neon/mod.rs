@@ -7,8 +7,10 @@ mod float;
 pub(super) mod q4;
 pub(super) mod q8;
 
+use super::f16::f16x4_to_f32;
 use crate::kernels::Kernels;
 use edge_formats::QK;
+use half::f16;
 use std::arch::aarch64::*;
 
 /// The NEON table, or None when this CPU lacks NEON.
@@ -28,7 +30,7 @@ pub fn kernels() -> Option<Kernels> {
     })
 }
 
-/// A Q4 block's 32 nibbles as two i8x16: elements 0..16 and 16..32.
+/// A Q4 block's 32 raw nibbles (0..16) as two i8x16: elements 0..16 and 16..32.
 #[inline]
 #[target_feature(enable = "neon")]
 pub(super) fn unpack_nibbles(qs: &[u8; QK / 2]) -> (int8x16_t, int8x16_t) {
@@ -47,11 +49,150 @@ pub(super) fn load_q8(qs: &[i8; QK]) -> (int8x16_t, int8x16_t) {
     unsafe { (vld1q_s8(qs.as_ptr()), vld1q_s8(qs.as_ptr().add(16))) }
 }
 
-/// Exact sum of a0*b0 + a1*b1 over 32 lanes (|a| <= 127, |b| <= 127: pairs fit i16).
+// The multi-row kernels. A pass runs G groups of 4 rows over every block of x, keeping one
+// f32 lane per row across blocks: per block it reduces each row's products to an exact i32
+// and adds f32(sumi) * (d_w * d_x) to the row's lane (FMLA). Each lane's arithmetic is the
+// same whichever group and pass it runs in, so `dot` (a pass with the row in every lane)
+// gives the bits of that row in `matvec`.
+
+/// Groups of 4 rows per pass in `matvec` (8 rows: the A72 and A76 have 32 vector registers).
+pub(super) const PASS_GROUPS: usize = 2;
+
+/// G groups of 4 rows of blocks, one pass of a multi-row kernel.
+pub(super) type Rows<'a, W, const G: usize> = [[&'a [W]; 4]; G];
+
+/// The blocks a pass reads: the shortest of its rows and x (a dot of unequal lengths reads
+/// the shorter, as `generic` does).
+#[inline(always)]
+pub(super) fn pass_len<W, X, const G: usize>(rows: &Rows<W, G>, x: &[X]) -> usize {
+    rows.iter().flatten().fold(x.len(), |n, r| n.min(r.len()))
+}
+
+/// Pointers to the first block of each row of a pass, for `next_blocks`.
+#[inline(always)]
+pub(super) fn row_cursors<W, const G: usize>(rows: &Rows<W, G>) -> [[*const W; 4]; G] {
+    rows.map(|group| group.map(|row| row.as_ptr()))
+}
+
+/// The current block of each row of a group, whose pointers then move on by one block (the
+/// kernels bump pointers rather than index, so the loads need no address arithmetic).
+///
+/// # Safety
+/// Each pointer is at a live block: called fewer than `pass_len` times on `row_cursors`.
+#[inline(always)]
+pub(super) unsafe fn next_blocks<'a, W>(group: &mut [*const W; 4]) -> [&'a W; 4] {
+    // SAFETY: the caller keeps every pointer inside its row.
+    let blocks = group.map(|p| unsafe { &*p });
+    *group = group.map(|p| p.wrapping_add(1));
+    blocks
+}
+
+/// w (rows, row_len) @ x (row_len) -> out (rows), 4*G rows per pass of `pass`; the last pass
+/// repeats the last row in the lanes it has no row for.
+#[inline(always)]
+pub(super) fn matvec_by_passes<W, X, const G: usize>(
+    out: &mut [f32],
+    w: &[W],
+    row_len: usize,
+    x: &[X],
+    pass: impl Fn(Rows<W, G>, &[X]) -> [float32x4_t; G],
+) {
+    if row_len == 0 {
+        out.fill(0.0);
+        return;
+    }
+    let rows = out.len().min(w.len() / row_len);
+    let row = |r: usize| &w[r * row_len..(r + 1) * row_len];
+    for (p, chunk) in out[..rows].chunks_mut(4 * G).enumerate() {
+        let (first, last) = (p * 4 * G, p * 4 * G + chunk.len() - 1);
+        let group =
+            std::array::from_fn(|g| std::array::from_fn(|i| row(last.min(first + 4 * g + i))));
+        let mut lanes = [[0.0f32; 4]; G];
+        for (l, acc) in lanes.iter_mut().zip(pass(group, x)) {
+            // SAFETY: l has 4 f32.
+            unsafe { vst1q_f32(l.as_mut_ptr(), acc) };
+        }
+        for (o, v) in chunk.iter_mut().zip(lanes.iter().flatten()) {
+            *o = *v;
+        }
+    }
+}
+
+/// w (nb) . x (nb) -> f32: lane 0 of a one-group pass with `w` in every lane.
+#[inline(always)]
+pub(super) fn dot_by_pass<W, X>(
+    w: &[W],
+    x: &[X],
+    pass: impl Fn(Rows<W, 1>, &[X]) -> [float32x4_t; 1],
+) -> f32 {
+    let lanes = pass([[w; 4]], x)[0];
+    // SAFETY: NEON is enabled in every caller (the kernels' target_feature).
+    unsafe { vgetq_lane_f32::<0>(lanes) }
+}
+
+/// The f16 scales at `d` of four blocks -> f32x4 (four lane loads, one FCVTL).
+#[inline(always)]
+pub(super) fn gather_f16<W>(blocks: [&W; 4], d: impl Fn(&W) -> &f16) -> float32x4_t {
+    let p = blocks.map(|b| d(b) as *const f16 as *const u16);
+    // SAFETY: each pointer is a live, aligned f16 (repr(transparent) over u16).
+    let bits = unsafe {
+        let v = vld1_dup_u16(p[0]);
+        let v = vld1_lane_u16::<1>(p[1], v);
+        let v = vld1_lane_u16::<2>(p[2], v);
+        vld1_lane_u16::<3>(p[3], v)
+    };
+    // SAFETY: NEON is enabled in every caller (the kernels' target_feature).
+    unsafe { f16x4_to_f32(bits) }
+}
+
+/// Four rows' i32x4 partial sums -> their four totals (ADDP tree).
 #[inline]
 #[target_feature(enable = "neon")]
-pub(super) fn sum_products(a: (int8x16_t, int8x16_t), b: (int8x16_t, int8x16_t)) -> i32 {
-    let p0 = vmlal_high_s8(vmull_s8(vget_low_s8(a.0), vget_low_s8(b.0)), a.0, b.0);
-    let p1 = vmlal_high_s8(vmull_s8(vget_low_s8(a.1), vget_low_s8(b.1)), a.1, b.1);
-    vaddvq_s32(vpadalq_s16(vpaddlq_s16(p0), p1))
+pub(super) fn sum_rows_i32(p: [int32x4_t; 4]) -> int32x4_t {
+    vpaddq_s32(vpaddq_s32(p[0], p[1]), vpaddq_s32(p[2], p[3]))
+}
+
+/// Four rows' i16x8 partial sums (each lane at most 1/8 of i16's range) -> i16x8 with each
+/// row's total split over lanes 2r and 2r+1 (ADDP tree).
+#[inline]
+#[target_feature(enable = "neon")]
+pub(super) fn sum_rows_i16(p: [int16x8_t; 4]) -> int16x8_t {
+    vpaddq_s16(vpaddq_s16(p[0], p[1]), vpaddq_s16(p[2], p[3]))
+}
+
+/// acc + f32(sumi) * (d_w * d_x), per lane (one fused multiply-add).
+#[inline]
+#[target_feature(enable = "neon")]
+pub(super) fn scale_add(
+    acc: float32x4_t,
+    sumi: int32x4_t,
+    dw: float32x4_t,
+    dx: f32,
+) -> float32x4_t {
+    vfmaq_f32(acc, vcvtq_f32_s32(sumi), vmulq_n_f32(dw, dx))
+}
+
+/// Sum over 32 lanes of a0*b0 + a1*b1 as i16x8, each lane the sum of 4 products: exact when
+/// |a*b| <= 4095 (Q4 raw nibbles times Q8: at most 15 * 127).
+#[inline]
+#[target_feature(enable = "neon")]
+pub(super) fn products_i16(a: (int8x16_t, int8x16_t), b: (int8x16_t, int8x16_t)) -> int16x8_t {
+    let p = vmull_s8(vget_low_s8(a.0), vget_low_s8(b.0));
+    let p = vmlal_high_s8(p, a.0, b.0);
+    let p = vmlal_s8(p, vget_low_s8(a.1), vget_low_s8(b.1));
+    vmlal_high_s8(p, a.1, b.1)
+}
+
+/// Sum over 32 lanes of a0*b0 + a1*b1 as i32x4 partial sums (|a|, |b| <= 128: products in
+/// pairs fit i16).
+#[inline]
+#[target_feature(enable = "neon")]
+pub(super) fn products_i32(a: (int8x16_t, int8x16_t), b: (int8x16_t, int8x16_t)) -> int32x4_t {
+    let lo = vmlal_s8(
+        vmull_s8(vget_low_s8(a.0), vget_low_s8(b.0)),
+        vget_low_s8(a.1),
+        vget_low_s8(b.1),
+    );
+    let hi = vmlal_high_s8(vmull_high_s8(a.0, b.0), a.1, b.1);
+    vpadalq_s16(vpaddlq_s16(lo), hi)
 }
