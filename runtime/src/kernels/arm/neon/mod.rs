@@ -7,10 +7,8 @@ mod float;
 pub(super) mod q4;
 pub(super) mod q8;
 
-use super::f16::f16x4_to_f32;
 use crate::kernels::Kernels;
 use edge_formats::QK;
-use half::f16;
 use std::arch::aarch64::*;
 
 /// The NEON table, or None when this CPU lacks NEON.
@@ -30,12 +28,11 @@ pub fn kernels() -> Option<Kernels> {
     })
 }
 
-/// A Q4 block's 32 raw nibbles (0..16) as two i8x16: elements 0..16 and 16..32.
+/// A Q4 block's 16 bytes -> its 32 raw nibbles (0..16) as two i8x16: elements 0..16 and
+/// 16..32.
 #[inline]
 #[target_feature(enable = "neon")]
-pub(super) fn unpack_nibbles(qs: &[u8; QK / 2]) -> (int8x16_t, int8x16_t) {
-    // SAFETY: qs has exactly 16 bytes.
-    let v = unsafe { vld1q_u8(qs.as_ptr()) };
+pub(super) fn split_nibbles(v: uint8x16_t) -> (int8x16_t, int8x16_t) {
     let lo = vreinterpretq_s8_u8(vandq_u8(v, vdupq_n_u8(0x0F)));
     let hi = vreinterpretq_s8_u8(vshrq_n_u8::<4>(v));
     (lo, hi)
@@ -68,23 +65,165 @@ pub(super) fn pass_len<W, X, const G: usize>(rows: &Rows<W, G>, x: &[X]) -> usiz
     rows.iter().flatten().fold(x.len(), |n, r| n.min(r.len()))
 }
 
-/// Pointers to the first block of each row of a pass, for `next_blocks`.
+/// Pointers to the first block of each row of a pass, for the `next_*_group` loaders.
 #[inline(always)]
-pub(super) fn row_cursors<W, const G: usize>(rows: &Rows<W, G>) -> [[*const W; 4]; G] {
-    rows.map(|group| group.map(|row| row.as_ptr()))
+pub(super) fn row_cursors<W, const G: usize>(rows: &Rows<W, G>) -> [[*const u8; 4]; G] {
+    rows.map(|group| group.map(|row| row.as_ptr() as *const u8))
 }
 
-/// The current block of each row of a group, whose pointers then move on by one block (the
-/// kernels bump pointers rather than index, so the loads need no address arithmetic).
+// The loaders read the next block of each of four rows with post-indexed loads (the scale
+// into lane r of a vector, then the payload), so each pointer moves past its block with no
+// address arithmetic; they are in asm because LLVM indexes the rows from one counter, which
+// costs an add per row and block. Each `# Safety`: every pointer is at a whole block of the
+// named layout (a pass calls a loader fewer than `pass_len` times from `row_cursors`).
+
+/// An f16 at `*p` into lane 0 (the others zeroed); *p moves on by 2 bytes.
+#[inline(always)]
+unsafe fn first_f16(p: &mut *const u8) -> uint16x4_t {
+    let v: uint16x4_t;
+    // SAFETY: the caller's pointer is at 2 readable bytes.
+    unsafe {
+        std::arch::asm!("ldr {v:h}, [{p}], #2", v = lateout(vreg) v, p = inout(reg) *p,
+            options(readonly, nostack, preserves_flags));
+    }
+    v
+}
+
+/// An f16 at `*p` into lane L of `v`; *p moves on by 2 bytes.
+#[inline(always)]
+unsafe fn lane_f16<const L: u32>(p: &mut *const u8, mut v: uint16x4_t) -> uint16x4_t {
+    // SAFETY: the caller's pointer is at 2 readable bytes.
+    unsafe {
+        std::arch::asm!("ld1 {{{v:v}.h}}[{l}], [{p}], #2", v = inout(vreg) v, p = inout(reg) *p,
+            l = const L, options(readonly, nostack, preserves_flags));
+    }
+    v
+}
+
+/// Two f16 (32 bits) at `*p` into lane 0 (the others zeroed); *p moves on by 4 bytes.
+#[inline(always)]
+unsafe fn first_f16_pair(p: &mut *const u8) -> uint32x4_t {
+    let v: uint32x4_t;
+    // SAFETY: the caller's pointer is at 4 readable bytes.
+    unsafe {
+        std::arch::asm!("ldr {v:s}, [{p}], #4", v = lateout(vreg) v, p = inout(reg) *p,
+            options(readonly, nostack, preserves_flags));
+    }
+    v
+}
+
+/// Two f16 (32 bits) at `*p` into lane L of `v`; *p moves on by 4 bytes.
+#[inline(always)]
+unsafe fn lane_f16_pair<const L: u32>(p: &mut *const u8, mut v: uint32x4_t) -> uint32x4_t {
+    // SAFETY: the caller's pointer is at 4 readable bytes.
+    unsafe {
+        std::arch::asm!("ld1 {{{v:v}.s}}[{l}], [{p}], #4", v = inout(vreg) v, p = inout(reg) *p,
+            l = const L, options(readonly, nostack, preserves_flags));
+    }
+    v
+}
+
+/// 16 bytes at `*p`; *p moves on by 16.
+#[inline(always)]
+unsafe fn bytes16(p: &mut *const u8) -> uint8x16_t {
+    let q: uint8x16_t;
+    // SAFETY: the caller's pointer is at 16 readable bytes.
+    unsafe {
+        std::arch::asm!("ldr {q:q}, [{p}], #16", q = lateout(vreg) q, p = inout(reg) *p,
+            options(readonly, nostack, preserves_flags));
+    }
+    q
+}
+
+/// 32 i8 at `*p`; *p moves on by 32.
+#[inline(always)]
+unsafe fn bytes32(p: &mut *const u8) -> (int8x16_t, int8x16_t) {
+    let (a, b): (int8x16_t, int8x16_t);
+    // SAFETY: the caller's pointer is at 32 readable bytes.
+    unsafe {
+        std::arch::asm!("ldp {a:q}, {b:q}, [{p}], #32", a = lateout(vreg) a, b = lateout(vreg) b,
+            p = inout(reg) *p, options(readonly, nostack, preserves_flags));
+    }
+    (a, b)
+}
+
+/// The next Q8_0 block (f16 d, 32 i8) of four rows: their values, and the bits of their d.
 ///
 /// # Safety
-/// Each pointer is at a live block: called fewer than `pass_len` times on `row_cursors`.
+/// See the loaders' note above.
 #[inline(always)]
-pub(super) unsafe fn next_blocks<'a, W>(group: &mut [*const W; 4]) -> [&'a W; 4] {
-    // SAFETY: the caller keeps every pointer inside its row.
-    let blocks = group.map(|p| unsafe { &*p });
-    *group = group.map(|p| p.wrapping_add(1));
-    blocks
+pub(super) unsafe fn next_q8_0_group(
+    p: &mut [*const u8; 4],
+) -> ([(int8x16_t, int8x16_t); 4], uint16x4_t) {
+    // SAFETY: each pointer is at a whole 34-byte block: d, then qs.
+    unsafe {
+        let d = first_f16(&mut p[0]);
+        let q0 = bytes32(&mut p[0]);
+        let d = lane_f16::<1>(&mut p[1], d);
+        let q1 = bytes32(&mut p[1]);
+        let d = lane_f16::<2>(&mut p[2], d);
+        let q2 = bytes32(&mut p[2]);
+        let d = lane_f16::<3>(&mut p[3], d);
+        let q3 = bytes32(&mut p[3]);
+        ([q0, q1, q2, q3], d)
+    }
+}
+
+/// The next Q4_0 block (f16 d, 16 bytes of nibbles) of four rows: their raw nibbles (as
+/// `unpack_nibbles`), and the bits of their d.
+///
+/// # Safety
+/// See the loaders' note above.
+#[inline(always)]
+pub(super) unsafe fn next_q4_0_group(
+    p: &mut [*const u8; 4],
+) -> ([(int8x16_t, int8x16_t); 4], uint16x4_t) {
+    // SAFETY: each pointer is at a whole 18-byte block: d, then qs.
+    let (d, q) = unsafe {
+        let d = first_f16(&mut p[0]);
+        let q0 = bytes16(&mut p[0]);
+        let d = lane_f16::<1>(&mut p[1], d);
+        let q1 = bytes16(&mut p[1]);
+        let d = lane_f16::<2>(&mut p[2], d);
+        let q2 = bytes16(&mut p[2]);
+        let d = lane_f16::<3>(&mut p[3], d);
+        let q3 = bytes16(&mut p[3]);
+        (d, [q0, q1, q2, q3])
+    };
+    // SAFETY: NEON is enabled in every caller (the kernels' target_feature).
+    (q.map(|v| unsafe { split_nibbles(v) }), d)
+}
+
+/// The next Q4_1 block (f16 d, f16 m, 16 bytes of nibbles) of four rows: their nibbles, and
+/// the bits of their d and of their m.
+///
+/// # Safety
+/// See the loaders' note above.
+#[inline(always)]
+pub(super) unsafe fn next_q4_1_group(
+    p: &mut [*const u8; 4],
+) -> ([(int8x16_t, int8x16_t); 4], uint16x4_t, uint16x4_t) {
+    // SAFETY: each pointer is at a whole 20-byte block: d, m, then qs.
+    let (dm, q) = unsafe {
+        let dm = first_f16_pair(&mut p[0]);
+        let q0 = bytes16(&mut p[0]);
+        let dm = lane_f16_pair::<1>(&mut p[1], dm);
+        let q1 = bytes16(&mut p[1]);
+        let dm = lane_f16_pair::<2>(&mut p[2], dm);
+        let q2 = bytes16(&mut p[2]);
+        let dm = lane_f16_pair::<3>(&mut p[3], dm);
+        let q3 = bytes16(&mut p[3]);
+        (vreinterpretq_u16_u32(dm), [q0, q1, q2, q3])
+    };
+    // SAFETY: NEON is enabled in every caller (the kernels' target_feature).
+    unsafe {
+        let (d, m) = (vuzp1q_u16(dm, dm), vuzp2q_u16(dm, dm));
+        (
+            q.map(|v| split_nibbles(v)),
+            vget_low_u16(d),
+            vget_low_u16(m),
+        )
+    }
 }
 
 /// w (rows, row_len) @ x (row_len) -> out (rows), 4*G rows per pass of `pass`; the last pass
@@ -128,21 +267,6 @@ pub(super) fn dot_by_pass<W, X>(
     let lanes = pass([[w; 4]], x)[0];
     // SAFETY: NEON is enabled in every caller (the kernels' target_feature).
     unsafe { vgetq_lane_f32::<0>(lanes) }
-}
-
-/// The f16 scales at `d` of four blocks -> f32x4 (four lane loads, one FCVTL).
-#[inline(always)]
-pub(super) fn gather_f16<W>(blocks: [&W; 4], d: impl Fn(&W) -> &f16) -> float32x4_t {
-    let p = blocks.map(|b| d(b) as *const f16 as *const u16);
-    // SAFETY: each pointer is a live, aligned f16 (repr(transparent) over u16).
-    let bits = unsafe {
-        let v = vld1_dup_u16(p[0]);
-        let v = vld1_lane_u16::<1>(p[1], v);
-        let v = vld1_lane_u16::<2>(p[2], v);
-        vld1_lane_u16::<3>(p[3], v)
-    };
-    // SAFETY: NEON is enabled in every caller (the kernels' target_feature).
-    unsafe { f16x4_to_f32(bits) }
 }
 
 /// Four rows' i32x4 partial sums -> their four totals (ADDP tree).

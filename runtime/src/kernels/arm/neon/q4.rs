@@ -71,9 +71,9 @@ macro_rules! q4_kernels {
             rows: $crate::kernels::arm::neon::Rows<edge_formats::BlockQ4_0, G>,
             x: &[edge_formats::BlockQ8_0],
         ) -> [std::arch::aarch64::float32x4_t; G] {
-            use $crate::kernels::arm::f16::f16_to_f32;
+            use $crate::kernels::arm::f16::{f16_to_f32, f16x4_to_f32};
             use $crate::kernels::arm::neon::{
-                gather_f16, load_q8, next_blocks, pass_len, row_cursors, scale_add, unpack_nibbles,
+                load_q8, next_q4_0_group, pass_len, row_cursors, scale_add,
             };
             let n = pass_len(&rows, x);
             let mut acc = [std::arch::aarch64::vdupq_n_f32(0.0); G];
@@ -83,10 +83,10 @@ macro_rules! q4_kernels {
                 let offset = $offset(xq);
                 let dx = f16_to_f32(xb.d);
                 for (a, group) in acc.iter_mut().zip(&mut cursors) {
-                    // SAFETY: fewer than n = pass_len(rows, x) calls.
-                    let blocks = unsafe { next_blocks(group) };
-                    let sums = $sums_q4_0(blocks.map(|w| unpack_nibbles(&w.qs)), xq, offset);
-                    *a = scale_add(*a, sums, gather_f16(blocks, |w| &w.d), dx);
+                    // SAFETY: fewer than n = pass_len(rows, x) calls: each pointer is at a
+                    // whole block of its row.
+                    let (q, dw) = unsafe { next_q4_0_group(group) };
+                    *a = scale_add(*a, $sums_q4_0(q, xq, offset), f16x4_to_f32(dw), dx);
                 }
             }
             acc
@@ -99,9 +99,9 @@ macro_rules! q4_kernels {
             rows: $crate::kernels::arm::neon::Rows<edge_formats::BlockQ4_1, G>,
             x: &[edge_formats::BlockQ8_1],
         ) -> [std::arch::aarch64::float32x4_t; G] {
-            use $crate::kernels::arm::f16::f16_to_f32;
+            use $crate::kernels::arm::f16::{f16_to_f32, f16x4_to_f32};
             use $crate::kernels::arm::neon::{
-                gather_f16, load_q8, next_blocks, pass_len, row_cursors, scale_add, unpack_nibbles,
+                load_q8, next_q4_1_group, pass_len, row_cursors, scale_add,
             };
             let n = pass_len(&rows, x);
             let mut acc = [std::arch::aarch64::vdupq_n_f32(0.0); G];
@@ -110,12 +110,11 @@ macro_rules! q4_kernels {
                 let xq = load_q8(&xb.qs);
                 let (dx, sx) = (f16_to_f32(xb.d), f16_to_f32(xb.s));
                 for (a, group) in acc.iter_mut().zip(&mut cursors) {
-                    // SAFETY: fewer than n = pass_len(rows, x) calls.
-                    let blocks = unsafe { next_blocks(group) };
-                    let sums = $sums_q4_1(blocks.map(|w| unpack_nibbles(&w.qs)), xq);
-                    let scaled = scale_add(*a, sums, gather_f16(blocks, |w| &w.d), dx);
-                    let mw = gather_f16(blocks, |w| &w.m);
-                    *a = std::arch::aarch64::vfmaq_n_f32(scaled, mw, sx);
+                    // SAFETY: fewer than n = pass_len(rows, x) calls: each pointer is at a
+                    // whole block of its row.
+                    let (q, dw, mw) = unsafe { next_q4_1_group(group) };
+                    let scaled = scale_add(*a, $sums_q4_1(q, xq), f16x4_to_f32(dw), dx);
+                    *a = std::arch::aarch64::vfmaq_n_f32(scaled, f16x4_to_f32(mw), sx);
                 }
             }
             acc

@@ -36,9 +36,9 @@ macro_rules! q8_0_kernels {
             rows: $crate::kernels::arm::neon::Rows<edge_formats::BlockQ8_0, G>,
             x: &[edge_formats::BlockQ8_0],
         ) -> [std::arch::aarch64::float32x4_t; G] {
-            use $crate::kernels::arm::f16::f16_to_f32;
+            use $crate::kernels::arm::f16::{f16_to_f32, f16x4_to_f32};
             use $crate::kernels::arm::neon::{
-                gather_f16, load_q8, next_blocks, pass_len, row_cursors, scale_add,
+                load_q8, next_q8_0_group, pass_len, row_cursors, scale_add,
             };
             let n = pass_len(&rows, x);
             let mut acc = [std::arch::aarch64::vdupq_n_f32(0.0); G];
@@ -47,10 +47,10 @@ macro_rules! q8_0_kernels {
                 let xq = load_q8(&xb.qs);
                 let dx = f16_to_f32(xb.d);
                 for (a, group) in acc.iter_mut().zip(&mut cursors) {
-                    // SAFETY: fewer than n = pass_len(rows, x) calls.
-                    let blocks = unsafe { next_blocks(group) };
-                    let sums = $group_sums(blocks.map(|w| load_q8(&w.qs)), xq);
-                    *a = scale_add(*a, sums, gather_f16(blocks, |w| &w.d), dx);
+                    // SAFETY: fewer than n = pass_len(rows, x) calls: each pointer is at a
+                    // whole block of its row.
+                    let (q, dw) = unsafe { next_q8_0_group(group) };
+                    *a = scale_add(*a, $group_sums(q, xq), f16x4_to_f32(dw), dx);
                 }
             }
             acc
