@@ -7,8 +7,8 @@ mod float;
 pub(super) mod q4;
 pub(super) mod q8;
 
+use super::f16::f16x4_to_f32;
 use crate::kernels::Kernels;
-use edge_formats::QK;
 use std::arch::aarch64::*;
 
 /// The NEON table, or None when this CPU lacks NEON.
@@ -36,14 +36,6 @@ pub(super) fn split_nibbles(v: uint8x16_t) -> (int8x16_t, int8x16_t) {
     let lo = vreinterpretq_s8_u8(vandq_u8(v, vdupq_n_u8(0x0F)));
     let hi = vreinterpretq_s8_u8(vshrq_n_u8::<4>(v));
     (lo, hi)
-}
-
-/// A Q8 block's 32 values as two i8x16.
-#[inline]
-#[target_feature(enable = "neon")]
-pub(super) fn load_q8(qs: &[i8; QK]) -> (int8x16_t, int8x16_t) {
-    // SAFETY: qs has 32 bytes: 0..16 and 16..32.
-    unsafe { (vld1q_s8(qs.as_ptr()), vld1q_s8(qs.as_ptr().add(16))) }
 }
 
 // The multi-row kernels. A pass runs G groups of 4 rows over every block of x, keeping one
@@ -145,6 +137,36 @@ unsafe fn bytes32(p: &mut *const u8) -> (int8x16_t, int8x16_t) {
             p = inout(reg) *p, options(readonly, nostack, preserves_flags));
     }
     (a, b)
+}
+
+/// The next block of a Q8_0 activation (f16 d, 32 i8): its values and d.
+///
+/// # Safety
+/// See the loaders' note above.
+#[inline(always)]
+pub(super) unsafe fn next_x_q8_0(p: &mut *const u8) -> ((int8x16_t, int8x16_t), f32) {
+    // SAFETY: the pointer is at a whole 34-byte block: d, then qs; NEON is enabled in every
+    // caller (the kernels' target_feature).
+    unsafe {
+        let d = first_f16(p);
+        let q = bytes32(p);
+        (q, vgetq_lane_f32::<0>(f16x4_to_f32(d)))
+    }
+}
+
+/// The next block of a Q8_1 activation (f16 d, f16 s, 32 i8): its values, d and s.
+///
+/// # Safety
+/// See the loaders' note above.
+#[inline(always)]
+pub(super) unsafe fn next_x_q8_1(p: &mut *const u8) -> ((int8x16_t, int8x16_t), f32, f32) {
+    // SAFETY: the pointer is at a whole 36-byte block: d, s, then qs; NEON is enabled in
+    // every caller (the kernels' target_feature).
+    unsafe {
+        let ds = f16x4_to_f32(vreinterpret_u16_u32(vget_low_u32(first_f16_pair(p))));
+        let q = bytes32(p);
+        (q, vgetq_lane_f32::<0>(ds), vgetq_lane_f32::<1>(ds))
+    }
 }
 
 /// The next Q8_0 block (f16 d, 32 i8) of four rows: their values, and the bits of their d.

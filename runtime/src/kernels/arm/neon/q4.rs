@@ -71,17 +71,18 @@ macro_rules! q4_kernels {
             rows: $crate::kernels::arm::neon::Rows<edge_formats::BlockQ4_0, G>,
             x: &[edge_formats::BlockQ8_0],
         ) -> [std::arch::aarch64::float32x4_t; G] {
-            use $crate::kernels::arm::f16::{f16_to_f32, f16x4_to_f32};
+            use $crate::kernels::arm::f16::f16x4_to_f32;
             use $crate::kernels::arm::neon::{
-                load_q8, next_q4_0_group, pass_len, row_cursors, scale_add,
+                next_q4_0_group, next_x_q8_0, pass_len, row_cursors, scale_add,
             };
             let n = pass_len(&rows, x);
             let mut acc = [std::arch::aarch64::vdupq_n_f32(0.0); G];
             let mut cursors = row_cursors(&rows);
-            for xb in &x[..n] {
-                let xq = load_q8(&xb.qs);
+            let mut xp = x.as_ptr() as *const u8;
+            for _ in 0..n {
+                // SAFETY: fewer than n <= x.len() calls: xp is at a whole block of x.
+                let (xq, dx) = unsafe { next_x_q8_0(&mut xp) };
                 let offset = $offset(xq);
-                let dx = f16_to_f32(xb.d);
                 for (a, group) in acc.iter_mut().zip(&mut cursors) {
                     // SAFETY: fewer than n = pass_len(rows, x) calls: each pointer is at a
                     // whole block of its row.
@@ -99,16 +100,17 @@ macro_rules! q4_kernels {
             rows: $crate::kernels::arm::neon::Rows<edge_formats::BlockQ4_1, G>,
             x: &[edge_formats::BlockQ8_1],
         ) -> [std::arch::aarch64::float32x4_t; G] {
-            use $crate::kernels::arm::f16::{f16_to_f32, f16x4_to_f32};
+            use $crate::kernels::arm::f16::f16x4_to_f32;
             use $crate::kernels::arm::neon::{
-                load_q8, next_q4_1_group, pass_len, row_cursors, scale_add,
+                next_q4_1_group, next_x_q8_1, pass_len, row_cursors, scale_add,
             };
             let n = pass_len(&rows, x);
             let mut acc = [std::arch::aarch64::vdupq_n_f32(0.0); G];
             let mut cursors = row_cursors(&rows);
-            for xb in &x[..n] {
-                let xq = load_q8(&xb.qs);
-                let (dx, sx) = (f16_to_f32(xb.d), f16_to_f32(xb.s));
+            let mut xp = x.as_ptr() as *const u8;
+            for _ in 0..n {
+                // SAFETY: fewer than n <= x.len() calls: xp is at a whole block of x.
+                let (xq, dx, sx) = unsafe { next_x_q8_1(&mut xp) };
                 for (a, group) in acc.iter_mut().zip(&mut cursors) {
                     // SAFETY: fewer than n = pass_len(rows, x) calls: each pointer is at a
                     // whole block of its row.

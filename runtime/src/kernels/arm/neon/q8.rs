@@ -17,40 +17,50 @@ safe_entry! {
 }
 
 /// Four Q8_0 rows' blocks (as i8x16 pairs) . x's block -> the rows' exact i32 sums
-/// (SMULL/SMLAL in i16 pairs, SADALP, ADDP tree).
+/// (SMULL/SMLAL in i16 pairs, SADALP, ADDP tree); nothing carried between blocks.
 #[inline]
 #[target_feature(enable = "neon")]
-fn group_sums_q8(w: [(int8x16_t, int8x16_t); 4], x: (int8x16_t, int8x16_t)) -> int32x4_t {
+fn group_sums_q8(
+    w: [(int8x16_t, int8x16_t); 4],
+    x: (int8x16_t, int8x16_t),
+    _running: &mut (),
+) -> int32x4_t {
     sum_rows_i32(w.map(|q| products_i32(q, x)))
 }
 
 /// The Q8_0 kernels: `$dot` (w (nb) . x (nb) -> f32) and `$matvec` (w (rows, row_len) @
 /// x (row_len) -> out (rows)) over the multi-row pass `$pass`, with `$group_sums` reducing
-/// four rows' blocks against x's block to their exact i32 sums. Shared by the NEON and
-/// dotprod tables, which differ in `$group_sums`.
+/// four rows' blocks against x's block to their exact i32 sums, keeping what it carries from
+/// block to block in a group's `$running` (starting value). Shared by the NEON and dotprod
+/// tables, which differ in `$group_sums`.
 macro_rules! q8_0_kernels {
-    ($features:literal, $group_sums:ident, $pass:ident, $dot:ident, $matvec:ident) => {
+    (
+        $features:literal, $group_sums:ident, $running:expr,
+        $pass:ident, $dot:ident, $matvec:ident
+    ) => {
         // w (4G rows, nb) @ x (nb) -> one f32x4 per group of 4 rows.
         #[target_feature(enable = $features)]
         fn $pass<const G: usize>(
             rows: $crate::kernels::arm::neon::Rows<edge_formats::BlockQ8_0, G>,
             x: &[edge_formats::BlockQ8_0],
         ) -> [std::arch::aarch64::float32x4_t; G] {
-            use $crate::kernels::arm::f16::{f16_to_f32, f16x4_to_f32};
+            use $crate::kernels::arm::f16::f16x4_to_f32;
             use $crate::kernels::arm::neon::{
-                load_q8, next_q8_0_group, pass_len, row_cursors, scale_add,
+                next_q8_0_group, next_x_q8_0, pass_len, row_cursors, scale_add,
             };
             let n = pass_len(&rows, x);
             let mut acc = [std::arch::aarch64::vdupq_n_f32(0.0); G];
             let mut cursors = row_cursors(&rows);
-            for xb in &x[..n] {
-                let xq = load_q8(&xb.qs);
-                let dx = f16_to_f32(xb.d);
-                for (a, group) in acc.iter_mut().zip(&mut cursors) {
+            let mut xp = x.as_ptr() as *const u8;
+            let mut running = [$running; G];
+            for _ in 0..n {
+                // SAFETY: fewer than n <= x.len() calls: xp is at a whole block of x.
+                let (xq, dx) = unsafe { next_x_q8_0(&mut xp) };
+                for ((a, group), run) in acc.iter_mut().zip(&mut cursors).zip(&mut running) {
                     // SAFETY: fewer than n = pass_len(rows, x) calls: each pointer is at a
                     // whole block of its row.
                     let (q, dw) = unsafe { next_q8_0_group(group) };
-                    *a = scale_add(*a, $group_sums(q, xq), f16x4_to_f32(dw), dx);
+                    *a = scale_add(*a, $group_sums(q, xq, run), f16x4_to_f32(dw), dx);
                 }
             }
             acc
@@ -78,6 +88,7 @@ pub(in crate::kernels::arm) use q8_0_kernels;
 q8_0_kernels!(
     "neon",
     group_sums_q8,
+    (),
     pass_q8_0_neon,
     dot_q8_0_q8_0_neon,
     matvec_q8_0_neon
