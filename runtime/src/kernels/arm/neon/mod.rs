@@ -303,7 +303,21 @@ pub(super) fn sum_rows_i32(p: [int32x4_t; 4]) -> int32x4_t {
 #[inline]
 #[target_feature(enable = "neon")]
 pub(super) fn sum_rows_i16(p: [int16x8_t; 4]) -> int16x8_t {
-    vpaddq_s16(vpaddq_s16(p[0], p[1]), vpaddq_s16(p[2], p[3]))
+    addp_i16(vpaddq_s16(p[0], p[1]), vpaddq_s16(p[2], p[3]))
+}
+
+/// ADDP on i16x8 as one instruction: LLVM rewrites a second level of `vpaddq_s16` into
+/// UZP1, UZP2 and ADD.
+#[inline]
+#[target_feature(enable = "neon")]
+fn addp_i16(a: int16x8_t, b: int16x8_t) -> int16x8_t {
+    let out: int16x8_t;
+    // SAFETY: one register-only NEON instruction.
+    unsafe {
+        std::arch::asm!("addp {o:v}.8h, {a:v}.8h, {b:v}.8h", o = lateout(vreg) out,
+            a = in(vreg) a, b = in(vreg) b, options(pure, nomem, nostack, preserves_flags));
+    }
+    out
 }
 
 /// acc + f32(sumi) * (d_w * d_x), per lane (one fused multiply-add).
