@@ -4,6 +4,7 @@
 //! sum per super-block) stays bit-identical to generic, Q3_K..Q6_K agree within f32
 //! accumulation rounding (`tests/kernels_generic.rs`: 4 (nb + 16) eps32 A).
 
+use super::sdot;
 use crate::kernels::arm::neon::k_quants::{k_quant_dots, Lanes};
 use crate::kernels::isa_glue::{row_loop, safe_entry};
 use crate::kernels::TypeKernels;
@@ -74,26 +75,6 @@ row_loop!(
     dot_q6_k_sdot,
     "neon,dotprod"
 );
-
-/// acc + SDOT(a, b): each i32 lane gains the sum of 4 adjacent i8 products.
-// fold into dotprod::sdot (armq's mod.rs) once merged
-#[inline]
-#[target_feature(enable = "neon,dotprod")]
-pub(super) fn sdot(acc: int32x4_t, a: int8x16_t, b: int8x16_t) -> int32x4_t {
-    let mut acc = acc;
-    // SAFETY: one register-only instruction; the dotprod extension is guaranteed by this
-    // function's target_feature (reached only after `is_aarch64_feature_detected!`).
-    unsafe {
-        std::arch::asm!(
-            "sdot {acc:v}.4s, {a:v}.16b, {b:v}.16b",
-            acc = inout(vreg) acc,
-            a = in(vreg) a,
-            b = in(vreg) b,
-            options(pure, nomem, nostack, preserves_flags)
-        );
-    }
-    acc
-}
 
 /// acc + scale * (q . y) over 16 values, in the low four lanes.
 #[inline]

@@ -1,6 +1,5 @@
-//! NEON + dotprod (SDOT) kernels: the quantized dots of `neon` with `vdotq_s32`, one file per
-//! type family; everything else is the NEON table. Bit-identical to `generic` for the
-//! quantized dots.
+//! NEON + dotprod (SDOT) kernels: the quantized kernels of `neon` with `vdotq_s32`, one file
+//! per type family; everything else is the NEON table.
 
 mod k_quants;
 mod q4;
@@ -35,7 +34,7 @@ pub fn kernels() -> Option<Kernels> {
 /// still unstable in Rust (stdarch_neon_dotprod), so this is the one instruction in asm.
 #[inline]
 #[target_feature(enable = "neon,dotprod")]
-fn sdot(acc: int32x4_t, a: int8x16_t, b: int8x16_t) -> int32x4_t {
+pub(super) fn sdot(acc: int32x4_t, a: int8x16_t, b: int8x16_t) -> int32x4_t {
     let mut acc = acc;
     // SAFETY: one register-only instruction; the dotprod extension is guaranteed by this
     // function's target_feature (reached only after `is_aarch64_feature_detected!`).
@@ -49,12 +48,4 @@ fn sdot(acc: int32x4_t, a: int8x16_t, b: int8x16_t) -> int32x4_t {
         );
     }
     acc
-}
-
-/// Exact sum of a0*b0 + a1*b1 over 32 lanes with SDOT.
-#[inline]
-#[target_feature(enable = "neon,dotprod")]
-pub(super) fn sum_products(a: (int8x16_t, int8x16_t), b: (int8x16_t, int8x16_t)) -> i32 {
-    let acc = sdot(sdot(vdupq_n_s32(0), a.0, b.0), a.1, b.1);
-    vaddvq_s32(acc)
 }

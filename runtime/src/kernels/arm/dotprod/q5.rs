@@ -1,7 +1,7 @@
 //! Q5_0 and Q5_1 weights with SDOT (the NEON dots of `neon::q5` with the block sum in SDOT):
 //! bit-identical to `generic`.
 
-use super::k_quants::sdot;
+use super::sdot;
 use crate::kernels::arm::neon::q5::q5_dots;
 use crate::kernels::isa_glue::{row_loop, safe_entry};
 use crate::kernels::TypeKernels;

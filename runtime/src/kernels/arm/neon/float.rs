@@ -28,10 +28,11 @@ macro_rules! float_dot {
         fn $name($w: &[$wty], x: &[f32]) -> f32 {
             let n = $w.len().min(x.len());
             let (wp, xp) = (&$w[..n], &x[..n]);
-            // SAFETY (both loads): callers pass i + 4 <= n = wp.len() = xp.len().
+            // SAFETY: callers pass i + 4 <= n = xp.len().
             let load_x = |i: usize| unsafe { vld1q_f32(xp.as_ptr().add(i)) };
             let load_w = |$i: usize| {
                 let $w = wp;
+                // SAFETY: callers pass i + 4 <= n = wp.len().
                 unsafe { $load }
             };
             let mut acc = [vdupq_n_f32(0.0); 4];

@@ -12,7 +12,6 @@
 use crate::kernels::isa_glue::{row_loop, safe_entry};
 use crate::kernels::TypeKernels;
 use edge_formats::blocks::{BlockQ2_K, BlockQ3_K, BlockQ4_K, BlockQ5_K, BlockQ6_K, BlockQ8_K};
-use half::f16;
 use std::arch::aarch64::*;
 
 /// The NEON Q2_K entries.
@@ -128,23 +127,7 @@ fn mul_acc32(acc: Lanes, q: [int8x16_t; 2], y: [int8x16_t; 2], scale: i16) -> La
     )
 }
 
-/// f16 -> f32 in one `fcvt` (half's conversion is an out-of-line call on aarch64).
-// fold into arm/f16.rs
-#[inline]
-#[target_feature(enable = "neon")]
-pub(in crate::kernels::arm) fn f16_to_f32(h: f16) -> f32 {
-    let out: f32;
-    // SAFETY: one register-only instruction of the aarch64 base FP set.
-    unsafe {
-        std::arch::asm!(
-            "fcvt {out:s}, {h:h}",
-            out = lateout(vreg) out,
-            h = in(vreg) h.to_bits() as i16,
-            options(pure, nomem, nostack, preserves_flags)
-        );
-    }
-    out
-}
+pub(in crate::kernels::arm) use crate::kernels::arm::f16::f16_to_f32;
 
 /// Bytes at..at + 16 of `bytes` (a fixed part of a block: the range is always inside).
 #[inline]
