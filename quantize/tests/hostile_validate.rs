@@ -188,3 +188,37 @@ fn hugging_face_models_that_would_give_an_invalid_gguf_are_refused() {
     }
     assert_eq!(listing(&out_dir), Vec::<String>::new(), "files left behind");
 }
+
+/// serde_json keeps the last of a repeated key silently: a config.json saying `rms_norm_eps`
+/// twice, or a tokenizer.json naming a token twice, is refused naming the key.
+#[test]
+fn repeated_json_keys_are_refused_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("out");
+    std::fs::create_dir(&out_dir).unwrap();
+    let prepend = |file: &Path, text: &str, after: &str| {
+        let old = std::fs::read_to_string(file).unwrap();
+        let at = old.find(after).unwrap() + after.len();
+        std::fs::write(file, format!("{}{text}{}", &old[..at], &old[at..])).unwrap();
+    };
+    let model = hf_model(dir.path(), "config", |_| {}, |_| {});
+    prepend(&model.join("config.json"), r#""rms_norm_eps": 0.5, "#, "{");
+    expect_refusal(
+        &quantize(&model, &out_dir.join("config.gguf")),
+        &["config.json", "key `rms_norm_eps` appears twice"],
+    );
+    let model = hf_model(dir.path(), "tokenizer", |_| {}, |_| {});
+    prepend(
+        &model.join("tokenizer.json"),
+        r#""<unk>": 7, "#,
+        r#""vocab":{"#,
+    );
+    expect_refusal(
+        &quantize(&model, &out_dir.join("tokenizer.gguf")),
+        &[
+            "tokenizer.json",
+            "key `<unk>` appears twice in `model.vocab`",
+        ],
+    );
+    assert_eq!(listing(&out_dir), Vec::<String>::new(), "files left behind");
+}

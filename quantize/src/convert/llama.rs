@@ -101,10 +101,16 @@ impl LlamaConfig {
     }
 
     pub fn from_json(path: &Path, text: &str) -> Result<Self> {
-        let parsed: Json = serde_json::from_str(text).map_err(|e| Error::Config {
-            path: path.to_path_buf(),
-            key: "(file)".into(),
-            what: format!("not valid JSON: {e}"),
+        let parsed: Json = super::json::parse_unique_keys(text).map_err(|e| {
+            let key = match &e {
+                super::json::JsonError::DuplicateKey { key, .. } => key.clone(),
+                super::json::JsonError::Syntax(_) => "(file)".into(),
+            };
+            Error::Config {
+                path: path.to_path_buf(),
+                key,
+                what: e.to_string(),
+            }
         })?;
         let Some(root) = parsed.as_object() else {
             return Err(Error::Config {
