@@ -94,6 +94,14 @@ pub enum Error {
     /// The output cannot be created where asked.
     #[error("cannot write output {path}: {what}")]
     Output { path: PathBuf, what: String },
+    /// The GGUF about to be written does not validate (`edge_formats::validate`, the checks
+    /// run-edge loads it with): nothing is written.
+    #[error("{input}: the GGUF it would give fails run-edge's checks: {source}")]
+    Invalid {
+        input: PathBuf,
+        #[source]
+        source: edge_formats::validate::Invalid,
+    },
     /// The rayon pool could not be built.
     #[error("cannot start {threads} worker threads: {what}")]
     Threads { threads: usize, what: String },

@@ -6,9 +6,10 @@ use crate::convert::{self, llama};
 use crate::error::{Error, Result};
 use crate::plan::{self, Plan, PlannedTensor, RowOrder, TypePolicy};
 use edge_formats::gguf::keys::general;
-use edge_formats::gguf::{GgmlDims, GgufFile, Value};
+use edge_formats::gguf::{GgmlDims, GgufFile, Metadata, Value};
 use edge_formats::regular_file;
 use edge_formats::safetensors::{Dtype, SafeTensors, TensorView};
+use edge_formats::validate::{self, TensorShape};
 use edge_formats::GgmlType;
 use std::path::{Path, PathBuf};
 
@@ -315,6 +316,27 @@ fn plan_gguf(file: &GgufFile, policy: &TypePolicy) -> Result<Plan> {
     let mut metadata = file.metadata().entries().to_vec();
     plan::set_quantized_file_type(&mut metadata, policy.file_type());
     Ok(Plan { metadata, tensors })
+}
+
+/// Checks the model `plan` would write with the validator run-edge loads it with (config,
+/// tensors with their assigned types, tokenizer), before anything is written.
+pub fn validate_plan(input: &Path, plan: &Plan) -> Result<()> {
+    let invalid = |source| Error::Invalid {
+        input: input.to_path_buf(),
+        source,
+    };
+    let meta = Metadata::from_entries(plan.metadata.clone())?;
+    let tensors: Vec<TensorShape<'_>> = plan
+        .tensors
+        .iter()
+        .map(|t| TensorShape {
+            name: &t.name,
+            dims: &t.dims,
+            ty: t.ty,
+        })
+        .collect();
+    validate::check_model(&meta, &tensors).map_err(invalid)?;
+    Ok(())
 }
 
 /// One source tensor seen as rows of `row_len` values in `ty`'s encoding.

@@ -226,21 +226,61 @@ fn model_files_that_are_not_regular_files_are_named() {
     assert!(listing(&out_dir).is_empty());
 }
 
-/// A GGUF holding one zero F32 tensor of 256M values (1 GiB, sparse on disk): long enough to
-/// quantize that the test can act while quantize reads it.
+/// A valid one-block Llama GGUF of width 8192 (tinystories-656k's tokenizer) whose F32
+/// tensors are zeros, sparse on disk (1.1 GiB): long enough to quantize that the test can act
+/// while quantize reads it.
 fn big_sparse_gguf(path: &Path) {
-    let dims = GgmlDims(vec![4096, 65536]);
-    let spec = TensorSpec {
-        name: "w".into(),
-        dims: dims.clone(),
+    let tiny = GgufFile::open(&tinystories().join("../llama.cpp-made/tinystories-656k.q8_0.gguf"))
+        .unwrap();
+    let (n_embd, n_ff, n_vocab) = (8192u64, 32u64, 2048u64);
+    let mut meta: Vec<(String, Value)> = tiny
+        .metadata()
+        .entries()
+        .iter()
+        .filter(|(k, _)| k.starts_with("general.architecture") || k.starts_with("tokenizer."))
+        .cloned()
+        .collect();
+    for (key, v) in [
+        ("block_count", 1),
+        ("embedding_length", n_embd),
+        ("feed_forward_length", n_ff),
+        ("attention.head_count", 64),
+        ("context_length", 512),
+    ] {
+        meta.push((format!("llama.{key}"), Value::U64(v)));
+    }
+    meta.push((
+        "llama.attention.layer_norm_rms_epsilon".into(),
+        Value::F32(1e-5),
+    ));
+    let spec = |name: &str, dims: Vec<u64>| TensorSpec {
+        name: name.into(),
+        dims: GgmlDims(dims),
         ty: GgmlType::F32,
     };
+    let mut specs = vec![
+        spec("token_embd.weight", vec![n_embd, n_vocab]),
+        spec("output_norm.weight", vec![n_embd]),
+    ];
+    for t in ["attn_q", "attn_k", "attn_v", "attn_output"] {
+        specs.push(spec(&format!("blk.0.{t}.weight"), vec![n_embd, n_embd]));
+    }
+    for t in ["attn_norm", "ffn_norm"] {
+        specs.push(spec(&format!("blk.0.{t}.weight"), vec![n_embd]));
+    }
+    for t in ["ffn_gate", "ffn_up"] {
+        specs.push(spec(&format!("blk.0.{t}.weight"), vec![n_embd, n_ff]));
+    }
+    specs.push(spec("blk.0.ffn_down.weight", vec![n_ff, n_embd]));
+    let data_bytes: u64 = specs
+        .iter()
+        .map(|s| (4 * s.dims.n_elements().unwrap()).next_multiple_of(32))
+        .sum();
     let mut header = Vec::new();
-    drop(GgufWriter::new(&mut header, &[], &[spec]).unwrap());
+    drop(GgufWriter::new(&mut header, &meta, &specs).unwrap());
     let f = std::fs::File::create(path).unwrap();
     std::io::Write::write_all(&mut &f, &header).unwrap();
-    f.set_len(header.len() as u64 + 4 * dims.n_elements().unwrap())
-        .unwrap();
+    f.set_len(header.len() as u64 + data_bytes).unwrap();
 }
 
 /// Starts quantize on `input` and returns once its temporary file exists (the input is mapped

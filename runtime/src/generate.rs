@@ -50,6 +50,7 @@ impl TextModel {
     pub fn open(path: &Path) -> Result<TextModel> {
         let model = Arc::new(Model::open(path)?);
         let tokenizer = Tokenizer::from_metadata(model.metadata())?;
+        model.check_tokenizer_len(tokenizer.n_vocab())?;
         let chat_template = ChatTemplate::from_metadata(model.metadata()).map(|template| {
             template.map(|t| {
                 let text = |id: Option<u32>| id.and_then(|id| tokenizer.token_text(id));

@@ -101,10 +101,16 @@ impl LlamaConfig {
     }
 
     pub fn from_json(path: &Path, text: &str) -> Result<Self> {
-        let parsed: Json = serde_json::from_str(text).map_err(|e| Error::Config {
-            path: path.to_path_buf(),
-            key: "(file)".into(),
-            what: format!("not valid JSON: {e}"),
+        let parsed: Json = super::json::parse_unique_keys(text).map_err(|e| {
+            let key = match &e {
+                super::json::JsonError::DuplicateKey { key, .. } => key.clone(),
+                super::json::JsonError::Syntax(_) => "(file)".into(),
+            };
+            Error::Config {
+                path: path.to_path_buf(),
+                key,
+                what: e.to_string(),
+            }
         })?;
         let Some(root) = parsed.as_object() else {
             return Err(Error::Config {
@@ -173,6 +179,29 @@ impl LlamaConfig {
         let rms_norm_eps = c
             .f64_in(root, "rms_norm_eps")?
             .ok_or_else(|| c.err("rms_norm_eps", "missing"))?;
+        // Stored as f32 in the GGUF: a value that is not a finite positive f32 there (0, a
+        // negative, 1e300 which becomes infinity) is what the runtime refuses.
+        let stored = |v: f64| v as f32;
+        // As written in config.json (1e300, not 300 digits).
+        let shown = |v: f64| Json::from(v).to_string();
+        if !(stored(rope_theta).is_finite() && stored(rope_theta) > 0.0) {
+            return Err(c.err(
+                "rope_theta",
+                format!(
+                    "{} is not a positive number that fits a float32",
+                    shown(rope_theta)
+                ),
+            ));
+        }
+        if !(stored(rms_norm_eps).is_finite() && stored(rms_norm_eps) >= 0.0) {
+            return Err(c.err(
+                "rms_norm_eps",
+                format!(
+                    "{} is not a non-negative number that fits a float32",
+                    shown(rms_norm_eps)
+                ),
+            ));
+        }
 
         let n_embd = c.u32("hidden_size")?;
         let n_head = c.u32("num_attention_heads")?;

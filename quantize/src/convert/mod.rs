@@ -1,4 +1,5 @@
 //! Model families: Hugging Face names, config and tokenizer -> GGUF.
 
+mod json;
 pub mod llama;
 pub mod tokenizer;

@@ -38,11 +38,11 @@ pub enum TokenizerConvertError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{}: not valid JSON: {source}", path.display())]
+    /// Not valid JSON, or a key repeated in one object (serde_json would keep the last).
+    #[error("{}: {problem}", path.display())]
     Json {
         path: PathBuf,
-        #[source]
-        source: serde_json::Error,
+        problem: super::json::JsonError,
     },
     #[error("{}: key `{key}`: {message}", path.display())]
     Invalid {
@@ -111,9 +111,9 @@ fn read_json(path: &Path) -> Result<Json> {
         path: path.into(),
         source,
     })?;
-    serde_json::from_str(&text).map_err(|source| TokenizerConvertError::Json {
+    super::json::parse_unique_keys(&text).map_err(|problem| TokenizerConvertError::Json {
         path: path.into(),
-        source,
+        problem,
     })
 }
 

@@ -3,7 +3,8 @@
 //! one `error: ...` line on stderr, exit code 2 for a usage error (a bad or missing flag) and 1
 //! for any other; an interrupt (Ctrl-C) outside a chat exits 130.
 
-#![forbid(unsafe_code)]
+// Unsafe code only in the SIGBUS handler (libc's sigaction, write and _exit).
+#![deny(unsafe_code)]
 
 #[path = "run_edge/args.rs"]
 mod args;
@@ -21,6 +22,9 @@ mod llama_flags;
 mod perplexity_cmd;
 #[path = "run_edge/report.rs"]
 mod report;
+#[path = "run_edge/sigbus.rs"]
+#[allow(unsafe_code)]
+mod sigbus;
 #[path = "run_edge/text_input.rs"]
 mod text_input;
 
@@ -72,6 +76,7 @@ fn fail(message: &str, code: u8) -> ExitCode {
 }
 
 fn main() -> ExitCode {
+    sigbus::report_sigbus();
     let command_line = llama_flags::rewrite(std::env::args_os());
     let cli = match args::Cli::try_parse_from(command_line) {
         Ok(cli) => cli,

@@ -1,15 +1,15 @@
 //! A GGUF model: typed config and weights as views into the mapping.
 
-mod config;
 mod realign;
 mod weights;
 
-pub(crate) use config::ModelConfig;
+pub(crate) use edge_formats::validate::ModelConfig;
 pub(crate) use weights::Weights;
 
-use crate::Result;
+use crate::{Error, Result};
 use edge_formats::gguf::keys::general;
 use edge_formats::gguf::{GgufFile, Metadata};
+use edge_formats::validate::{self, Part, TensorShape};
 use realign::Realigned;
 use std::collections::HashMap;
 use std::path::Path;
@@ -36,14 +36,11 @@ impl std::fmt::Debug for Model {
 
 impl Model {
     /// Maps the file, reads the config (all missing keys in one error) and checks every
-    /// tensor's shape and type (all problems in one error).
+    /// tensor's shape and type (all problems in one error), with the validator the quantizer
+    /// runs on what it writes ([`edge_formats::validate::check_weights`]).
     pub fn open(path: &Path) -> Result<Model> {
         let file = GgufFile::open(path)?;
-        let embd_rows = file
-            .tensor("token_embd.weight")
-            .filter(|t| t.dims.0.len() == 2)
-            .map(|t| t.dims.0[1]);
-        let config = ModelConfig::from_metadata(file.metadata(), embd_rows, path)?;
+        let config = validate_weights(&file)?;
         let realigned = Realigned::of(&file)?;
         let weights = Weights::load(&file, &realigned, &config)?;
         // SAFETY: the views point into the memory map owned by `file` and into the boxed
@@ -58,6 +55,12 @@ impl Model {
             file,
             realigned,
         })
+    }
+
+    /// Refuses a tokenizer of `n_tokens` tokens unless it has one per vocabulary row: with
+    /// fewer, ids past its end would decode to nothing.
+    pub(crate) fn check_tokenizer_len(&self, n_tokens: usize) -> Result<()> {
+        validate::check_token_count(n_tokens, self.config.n_vocab).map_err(Error::Tokenizer)
     }
 
     /// The hyperparameters.
@@ -176,6 +179,33 @@ impl Model {
             .unwrap_or_else(|| size_label(self.n_params()));
         format!("{} {size_label} {}", self.architecture(), self.main_type())
     }
+}
+
+/// The config, and every tensor it implies present with its shape and a type we run.
+/// Errors: [`Error::BadConfig`] or [`Error::BadWeights`], naming the file and each problem.
+fn validate_weights(file: &GgufFile) -> Result<ModelConfig> {
+    let tensors: Vec<TensorShape<'_>> = file
+        .tensors()
+        .iter()
+        .map(|t| TensorShape {
+            name: &t.name,
+            dims: &t.dims,
+            ty: t.ty,
+        })
+        .collect();
+    validate::check_weights(file.metadata(), &tensors).map_err(|e| {
+        let path = file.path.clone();
+        match e.part {
+            Part::Config => Error::BadConfig {
+                path,
+                problems: e.problems,
+            },
+            _ => Error::BadWeights {
+                path,
+                problems: e.problems,
+            },
+        }
+    })
 }
 
 /// "135M", "1.2B": a parameter count as llama.cpp labels it.

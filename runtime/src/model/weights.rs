@@ -1,31 +1,18 @@
 //! The Llama weights as views into the GGUF mapping (copied only when the file places a
-//! tensor at an address its type cannot be read from, see `realign`), with every tensor's
-//! shape and type checked against the config at load.
+//! tensor at an address its type cannot be read from, see `realign`). Every tensor's shape
+//! and type were checked against the config by `edge_formats::validate` before; the loader
+//! still refuses what it cannot view rather than trust that.
 
-use super::config::ModelConfig;
 use super::realign::Realigned;
+use super::ModelConfig;
 use crate::kernels::{MatData, Matrix};
 use crate::{Error, Result};
 use edge_formats::gguf::{GgufFile, TensorInfo};
-use edge_formats::GgmlType;
+use edge_formats::validate::join_problems;
 use std::borrow::Cow;
 
-/// Tensor types a weight matrix may have.
-pub const MATRIX_TYPES: [GgmlType; 13] = [
-    GgmlType::F32,
-    GgmlType::F16,
-    GgmlType::BF16,
-    GgmlType::Q8_0,
-    GgmlType::Q4_0,
-    GgmlType::Q4_1,
-    GgmlType::Q5_0,
-    GgmlType::Q5_1,
-    GgmlType::Q2_K,
-    GgmlType::Q3_K,
-    GgmlType::Q4_K,
-    GgmlType::Q5_K,
-    GgmlType::Q6_K,
-];
+/// Tensor types a weight matrix may have (the validator's list).
+pub(crate) use edge_formats::validate::MATRIX_TYPES;
 
 /// One transformer block. Shapes are (rows, k): out (rows) = w @ x (k).
 #[derive(Clone, Debug)]
@@ -97,7 +84,6 @@ impl<'a> Weights<'a> {
         realigned: &'a Realigned,
         cfg: &ModelConfig,
     ) -> std::result::Result<Self, String> {
-        check_block_count(file, cfg)?;
         let mut ld = Loader {
             file,
             realigned,
@@ -158,44 +144,6 @@ impl<'a> Weights<'a> {
             }
         }
         total
-    }
-}
-
-/// `{arch}.block_count` must be the number of `blk.N` blocks the file holds: checked before
-/// anything is sized by it.
-fn check_block_count(file: &GgufFile, cfg: &ModelConfig) -> Result<(), String> {
-    let block_of = |name: &str| -> Option<u64> {
-        let rest = name.strip_prefix("blk.")?;
-        rest[..rest.find('.')?].parse().ok()
-    };
-    let highest = file
-        .tensors()
-        .iter()
-        .filter_map(|t| block_of(&t.name))
-        .max();
-    let n_blocks = highest.map_or(0, |h| h.saturating_add(1));
-    if n_blocks == cfg.n_layer as u64 {
-        return Ok(());
-    }
-    let held = match highest {
-        None => "no blk.N tensors".to_string(),
-        Some(h) => format!("tensors for {n_blocks} blocks (blk.0 .. blk.{h})"),
-    };
-    Err(format!(
-        "{}.block_count: {}, but the file has {held}",
-        cfg.architecture, cfg.n_layer
-    ))
-}
-
-/// At most this many problems are listed in one message; the rest are counted.
-const MAX_LISTED_PROBLEMS: usize = 4;
-
-/// The problems separated by "; ", the list cut after `MAX_LISTED_PROBLEMS`.
-pub(crate) fn join_problems(problems: &[String]) -> String {
-    let listed = problems[..problems.len().min(MAX_LISTED_PROBLEMS)].join("; ");
-    match problems.len().checked_sub(MAX_LISTED_PROBLEMS) {
-        Some(more) if more > 0 => format!("{listed}; and {more} more"),
-        _ => listed,
     }
 }
 

@@ -198,6 +198,8 @@ impl Tokenizer {
     }
 
     fn from_lookup(m: &Meta<'_>) -> Result<Tokenizer> {
+        // The checks the quantizer runs on what it writes (one validator).
+        edge_formats::validate::check_tokenizer(m.get).map_err(Error::Tokenizer)?;
         let missing = |key: &str| Error::Tokenizer(format!("key `{key}` missing"));
         let model_name = m.string(tk::MODEL)?.ok_or_else(|| missing(tk::MODEL))?;
         let tokens: Vec<String> = m
@@ -590,39 +592,13 @@ fn byte_token_table(model: Model, vocab: &HashMap<String, u32>) -> [Option<u32>;
 fn replace_pairs(m: &Meta<'_>) -> Result<Vec<(String, String)>> {
     let from = m.strings(etk::NORMALIZER_REPLACE_FROM)?.unwrap_or_default();
     let to = m.strings(etk::NORMALIZER_REPLACE_TO)?.unwrap_or_default();
-    if from.len() != to.len() || from.iter().any(|f| f.is_empty()) {
-        return Err(Error::Tokenizer(format!(
-            "keys `{}`/`{}`: lengths differ or an empty pattern",
-            etk::NORMALIZER_REPLACE_FROM,
-            etk::NORMALIZER_REPLACE_TO
-        )));
-    }
-    // Each step multiplies the text's length by at most max(1, |to| / |from|): chained
-    // expanding steps ("a" -> "aa", again and again) would grow it exponentially.
-    let growth: f64 = from
-        .iter()
-        .zip(&to)
-        .map(|(f, t)| (t.len() as f64 / f.len() as f64).max(1.0))
-        .product();
-    if growth > MAX_NORMALIZER_GROWTH {
-        return Err(Error::Tokenizer(format!(
-            "keys `{}`/`{}`: the {} replacements can make a text {growth:.0} times longer \
-             (the limit is {MAX_NORMALIZER_GROWTH})",
-            etk::NORMALIZER_REPLACE_FROM,
-            etk::NORMALIZER_REPLACE_TO,
-            from.len()
-        )));
-    }
+    edge_formats::validate::check_normalizer_replacements(&from, &to).map_err(Error::Tokenizer)?;
     Ok(from
         .into_iter()
         .zip(to)
         .map(|(f, t)| (f.to_string(), t.to_string()))
         .collect())
 }
-
-/// How many times longer the normalizer's replacements may make a text (at worst): the bound
-/// on the memory and work normalizing a text takes. Real tokenizers need 3 (" " -> "▁").
-const MAX_NORMALIZER_GROWTH: f64 = 64.0;
 
 /// The raw and the normalized added-token matchers. From `edge.tokenizer.added_token_*` when
 /// present (tokenizer.json's flags), else from token types as llama.cpp does (control and

@@ -1,10 +1,9 @@
-//! `ModelConfig`: the hyperparameters of a Llama-family GGUF, read from its metadata keys.
-//! Every missing or wrongly typed key is collected and reported in one error.
+//! `ModelConfig`: the hyperparameters of a Llama-family GGUF, read from its metadata keys and
+//! checked (positive sizes, heads that divide, finite positive RoPE base, non-negative epsilon).
+//! Every missing, wrongly typed or invalid key is collected and reported in one message.
 
-use crate::{Error, Result};
-use edge_formats::gguf::keys::{arch, general, tokenizer};
-use edge_formats::gguf::{Metadata, Value};
-use std::path::Path;
+use crate::gguf::keys::{arch, general, tokenizer};
+use crate::gguf::{Metadata, Value};
 
 /// The architectures we run. Anything else is an error naming it (no silent fallback).
 pub const SUPPORTED_ARCHITECTURES: [&str; 1] = ["llama"];
@@ -49,18 +48,10 @@ impl ModelConfig {
         self.n_head_kv * self.head_dim
     }
 
-    /// Reads the config. `embd_rows` is the row count of `token_embd.weight` if that tensor
-    /// exists (the vocab size when `{arch}.vocab_size` is absent). Every problem found is
-    /// listed in the one error returned, separated by "; ".
-    pub fn from_metadata(meta: &Metadata, embd_rows: Option<u64>, path: &Path) -> Result<Self> {
-        Self::read(meta, embd_rows).map_err(|problems| Error::BadConfig {
-            path: path.to_path_buf(),
-            problems,
-        })
-    }
-
-    /// [`ModelConfig::from_metadata`] with the problems as one "; "-separated message.
-    fn read(meta: &Metadata, embd_rows: Option<u64>) -> std::result::Result<Self, String> {
+    /// Reads and checks the config. `embd_rows` is the row count of `token_embd.weight` if
+    /// that tensor exists (the vocab size when `{arch}.vocab_size` is absent). Every problem
+    /// found is listed in the one message returned, separated by "; ", each naming its key.
+    pub fn from_metadata(meta: &Metadata, embd_rows: Option<u64>) -> Result<Self, String> {
         let mut keys = KeyReader {
             meta,
             problems: Vec::new(),
@@ -337,8 +328,7 @@ mod tests {
 
     #[test]
     fn defaults_fill_optional_keys() {
-        let cfg =
-            ModelConfig::from_metadata(&meta(&minimal()), Some(2048), Path::new("t.gguf")).unwrap();
+        let cfg = ModelConfig::from_metadata(&meta(&minimal()), Some(2048)).unwrap();
         assert_eq!(cfg.n_head_kv, 8);
         assert_eq!(cfg.head_dim, 16);
         assert_eq!(cfg.n_rot, 16);
@@ -357,9 +347,7 @@ mod tests {
             }
         }
         m.push(("llama.rope.freq_base", Value::U32(7)));
-        let e = ModelConfig::from_metadata(&meta(&m), Some(10), Path::new("t.gguf"))
-            .unwrap_err()
-            .to_string();
+        let e = ModelConfig::from_metadata(&meta(&m), Some(10)).unwrap_err();
         for key in [
             "llama.block_count: missing",
             "llama.context_length: missing",
@@ -374,14 +362,10 @@ mod tests {
     fn unsupported_architecture_is_named() {
         let mut m = minimal();
         m[0].1 = Value::from("gpt2");
-        let e = ModelConfig::from_metadata(&meta(&m), None, Path::new("t.gguf"))
-            .unwrap_err()
-            .to_string();
+        let e = ModelConfig::from_metadata(&meta(&m), None).unwrap_err();
         assert!(e.contains("`gpt2`"), "{e}");
         m.remove(0);
-        let e = ModelConfig::from_metadata(&meta(&m), None, Path::new("t.gguf"))
-            .unwrap_err()
-            .to_string();
+        let e = ModelConfig::from_metadata(&meta(&m), None).unwrap_err();
         assert!(e.contains("general.architecture: missing"), "{e}");
     }
 
@@ -390,9 +374,7 @@ mod tests {
         let mut m = minimal();
         m.push(("llama.attention.head_count_kv", Value::U32(3)));
         m.push(("llama.rope.dimension_count", Value::U32(32)));
-        let e = ModelConfig::from_metadata(&meta(&m), Some(5), Path::new("t.gguf"))
-            .unwrap_err()
-            .to_string();
+        let e = ModelConfig::from_metadata(&meta(&m), Some(5)).unwrap_err();
         assert!(e.contains("head_count_kv"), "{e}");
         assert!(e.contains("rope.dimension_count"), "{e}");
     }
@@ -401,16 +383,12 @@ mod tests {
     fn zero_or_overflowing_head_size_is_an_error() {
         let mut m = minimal();
         m.push(("llama.attention.key_length", Value::U32(0)));
-        let e = ModelConfig::from_metadata(&meta(&m), Some(5), Path::new("t.gguf"))
-            .unwrap_err()
-            .to_string();
+        let e = ModelConfig::from_metadata(&meta(&m), Some(5)).unwrap_err();
         assert!(e.contains("key_length: must be positive"), "{e}");
         let mut m = minimal();
         m.push(("llama.attention.key_length", Value::U64(u64::MAX / 4)));
         m.push(("llama.rope.dimension_count", Value::U32(16)));
-        let e = ModelConfig::from_metadata(&meta(&m), Some(5), Path::new("t.gguf"))
-            .unwrap_err()
-            .to_string();
+        let e = ModelConfig::from_metadata(&meta(&m), Some(5)).unwrap_err();
         assert!(e.contains("overflows"), "{e}");
     }
 }
