@@ -8,7 +8,7 @@ use std::arch::x86_64::*;
 
 /// The AVX2 Q4_0 entries (the matvec runs eight rows at a time).
 pub(super) const Q4_0: TypeKernels<BlockQ4_0, BlockQ8_0> =
-    TypeKernels::new(dot_q4_0_q8_0, matvec_q4_0);
+    TypeKernels::new(dot_q4_0_q8_0, matvec_q4_0).with_gemm(super::gemm::gemm_q4_0);
 /// The AVX2 Q4_1 entries.
 pub(super) const Q4_1: TypeKernels<BlockQ4_1, BlockQ8_1> =
     TypeKernels::new(dot_q4_1_q8_1, matvec_q4_1);
@@ -42,7 +42,7 @@ fn unpack_nibbles(qs: &[u8; QK / 2]) -> __m256i {
 /// raw nibbles, sum((n - 8) y) = sum(n y) - 8 sum(y), exactly in integers.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn q4_0_offset_sum(qy: __m256i) -> i32 {
+pub(super) fn q4_0_offset_sum(qy: __m256i) -> i32 {
     8 * hsum_i32x8(mul_sum_u8_i8_i32(_mm256_set1_epi8(1), qy))
 }
 
@@ -67,7 +67,7 @@ fn hsum_i32x8_8(v: &[__m256i; 8]) -> __m256i {
 // ggml_gemv/gemm_q4_0_8x8_q8_0, which add whole blocks in order:
 // acc = fma(sum_i(w_i * x_i), d_w * d_x, acc). This follows that order, not vec_dot's lanes.
 #[target_feature(enable = "avx2,fma,f16c")]
-fn dot_q4_0_q8_0_avx2(w: &[BlockQ4_0], x: &[BlockQ8_0]) -> f32 {
+pub(super) fn dot_q4_0_q8_0_avx2(w: &[BlockQ4_0], x: &[BlockQ8_0]) -> f32 {
     let mut acc = 0.0f32;
     for (a, b) in w.iter().zip(x) {
         let qy = load_q8(&b.qs);
