@@ -20,7 +20,7 @@ const Q4_0_BLOCKS: usize = 16;
 
 /// Rows and tokens of one Q8_0 tile: ROWS * TOKENS accumulators of 8 lanes.
 const Q8_0_ROWS: usize = 2;
-const Q8_0_TOKENS: usize = 4;
+const Q8_0_TOKENS: usize = 2;
 
 /// The shared prologue: the number of rows every output takes, or None when the call is
 /// handled (row_len 0, or a token whose activation is shorter than a row: such calls go
@@ -185,19 +185,20 @@ fn gemm_q8_0_avx2(out: &mut [&mut [f32]], w: &[BlockQ8_0], nb: usize, xs: &[&[Bl
     const T: usize = Q8_0_TOKENS;
     let n = out.len().min(xs.len());
     let (r_full, t_full) = (rows - rows % R, n - n % T);
-    for r in (0..r_full).step_by(R) {
-        for t in (0..t_full).step_by(T) {
+    // tokens outer: a tile's activations stay in L1 while the rows stream past
+    for t in (0..t_full).step_by(T) {
+        for r in (0..r_full).step_by(R) {
             q8_0_tile::<R, T>(out, w, nb, xs, r, t);
         }
-        for t in t_full..n {
-            q8_0_tile::<R, 1>(out, w, nb, xs, r, t);
-        }
-    }
-    for r in r_full..rows {
-        for t in (0..t_full).step_by(T) {
+        for r in r_full..rows {
             q8_0_tile::<1, T>(out, w, nb, xs, r, t);
         }
-        for t in t_full..n {
+    }
+    for t in t_full..n {
+        for r in (0..r_full).step_by(R) {
+            q8_0_tile::<R, 1>(out, w, nb, xs, r, t);
+        }
+        for r in r_full..rows {
             q8_0_tile::<1, 1>(out, w, nb, xs, r, t);
         }
     }
@@ -217,20 +218,19 @@ fn q8_0_tile<const R: usize, const T: usize>(
     let mut acc = [[_mm256_setzero_ps(); T]; R];
     for b in 0..nb {
         let wb: [&BlockQ8_0; R] = std::array::from_fn(|i| &w[(r + i) * nb + b]);
-        let xb: [&BlockQ8_0; T] = std::array::from_fn(|j| &xs[t + j][b]);
         let wq: [__m256i; R] = std::array::from_fn(|i| load_q8(&wb[i].qs));
         let w_abs: [__m256i; R] = std::array::from_fn(|i| _mm256_sign_epi8(wq[i], wq[i]));
-        let dw: [__m256; R] = std::array::from_fn(|i| _mm256_set1_ps(f16_to_f32(wb[i].d)));
-        let xq: [__m256i; T] = std::array::from_fn(|j| load_q8(&xb[j].qs));
-        let dx: [__m256; T] = std::array::from_fn(|j| _mm256_set1_ps(f16_to_f32(xb[j].d)));
-        for i in 0..R {
-            for j in 0..T {
+        let dw: [f32; R] = std::array::from_fn(|i| f16_to_f32(wb[i].d));
+        for j in 0..T {
+            let xb = &xs[t + j][b];
+            let xq = load_q8(&xb.qs);
+            let dx = f16_to_f32(xb.d);
+            for i in 0..R {
                 // ggml's mul_sum_i8_pairs_float: |w| times x with w's signs
-                let sx = _mm256_sign_epi8(xq[j], wq[i]);
+                let sx = _mm256_sign_epi8(xq, wq[i]);
                 let sums =
                     _mm256_madd_epi16(_mm256_maddubs_epi16(w_abs[i], sx), _mm256_set1_epi16(1));
-                // d_w * d_x lane by lane: the bits of the dot's broadcast scalar product
-                let d = _mm256_mul_ps(dw[i], dx[j]);
+                let d = _mm256_set1_ps(dw[i] * dx);
                 acc[i][j] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(sums), acc[i][j]);
             }
         }
