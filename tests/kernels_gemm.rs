@@ -76,10 +76,13 @@ fn bits(v: &[Vec<f32>]) -> Vec<Vec<u32>> {
         .collect()
 }
 
+/// A table's gemm entry (`GemmFn`).
+type Gemm<W, X> = fn(&mut [&mut [f32]], &[W], usize, &[&[X]]);
+
 /// Runs `gemm` and `gemm_by(dot)` on the same inputs and compares bit for bit.
 fn check_gemm<W, X>(
     label: &str,
-    gemm: fn(&mut [&mut [f32]], &[W], usize, &[&[X]]),
+    gemm: Gemm<W, X>,
     dot: fn(&[W], &[X]) -> f32,
     w: &[W],
     nb: usize,
