@@ -225,3 +225,28 @@ fn matmul_gives_the_bits_of_one_matvec_per_token() {
         }
     }
 }
+
+#[test]
+fn q4_0_matvec_rows_equal_the_dot_across_block_chunks() {
+    // The AVX2 Q4_0 matvec takes x's offsets and scales 64 blocks at a time and keeps the
+    // running sums in `out` between chunks: rows longer than a chunk keep their dot's bits.
+    let mut rng = Rng(31);
+    let rows = 19;
+    for nb in [63, 64, 65, 130] {
+        let w = q4_0_blocks(&mut rng, rows * nb);
+        let x = q8_0_blocks(&mut rng, nb);
+        for k in Kernels::available() {
+            let mut out = vec![f32::NAN; rows];
+            (k.q4_0.matvec)(&mut out, &w, nb, &x);
+            for (r, got) in out.iter().enumerate() {
+                let want = (k.q4_0.dot)(&w[r * nb..(r + 1) * nb], &x);
+                assert_eq!(
+                    got.to_bits(),
+                    want.to_bits(),
+                    "{} nb={nb} row {r}",
+                    k.name()
+                );
+            }
+        }
+    }
+}
