@@ -57,6 +57,45 @@ fn matvec(c: &mut Criterion) {
     }
 }
 
+/// A prompt batch: w (576, 1536) @ 32 activations, as one `matmul` (the type's gemm where it
+/// has one) against 32 `matvec`s (same bits, tests/kernels_gemm.rs).
+fn matmul(c: &mut Criterion) {
+    const TOKENS: usize = 32;
+    let w = values(ROWS * K, 4);
+    for ty in [GgmlType::Q4_0, GgmlType::Q8_0] {
+        let n_bytes = ty.row_bytes((ROWS * K) as u64).unwrap_or(0) as usize;
+        let mut store = vec![0u32; n_bytes.div_ceil(4)];
+        let bytes = &mut bytemuck::cast_slice_mut::<u32, u8>(&mut store)[..n_bytes];
+        edge_quantize::codec::quantize_row(ty, &w, bytes).expect("quantize");
+        let m = Matrix::from_bytes(ty, bytes, ROWS, K).expect("matrix");
+        let mut group = c.benchmark_group(format!("matmul_{}x{}x{TOKENS}_{}", ROWS, K, ty.name()));
+        for kern in Kernels::available().filter(|k| k.name() != "scalar") {
+            let acts: Vec<Activation> = (0..TOKENS as u64)
+                .map(|t| {
+                    let mut act = Activation::new(K);
+                    act.prepare(&kern, &values(K, 10 + t));
+                    act
+                })
+                .collect();
+            let mut out = vec![0.0f32; ROWS * TOKENS];
+            group.bench_function(format!("{}/gemm", kern.name()), |b| {
+                b.iter(|| {
+                    let mut outs: Vec<&mut [f32]> = out.chunks_mut(ROWS).collect();
+                    kern.matmul(black_box(&mut outs), black_box(&m), black_box(&acts))
+                })
+            });
+            group.bench_function(format!("{}/matvec_per_token", kern.name()), |b| {
+                b.iter(|| {
+                    for (o, act) in out.chunks_mut(ROWS).zip(&acts) {
+                        kern.matvec(black_box(o), black_box(&m), black_box(act))
+                    }
+                })
+            });
+        }
+        group.finish();
+    }
+}
+
 fn quantize(c: &mut Criterion) {
     let x = values(K, 3);
     let mut q0 = vec![BlockQ8_0::default(); K / 32];
@@ -77,5 +116,5 @@ fn quantize(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, matvec, quantize);
+criterion_group!(benches, matvec, matmul, quantize);
 criterion_main!(benches);

@@ -687,10 +687,13 @@ fn each_weight_type_reads_the_activation_form_of_its_table_entry() {
     }
     for k in Kernels::available() {
         assert_eq!(k.q4_0.reads(), Some(ActivationForm::Q8_0));
-        assert!(
-            k.q4_0.gemm.is_none() && k.q8_0.gemm.is_none(),
-            "no gemm yet"
-        );
+        // gemm outputs are checked against dot in tests/kernels_gemm.rs
+        if k.name() == "scalar" {
+            assert!(
+                k.q4_0.gemm.is_none() && k.q8_0.gemm.is_none(),
+                "the reference runs matvec per token (generic::gemm_by)"
+            );
+        }
     }
 }
 

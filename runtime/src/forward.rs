@@ -5,8 +5,9 @@
 //! residual -> final RMSNorm -> logits of the last token.
 //!
 //! The tokens of a batch share each weight chunk while it is in cache: the matrix products
-//! take row chunks as the outer loop and tokens as the inner one. Every output element is
-//! still one `Kernels::matvec` dot, so a batch gives the same bits as its tokens one by one.
+//! take row chunks as the outer loop and tokens as the inner one (`Kernels::matmul`: a gemm
+//! tiled over rows and tokens where the type has one). Every output element still has the
+//! bits of one `dot`, so a batch gives the same bits as its tokens one by one.
 
 pub mod attention;
 pub mod kv_cache;
@@ -384,7 +385,8 @@ fn job_panicked(during: &'static str) -> Error {
 /// Every (out, dim, w) triple: for each token t of `xs`, w (rows, k) @ xs[t] (k) -> row t of
 /// out (batch, dim), rows <= dim. Each matrix's rows are cut into chunks that the pool's
 /// threads take as they come (one barrier for the whole group); a chunk runs every token
-/// while its weights are in cache.
+/// while its weights are in cache, through the type's gemm where it has one (each output
+/// still the bits of its token's matvec).
 fn par_matmuls<const N: usize>(
     pool: &mut ThreadPool,
     kernels: &Kernels,
@@ -411,11 +413,15 @@ fn par_matmuls<const N: usize>(
             let a = (c - first_chunk[j]) * chunk;
             let b = (a + chunk).min(*rows);
             let w = w.rows(a, b);
-            for (t, x) in xs.iter().enumerate() {
-                // SAFETY: each chunk index is taken once, and token rows do not overlap
-                // (rows <= dim), so no two ranges overlap.
-                let out = unsafe { out.range(t * dim + a, t * dim + b) };
-                kernels.matvec(out, &w, x);
+            for (t0, xs) in xs.chunks(MAX_BATCH).enumerate() {
+                let mut outs: [&mut [f32]; MAX_BATCH] = Default::default();
+                for (t, o) in outs.iter_mut().enumerate().take(xs.len()) {
+                    let t = t0 * MAX_BATCH + t;
+                    // SAFETY: each chunk index is taken once, and token rows do not overlap
+                    // (rows <= dim), so no two ranges overlap.
+                    *o = unsafe { out.range(t * dim + a, t * dim + b) };
+                }
+                kernels.matmul(&mut outs[..xs.len()], &w, xs);
             }
         }
     })

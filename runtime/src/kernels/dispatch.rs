@@ -17,9 +17,15 @@ pub type DotFn<W, X> = fn(w: &[W], x: &[X]) -> f32;
 /// w (rows, row_len blocks or elements) @ x (row_len) -> out (rows).
 pub type MatvecFn<W, X> = fn(out: &mut [f32], w: &[W], row_len: usize, x: &[X]);
 
-/// w (rows, row_len) @ xs (n_tokens, row_len) -> out (n_tokens, rows): the batched product a
-/// prompt can use instead of one matvec per token (no ISA has one yet).
-pub type GemmFn<W, X> = fn(out: &mut [f32], w: &[W], row_len: usize, xs: &[X], n_tokens: usize);
+/// w (rows, row_len) @ xs[t] (row_len) -> out[t] (rows) for every token t < min(out.len(),
+/// xs.len()), rows = min(w.len() / row_len, every out[t].len()): the batched product a prompt
+/// runs instead of one matvec per token. Contract: every output is the bits of
+/// `dot(row r of w, xs[t])` (`generic::gemm_by` is the reference; tests/kernels_gemm.rs), so
+/// only the tiling over rows and tokens differs, never a reduction's order.
+pub type GemmFn<W, X> = fn(out: &mut [&mut [f32]], w: &[W], row_len: usize, xs: &[&[X]]);
+
+/// Tokens a gemm call takes at most (`Kernels::matmul` cuts longer batches).
+pub const GEMM_TOKENS: usize = 32;
 
 /// The kernels of one weight type `W` whose dot product reads activations `X` (f32 or a
 /// quantized [`ActivationForm`]).
@@ -29,7 +35,8 @@ pub struct TypeKernels<W, X> {
     /// The row loop over `dot` (or a kernel that does several rows at once, with each row's
     /// result the bits of `dot`).
     pub matvec: MatvecFn<W, X>,
-    /// A batched product, where an ISA has one.
+    /// A batched product with each output the bits of `dot`, where an ISA has one (else
+    /// `matvec` per token).
     pub gemm: Option<GemmFn<W, X>>,
 }
 
@@ -58,6 +65,14 @@ impl<W, X: ActivationInput> TypeKernels<W, X> {
         }
     }
 
+    /// These entries with `gemm` as the batched product.
+    pub const fn with_gemm(self, gemm: GemmFn<W, X>) -> Self {
+        TypeKernels {
+            gemm: Some(gemm),
+            ..self
+        }
+    }
+
     /// The activation form `dot` reads (None: the f32 copy).
     pub const fn reads(&self) -> Option<ActivationForm> {
         X::FORM
@@ -73,6 +88,30 @@ impl<W, X: ActivationInput> TypeKernels<W, X> {
         );
         let row_len = k / X::ELEMENTS;
         (self.matvec)(out, w, row_len, &xs[..row_len.min(xs.len())])
+    }
+
+    /// w (rows, k) @ xs[t] (k) -> out[t] (rows) for every token: `gemm` over tiles of up to
+    /// GEMM_TOKENS tokens where there is one and more than one token, else `matvec` per token.
+    #[inline(always)]
+    fn matmul_activations(&self, out: &mut [&mut [f32]], w: &[W], k: usize, xs: &[Activation]) {
+        let row_len = k / X::ELEMENTS;
+        match self.gemm {
+            Some(gemm) if xs.len() > 1 => {
+                for (outs, acts) in out.chunks_mut(GEMM_TOKENS).zip(xs.chunks(GEMM_TOKENS)) {
+                    let mut inputs: [&[X]; GEMM_TOKENS] = [&[]; GEMM_TOKENS];
+                    for (input, act) in inputs.iter_mut().zip(acts) {
+                        let x = X::of(act);
+                        *input = &x[..row_len.min(x.len())];
+                    }
+                    gemm(outs, w, row_len, &inputs[..acts.len()]);
+                }
+            }
+            _ => {
+                for (o, x) in out.iter_mut().zip(xs) {
+                    self.matvec_activation(o, w, k, x);
+                }
+            }
+        }
     }
 }
 
@@ -261,6 +300,38 @@ impl Kernels {
             MatData::F32(d) => self.f32.matvec_activation(out, d, w.k, x),
             MatData::F16(d) => self.f16.matvec_activation(out, d, w.k, x),
             MatData::BF16(d) => self.bf16.matvec_activation(out, d, w.k, x),
+        }
+    }
+
+    /// w (rows, k) @ xs[t] (k) -> out[t] (rows) for t < min(out.len(), xs.len()), each output
+    /// the bits of the `matvec` of that token (the type's gemm where it has one); single-
+    /// threaded over the given rows like `matvec`. Writes min(out[t].len(), w.rows) values.
+    pub fn matmul(&self, out: &mut [&mut [f32]], w: &Matrix, xs: &[Activation]) {
+        let n = out.len().min(xs.len());
+        let (out, xs) = (&mut out[..n], &xs[..n]);
+        for (o, x) in out.iter_mut().zip(xs) {
+            debug_assert_eq!(
+                w.k,
+                x.len(),
+                "matmul: matrix row length vs activation length"
+            );
+            let rows = w.rows.min(o.len());
+            *o = &mut std::mem::take(o)[..rows];
+        }
+        match w.data {
+            MatData::Q4_0(d) => self.q4_0.matmul_activations(out, d, w.k, xs),
+            MatData::Q4_1(d) => self.q4_1.matmul_activations(out, d, w.k, xs),
+            MatData::Q5_0(d) => self.q5_0.matmul_activations(out, d, w.k, xs),
+            MatData::Q5_1(d) => self.q5_1.matmul_activations(out, d, w.k, xs),
+            MatData::Q8_0(d) => self.q8_0.matmul_activations(out, d, w.k, xs),
+            MatData::Q2_K(d) => self.q2_k.matmul_activations(out, d, w.k, xs),
+            MatData::Q3_K(d) => self.q3_k.matmul_activations(out, d, w.k, xs),
+            MatData::Q4_K(d) => self.q4_k.matmul_activations(out, d, w.k, xs),
+            MatData::Q5_K(d) => self.q5_k.matmul_activations(out, d, w.k, xs),
+            MatData::Q6_K(d) => self.q6_k.matmul_activations(out, d, w.k, xs),
+            MatData::F32(d) => self.f32.matmul_activations(out, d, w.k, xs),
+            MatData::F16(d) => self.f16.matmul_activations(out, d, w.k, xs),
+            MatData::BF16(d) => self.bf16.matmul_activations(out, d, w.k, xs),
         }
     }
 }

@@ -11,6 +11,7 @@
 mod activation;
 mod attention;
 mod float;
+mod gemm;
 mod k_quants;
 mod q4;
 mod q5;
@@ -20,6 +21,7 @@ mod swiglu;
 pub use activation::*;
 pub use attention::*;
 pub use float::*;
+pub use gemm::*;
 pub use k_quants::*;
 pub use q4::*;
 pub use q5::*;

@@ -21,6 +21,8 @@
 //!   the tail in f64.
 //! - SwiGLU: bit-identical (`generic::expf_ggml` on 8 lanes).
 //! - f16 attention loops: bit-identical (F16C rounds to nearest even like `half`).
+//! - gemm (Q4_0, Q8_0): every output the bits of the type's AVX2 dot (tiles over rows and
+//!   tokens only; `gemm`).
 //!
 //! Domain: q8 values in [-127, 127] (what every quantizer produces; `_mm256_sign_epi8` cannot
 //! negate -128, exactly as in ggml).
@@ -28,6 +30,7 @@
 mod activation;
 mod attention;
 mod float;
+mod gemm;
 mod k_quants;
 mod q4;
 mod q5;

@@ -8,7 +8,7 @@ use std::arch::x86_64::*;
 
 /// The AVX2 Q4_0 entries (the matvec runs eight rows at a time).
 pub(super) const Q4_0: TypeKernels<BlockQ4_0, BlockQ8_0> =
-    TypeKernels::new(dot_q4_0_q8_0, matvec_q4_0);
+    TypeKernels::new(dot_q4_0_q8_0, matvec_q4_0).with_gemm(super::gemm::gemm_q4_0);
 /// The AVX2 Q4_1 entries.
 pub(super) const Q4_1: TypeKernels<BlockQ4_1, BlockQ8_1> =
     TypeKernels::new(dot_q4_1_q8_1, matvec_q4_1);
@@ -42,7 +42,7 @@ fn unpack_nibbles(qs: &[u8; QK / 2]) -> __m256i {
 /// raw nibbles, sum((n - 8) y) = sum(n y) - 8 sum(y), exactly in integers.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn q4_0_offset_sum(qy: __m256i) -> i32 {
+pub(super) fn q4_0_offset_sum(qy: __m256i) -> i32 {
     8 * hsum_i32x8(mul_sum_u8_i8_i32(_mm256_set1_epi8(1), qy))
 }
 
@@ -67,7 +67,7 @@ fn hsum_i32x8_8(v: &[__m256i; 8]) -> __m256i {
 // ggml_gemv/gemm_q4_0_8x8_q8_0, which add whole blocks in order:
 // acc = fma(sum_i(w_i * x_i), d_w * d_x, acc). This follows that order, not vec_dot's lanes.
 #[target_feature(enable = "avx2,fma,f16c")]
-fn dot_q4_0_q8_0_avx2(w: &[BlockQ4_0], x: &[BlockQ8_0]) -> f32 {
+pub(super) fn dot_q4_0_q8_0_avx2(w: &[BlockQ4_0], x: &[BlockQ8_0]) -> f32 {
     let mut acc = 0.0f32;
     for (a, b) in w.iter().zip(x) {
         let qy = load_q8(&b.qs);
@@ -76,6 +76,9 @@ fn dot_q4_0_q8_0_avx2(w: &[BlockQ4_0], x: &[BlockQ8_0]) -> f32 {
     }
     acc
 }
+
+/// Blocks of x whose offsets and scales `matvec_q4_0_avx2` computes at a time.
+const MATVEC_BLOCKS: usize = 64;
 
 // w (rows, nb) @ x (nb) -> out (rows): eight rows at a time (lane j = row j), each row with
 // exactly the arithmetic of `dot_q4_0_q8_0_avx2`; leftover rows through that dot.
@@ -88,25 +91,45 @@ fn matvec_q4_0_avx2(out: &mut [f32], w: &[BlockQ4_0], nb: usize, x: &[BlockQ8_0]
     let rows = out.len().min(w.len() / nb);
     let x = &x[..nb.min(x.len())];
     let (groups, rest) = out[..rows].split_at_mut(rows - rows % 8);
-    for (g, out8) in groups.chunks_exact_mut(8).enumerate() {
-        let w8 = &w[g * 8 * nb..(g + 1) * 8 * nb];
-        let mut acc = _mm256_setzero_ps();
-        for (b, xb) in x.iter().enumerate() {
-            let qy = load_q8(&xb.qs);
-            let offset = _mm256_set1_epi32(q4_0_offset_sum(qy));
-            let row_block = |j: usize| &w8[j * nb + b];
-            let sums: [__m256i; 8] =
-                std::array::from_fn(|j| mul_sum_u8_i8_i32(unpack_nibbles(&row_block(j).qs), qy));
-            let isum = _mm256_cvtepi32_ps(_mm256_sub_epi32(hsum_i32x8_8(&sums), offset));
-            let dw_bits: [u16; 8] = std::array::from_fn(|j| row_block(j).d.to_bits());
-            // SAFETY: dw_bits is 8 u16 = 16 bytes.
-            let dw =
-                _mm256_cvtph_ps(unsafe { _mm_loadu_si128(dw_bits.as_ptr() as *const __m128i) });
-            let d = _mm256_mul_ps(dw, _mm256_set1_ps(f16_to_f32(xb.d)));
-            acc = _mm256_fmadd_ps(isum, d, acc);
+    // Blocks in chunks: x's offsets and scales once per chunk for every row group, the
+    // running sums in `out` between chunks.
+    for c0 in (0..x.len()).step_by(MATVEC_BLOCKS) {
+        let xc = &x[c0..x.len().min(c0 + MATVEC_BLOCKS)];
+        let mut offsets = [0i32; MATVEC_BLOCKS];
+        let mut dx = [0f32; MATVEC_BLOCKS];
+        for ((o, d), xb) in offsets.iter_mut().zip(dx.iter_mut()).zip(xc) {
+            *o = q4_0_offset_sum(load_q8(&xb.qs));
+            *d = f16_to_f32(xb.d);
         }
-        // SAFETY: out8 has exactly 8 f32.
-        unsafe { _mm256_storeu_ps(out8.as_mut_ptr(), acc) };
+        for (g, out8) in groups.chunks_exact_mut(8).enumerate() {
+            let w8 = &w[g * 8 * nb..(g + 1) * 8 * nb];
+            let mut acc = if c0 == 0 {
+                _mm256_setzero_ps()
+            } else {
+                // SAFETY: out8 has exactly 8 f32.
+                unsafe { _mm256_loadu_ps(out8.as_ptr()) }
+            };
+            for (i, xb) in xc.iter().enumerate() {
+                let qy = load_q8(&xb.qs);
+                let row_block = |j: usize| &w8[j * nb + c0 + i];
+                let sums: [__m256i; 8] = std::array::from_fn(|j| {
+                    mul_sum_u8_i8_i32(unpack_nibbles(&row_block(j).qs), qy)
+                });
+                let offset = _mm256_set1_epi32(offsets[i]);
+                let isum = _mm256_cvtepi32_ps(_mm256_sub_epi32(hsum_i32x8_8(&sums), offset));
+                let dw_bits: [u16; 8] = std::array::from_fn(|j| row_block(j).d.to_bits());
+                // SAFETY: dw_bits is 8 u16 = 16 bytes.
+                let dw =
+                    _mm256_cvtph_ps(unsafe { _mm_loadu_si128(dw_bits.as_ptr() as *const __m128i) });
+                let d = _mm256_mul_ps(dw, _mm256_set1_ps(dx[i]));
+                acc = _mm256_fmadd_ps(isum, d, acc);
+            }
+            // SAFETY: out8 has exactly 8 f32.
+            unsafe { _mm256_storeu_ps(out8.as_mut_ptr(), acc) };
+        }
+    }
+    if x.is_empty() {
+        groups.fill(0.0);
     }
     let first = rows - rest.len();
     for (r, o) in rest.iter_mut().enumerate() {

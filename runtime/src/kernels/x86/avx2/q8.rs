@@ -8,7 +8,7 @@ use std::arch::x86_64::*;
 
 /// The AVX2 Q8_0 entries.
 pub(super) const Q8_0: TypeKernels<BlockQ8_0, BlockQ8_0> =
-    TypeKernels::new(dot_q8_0_q8_0, matvec_q8_0);
+    TypeKernels::new(dot_q8_0_q8_0, matvec_q8_0).with_gemm(super::gemm::gemm_q8_0);
 
 safe_entry! {
     fn dot_q8_0_q8_0(w: &[BlockQ8_0], x: &[BlockQ8_0]) -> f32 => dot_q8_0_q8_0_avx2;
@@ -25,7 +25,7 @@ row_loop!(
 
 // w (nb) . x (nb) -> f32; ggml_vec_dot_q8_0_q8_0 (AVX2 path).
 #[target_feature(enable = "avx2,fma,f16c")]
-fn dot_q8_0_q8_0_avx2(w: &[BlockQ8_0], x: &[BlockQ8_0]) -> f32 {
+pub(super) fn dot_q8_0_q8_0_avx2(w: &[BlockQ8_0], x: &[BlockQ8_0]) -> f32 {
     let mut acc = _mm256_setzero_ps();
     for (a, b) in w.iter().zip(x) {
         let d = _mm256_set1_ps(f16_to_f32(a.d) * f16_to_f32(b.d));
