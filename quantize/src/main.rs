@@ -31,8 +31,7 @@ struct Cli {
     output: Option<PathBuf>,
     /// llama-quantize's file type: q4_0, q4_1, q5_0, q5_1, q8_0, q2_k, q3_k_s, q3_k_m (q3_k),
     /// q3_k_l, q4_k_s, q4_k_m (q4_k), q5_k_s, q5_k_m (q5_k), q6_k, f16, bf16 or f32; its
-    /// per-tensor rules and fallbacks apply as in llama-quantize. Default: q4_0 with
-    /// --output-type q8_0. (The runtime does not run Q5_0, Q5_1 or K-quants yet.)
+    /// per-tensor rules and fallbacks apply as in llama-quantize. Default: q4_k_m.
     #[arg(long = "type", value_parser = parse_file_type)]
     ty: Option<FileType>,
     /// Put the file type's base type on every 2-D tensor, token_embd and output included
@@ -216,12 +215,9 @@ fn main() {
     let opts = edge_quantize::Options {
         input: cli.input,
         output: resolved.output,
-        // No file type and no --output-type: today's default, a Q4_0 file with Q8_0 output
-        // that the runtime runs.
-        output_ty: cli
-            .output_type
-            .or(resolved.ty.is_none().then_some(GgmlType::Q8_0)),
-        file_type: resolved.ty.unwrap_or(FileType::Q4_0),
+        // No file type: llama-quantize's most downloaded mix, its rules deciding every tensor.
+        output_ty: cli.output_type,
+        file_type: resolved.ty.unwrap_or(FileType::Q4_K_M),
         pure: cli.pure,
         threads: resolved.threads.map(|n| n as usize),
         verbose: !cli.quiet,
