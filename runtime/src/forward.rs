@@ -315,7 +315,7 @@ pub fn step(
         // buffers, a llama.cpp batch of one), or nothing when no logits are wanted.
         let (first, ffn_batch) = if layer + 1 < w.layers.len() {
             (0, batch)
-        } else if want_logits {
+        } else if want_logits && n > 0 {
             (n - 1, LlamaBatch::whole(1))
         } else {
             (n, batch)
