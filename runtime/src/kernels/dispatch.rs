@@ -27,8 +27,10 @@ pub type MatvecFn<W, X> = fn(out: &mut [f32], w: &[W], row_len: usize, x: &[X]);
 /// multiplies a prompt batch with other kernels than a single token, in another f32 order
 /// (Q2_K/Q3_K/Q5_K/Q6_K its tiled K-quant matmul, Q4_K its repacked 8x8 gemm), and greedy
 /// text equals llama.cpp's only if ours does the same. Their gemm entries give each output in
-/// that batch arithmetic instead: within a relative 1e-4 of their dot (not its bits), and the
-/// bits of a scalar model of the same arithmetic (tests/kernels_gemm.rs). Which tokens take
+/// that batch arithmetic instead: not the bits of their dot but within
+/// 4 (nb + 16) eps32 * sum_e |x_e| (|w_e| + 63 |dmin_w|) of it (the same exact integer sums,
+/// other f32 roundings), and the bits of a scalar model of the same arithmetic
+/// (tests/kernels_gemm.rs). Which tokens take
 /// such a gemm is llama.cpp's choice too, the entry's [`GemmTakes`]. Both ways, an output
 /// depends on its row and token only, never on the tiling or the thread count.
 pub type GemmFn<W, X> = fn(out: &mut [&mut [f32]], w: &[W], row_len: usize, xs: &[&[X]]);
