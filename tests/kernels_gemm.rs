@@ -2,8 +2,19 @@
 //! (the contract of `GemmFn`, reference `generic::gemm_by`), for ragged row, token and block
 //! counts; and `Kernels::matmul` gives the bits of one `matvec` per token for every weight
 //! type, so a prompt batch gives the bits of its tokens one by one. No tolerance: exact.
+//!
+//! The exception (`GemmFn`'s doc): the AVX2 K-quant gemms follow llama.cpp's batch
+//! arithmetic, so their outputs are checked against their dot within a stated tolerance, and
+//! `Kernels::matmul_in` against llama.cpp's choice of which tokens take them.
 
-use edge::internals::{generic, Activation, Kernels, Matrix};
+use edge::internals::{generic, Activation, GemmTakes, Kernels, LlamaBatch, Matrix};
+use edge_formats::blocks::q2_k::unpack_2bit;
+use edge_formats::blocks::q3_k::unpack_q3_scales;
+use edge_formats::blocks::q4_k::{scale_min_k4, unpack_4bit_k};
+use edge_formats::blocks::q6_k::unpack_q6_k;
+use edge_formats::blocks::{
+    BlockQ2_K, BlockQ3_K, BlockQ4_K, BlockQ5_K, BlockQ6_K, BlockQ8_K, QK_K,
+};
 use edge_formats::{BlockQ4_0, BlockQ8_0, GgmlType};
 use half::f16;
 
@@ -249,4 +260,386 @@ fn q4_0_matvec_rows_equal_the_dot_across_block_chunks() {
             }
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The K-quants: llama.cpp's batch arithmetic (the exception of `GemmFn`).
+//
+// Tolerance, gemm vs dot: both take the same exact integer sums per super-block (s1 = sum of
+// sc * q . y, s2 = sum of m * bsums) and differ only in the f32 steps that scale and add them
+// (a few roundings per super-block and the final sums), each within (nb + 16) eps32 * A of the
+// exact value, A = sum_e |x_e| (|w_e| + |dmin_w| * 63), doubled for the decoders' rounding
+// (the bound of tests/kernels_generic.rs): |gemm - dot| <= 4 (nb + 16) eps32 * A.
+
+const K_TYPES: [GgmlType; 5] = [
+    GgmlType::Q2_K,
+    GgmlType::Q3_K,
+    GgmlType::Q4_K,
+    GgmlType::Q5_K,
+    GgmlType::Q6_K,
+];
+
+/// A (rows, k) matrix of `ty` by our file quantizer (4-byte aligned store), with outliers.
+fn k_matrix_store(rng: &mut Rng, ty: GgmlType, rows: usize, k: usize) -> (Vec<u32>, usize) {
+    let w: Vec<f32> = (0..rows * k)
+        .map(|i| rng.sym() * if i % 97 == 13 { 20.0 } else { 1.0 })
+        .collect();
+    let n_bytes = ty.row_bytes((rows * k) as u64).unwrap() as usize;
+    let mut store = vec![0u32; n_bytes.div_ceil(4)];
+    let bytes = &mut bytemuck::cast_slice_mut::<u32, u8>(&mut store)[..n_bytes];
+    edge_quantize::codec::quantize_row(ty, &w, bytes).unwrap();
+    (store, n_bytes)
+}
+
+/// The largest |dmin| of the blocks (0 for the types without minimums).
+fn max_dmin(ty: GgmlType, bytes: &[u8]) -> f64 {
+    fn of<B: bytemuck::Pod>(bytes: &[u8], dmin: impl Fn(&B) -> f16) -> f64 {
+        let blocks: &[B] = bytemuck::cast_slice(bytes);
+        blocks
+            .iter()
+            .map(|b| dmin(b).to_f64().abs())
+            .fold(0.0, f64::max)
+    }
+    match ty {
+        GgmlType::Q2_K => of::<BlockQ2_K>(bytes, |b| b.dmin),
+        GgmlType::Q4_K => of::<BlockQ4_K>(bytes, |b| b.dmin),
+        GgmlType::Q5_K => of::<BlockQ5_K>(bytes, |b| b.dmin),
+        _ => 0.0,
+    }
+}
+
+/// How many of `n` tokens at `batch` take the gemm of `ty` in `k`.
+fn gemm_tokens(k: &Kernels, ty: GgmlType, n: usize, batch: LlamaBatch) -> usize {
+    match ty {
+        GgmlType::Q2_K => k.q2_k.gemm_tokens(n, batch),
+        GgmlType::Q3_K => k.q3_k.gemm_tokens(n, batch),
+        GgmlType::Q4_K => k.q4_k.gemm_tokens(n, batch),
+        GgmlType::Q5_K => k.q5_k.gemm_tokens(n, batch),
+        GgmlType::Q6_K => k.q6_k.gemm_tokens(n, batch),
+        _ => unreachable!("not a K type"),
+    }
+}
+
+#[test]
+fn k_quant_gemm_selection_is_llamacpp_s() {
+    // Tiled (Q2_K, Q3_K, Q5_K, Q6_K): every token of a llama.cpp batch of 8 or more, none of
+    // a smaller one. Q4_K: the whole groups of 4 from the batch's start.
+    let at = |len, first| LlamaBatch { len, first };
+    let tiled = GemmTakes::BatchOfAtLeast(8);
+    let groups = GemmTakes::WholeGroupsOf(4);
+    for k in Kernels::available().filter(|k| k.name() == "avx2") {
+        for ty in K_TYPES {
+            let takes = match ty {
+                GgmlType::Q2_K => k.q2_k.gemm_takes,
+                GgmlType::Q3_K => k.q3_k.gemm_takes,
+                GgmlType::Q4_K => k.q4_k.gemm_takes,
+                GgmlType::Q5_K => k.q5_k.gemm_takes,
+                _ => k.q6_k.gemm_takes,
+            };
+            let want = if ty == GgmlType::Q4_K { groups } else { tiled };
+            assert_eq!(takes, want, "{}", ty.name());
+        }
+        for (n, batch, tiled_n, q4_k_n) in [
+            (1, at(1, 0), 0, 0),
+            (7, at(7, 0), 0, 4),
+            (8, at(8, 0), 8, 8),
+            (13, at(13, 0), 13, 12),
+            (1, at(33, 32), 1, 0),
+            (32, at(70, 32), 32, 32),
+            (6, at(70, 64), 6, 4),
+            (3, at(70, 67), 3, 1),
+        ] {
+            assert_eq!(
+                gemm_tokens(&k, GgmlType::Q6_K, n, batch),
+                tiled_n,
+                "{n} {batch:?}"
+            );
+            assert_eq!(
+                gemm_tokens(&k, GgmlType::Q4_K, n, batch),
+                q4_k_n,
+                "{n} {batch:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn k_quant_matmul_is_the_dot_or_within_the_batch_tolerance() {
+    let mut rng = Rng(0x4B51_5541_4E54);
+    let rows = 13;
+    let batches = [
+        LlamaBatch::whole(13),
+        LlamaBatch::whole(5),
+        LlamaBatch { len: 45, first: 32 },
+    ];
+    for ty in K_TYPES {
+        for nb in [1, 3, 9] {
+            let k_len = nb * QK_K;
+            let (store, n_bytes) = k_matrix_store(&mut rng, ty, rows, k_len);
+            let bytes = &bytemuck::cast_slice::<u32, u8>(&store)[..n_bytes];
+            let m = Matrix::from_bytes(ty, bytes, rows, k_len).unwrap();
+            let mut wd = vec![0.0f32; rows * k_len];
+            edge_formats::blocks::dequantize_row(ty, bytes, &mut wd).unwrap();
+            let dmin63 = max_dmin(ty, bytes) * 63.0;
+            let n_tok = 13;
+            let xs: Vec<Vec<f32>> = (0..n_tok)
+                .map(|_| (0..k_len).map(|_| rng.sym()).collect())
+                .collect();
+            for kern in Kernels::available() {
+                let acts: Vec<Activation> = xs
+                    .iter()
+                    .map(|x| {
+                        let mut a = Activation::new(k_len);
+                        a.prepare(&kern, x);
+                        a
+                    })
+                    .collect();
+                let dots: Vec<Vec<f32>> = acts
+                    .iter()
+                    .map(|a| {
+                        let mut o = vec![f32::NAN; rows];
+                        kern.matvec(&mut o, &m, a);
+                        o
+                    })
+                    .collect();
+                for batch in batches {
+                    let n = if batch.len < n_tok { batch.len } else { n_tok };
+                    let mut got = outputs(rows, n);
+                    {
+                        let mut outs: Vec<&mut [f32]> =
+                            got.iter_mut().map(|o| o.as_mut_slice()).collect();
+                        kern.matmul_in(&mut outs, &m, &acts[..n], batch);
+                    }
+                    // Split by rows (what the threads do): the same bits.
+                    let mut split = outputs(rows, n);
+                    for (a, b) in [(0, 5), (5, rows)] {
+                        let mut outs: Vec<&mut [f32]> =
+                            split.iter_mut().map(|o| &mut o[a..b]).collect();
+                        kern.matmul_in(&mut outs, &m.rows(a, b), &acts[..n], batch);
+                    }
+                    let label = format!("{} {} nb={nb} {batch:?}", kern.name(), ty.name());
+                    assert_eq!(bits(&got), bits(&split), "{label}: split by rows");
+                    let n_gemm = gemm_tokens(&kern, ty, n, batch);
+                    assert_eq!(
+                        bits(&got[n_gemm..]),
+                        bits(&dots[n_gemm..n]),
+                        "{label}: tokens past the gemm's are their matvec"
+                    );
+                    for (t, (g, d)) in got.iter().zip(&dots).enumerate().take(n_gemm) {
+                        for r in 0..rows {
+                            let a: f64 = wd[r * k_len..(r + 1) * k_len]
+                                .iter()
+                                .zip(&xs[t])
+                                .map(|(&w, &x)| {
+                                    (x as f64).abs() * 1.01 * ((w as f64).abs() + dmin63)
+                                })
+                                .sum();
+                            let tol = 4.0 * (nb as f64 + 16.0) * f32::EPSILON as f64 * a;
+                            let diff = (g[r] as f64 - d[r] as f64).abs();
+                            assert!(
+                                diff <= tol,
+                                "{label}: token {t} row {r}: gemm {} dot {} (diff {diff:e} > {tol:e})",
+                                g[r],
+                                d[r]
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+// A scalar model of llama.cpp's batch arithmetic, from the blocks' integers: s1 and s2 are
+// exact; only the f32 steps are modelled, so an AVX2 gemm must give these bits.
+
+/// The tiled matmul per super-block: res = d_w s1 (rounded), res = fma(-dmin_w, s2, res),
+/// acc = fma(res, d_x, acc).
+fn model_tiled(blocks: impl Iterator<Item = (f32, i32, Option<(f32, i32)>, f32)>) -> f32 {
+    blocks.fold(0.0f32, |acc, (d_w, s1, dmin, d_x)| {
+        let mut res = d_w * s1 as f32;
+        if let Some((dmin_w, s2)) = dmin {
+            res = (-dmin_w).mul_add(s2 as f32, res);
+        }
+        res.mul_add(d_x, acc)
+    })
+}
+
+/// sum over e of scale(e) * q[e] * y[e], exact.
+fn isum(q: &[i32; QK_K], y: &[i8; QK_K], scale: impl Fn(usize) -> i32) -> i32 {
+    (0..QK_K).map(|e| scale(e) * q[e] * i32::from(y[e])).sum()
+}
+
+fn model_q2_k(w: &[BlockQ2_K], x: &[BlockQ8_K]) -> f32 {
+    model_tiled(w.iter().zip(x).map(|(a, b)| {
+        let q = unpack_2bit(&a.qs).map(i32::from);
+        let s1 = isum(&q, &b.qs, |e| i32::from(a.scales[e / 16] & 15));
+        let s2 = (0..16)
+            .map(|j| i32::from(a.scales[j] >> 4) * i32::from(b.bsums[j]))
+            .sum();
+        (a.d.to_f32(), s1, Some((a.dmin.to_f32(), s2)), b.d)
+    }))
+}
+
+fn model_q3_k(w: &[BlockQ3_K], x: &[BlockQ8_K]) -> f32 {
+    model_tiled(w.iter().zip(x).map(|(a, b)| {
+        let low = unpack_2bit(&a.qs);
+        let q: [i32; QK_K] = std::array::from_fn(|e| {
+            let high = (a.hmask[e % 32] >> (e / 32)) & 1;
+            i32::from(low[e]) - if high != 0 { 0 } else { 4 }
+        });
+        let scales = unpack_q3_scales(&a.scales);
+        let s1 = isum(&q, &b.qs, |e| i32::from(scales[e / 16]) - 32);
+        (a.d.to_f32(), s1, None, b.d)
+    }))
+}
+
+/// The 6-bit scales and minimums of a Q4_K/Q5_K block, and m * (the sums of 32) per sub-block.
+fn scales_and_mins(packed: &[u8; 12], bsums: &[i16; 16]) -> ([i32; 8], [i32; 8]) {
+    let pairs: [(u8, u8); 8] = std::array::from_fn(|j| scale_min_k4(j, packed));
+    let mins = std::array::from_fn(|j| {
+        i32::from(pairs[j].1) * (i32::from(bsums[2 * j]) + i32::from(bsums[2 * j + 1]))
+    });
+    (pairs.map(|p| i32::from(p.0)), mins)
+}
+
+fn model_q5_k(w: &[BlockQ5_K], x: &[BlockQ8_K]) -> f32 {
+    model_tiled(w.iter().zip(x).map(|(a, b)| {
+        let low = unpack_4bit_k(&a.qs);
+        let q: [i32; QK_K] =
+            std::array::from_fn(|e| i32::from(low[e] | (((a.qh[e % 32] >> (e / 32)) & 1) << 4)));
+        let (scales, mins) = scales_and_mins(&a.scales, &b.bsums);
+        let s1 = isum(&q, &b.qs, |e| scales[e / 32]);
+        let s2 = mins.iter().sum();
+        (a.d.to_f32(), s1, Some((a.dmin.to_f32(), s2)), b.d)
+    }))
+}
+
+fn model_q6_k(w: &[BlockQ6_K], x: &[BlockQ8_K]) -> f32 {
+    model_tiled(w.iter().zip(x).map(|(a, b)| {
+        let q = unpack_q6_k(&a.ql, &a.qh).map(|v| i32::from(v) - 32);
+        let s1 = isum(&q, &b.qs, |e| i32::from(a.scales[e / 16]));
+        (a.d.to_f32(), s1, None, b.d)
+    }))
+}
+
+/// ggml_gemm_q4_K_8x8_q8_K per row: per pair of sub-blocks, acc = fma(isum, d_w d_x, acc)
+/// and acc_m = fma(imin, dmin_w d_x, acc_m); acc - acc_m.
+fn model_q4_k(w: &[BlockQ4_K], x: &[BlockQ8_K]) -> f32 {
+    let (mut acc, mut acc_m) = (0.0f32, 0.0f32);
+    for (a, b) in w.iter().zip(x) {
+        let q = unpack_4bit_k(&a.qs).map(i32::from);
+        let (scales, mins) = scales_and_mins(&a.scales, &b.bsums);
+        let (d, dmin) = (a.d.to_f32() * b.d, a.dmin.to_f32() * b.d);
+        for pair in 0..4 {
+            let s: i32 = (64 * pair..64 * pair + 64)
+                .map(|e| scales[e / 32] * q[e] * i32::from(b.qs[e]))
+                .sum();
+            acc = (s as f32).mul_add(d, acc);
+            acc_m = ((mins[2 * pair] + mins[2 * pair + 1]) as f32).mul_add(dmin, acc_m);
+        }
+    }
+    acc - acc_m
+}
+
+/// The blocks of a matrix store.
+fn cast<W: bytemuck::Pod>(bytes: &[u8]) -> &[W] {
+    bytemuck::cast_slice(bytes)
+}
+
+/// Runs a table's K gemm and `generic::gemm_by(model)` on one matrix and compares bits.
+fn check_k_gemm<W>(
+    label: &str,
+    gemm: Option<Gemm<W, BlockQ8_K>>,
+    model: fn(&[W], &[BlockQ8_K]) -> f32,
+    w: &[W],
+    nb: usize,
+    xs: &[Vec<BlockQ8_K>],
+    rows: usize,
+) -> bool {
+    let Some(gemm) = gemm else { return false };
+    let inputs: Vec<&[BlockQ8_K]> = xs.iter().map(|x| x.as_slice()).collect();
+    let (mut got, mut want) = (outputs(rows, xs.len()), outputs(rows, xs.len()));
+    {
+        let mut outs: Vec<&mut [f32]> = got.iter_mut().map(|o| o.as_mut_slice()).collect();
+        gemm(&mut outs, w, nb, &inputs);
+    }
+    {
+        let mut outs: Vec<&mut [f32]> = want.iter_mut().map(|o| o.as_mut_slice()).collect();
+        generic::gemm_by(&mut outs, w, nb, &inputs, model);
+    }
+    assert_eq!(bits(&got), bits(&want), "{label}");
+    true
+}
+
+#[test]
+fn k_quant_gemms_are_the_bits_of_the_batch_arithmetic_model() {
+    let mut rng = Rng(0x7115_D000);
+    let mut checked = 0;
+    let rows = 11;
+    for nb in [1, 2, 5] {
+        for ty in K_TYPES {
+            let (store, n_bytes) = k_matrix_store(&mut rng, ty, rows, nb * QK_K);
+            for kern in Kernels::available() {
+                let xs: Vec<Vec<BlockQ8_K>> = (0..9)
+                    .map(|_| {
+                        let x: Vec<f32> = (0..nb * QK_K).map(|_| rng.sym()).collect();
+                        let mut q = vec![bytemuck::Zeroable::zeroed(); nb];
+                        kern.quantize_q8_k(&x, &mut q);
+                        q
+                    })
+                    .collect();
+                let label = format!("{} {} nb={nb}", kern.name(), ty.name());
+                let bytes = &bytemuck::cast_slice::<u32, u8>(&store)[..n_bytes];
+                checked += usize::from(match ty {
+                    GgmlType::Q2_K => check_k_gemm(
+                        &label,
+                        kern.q2_k.gemm,
+                        model_q2_k,
+                        cast(bytes),
+                        nb,
+                        &xs,
+                        rows,
+                    ),
+                    GgmlType::Q3_K => check_k_gemm(
+                        &label,
+                        kern.q3_k.gemm,
+                        model_q3_k,
+                        cast(bytes),
+                        nb,
+                        &xs,
+                        rows,
+                    ),
+                    GgmlType::Q4_K => check_k_gemm(
+                        &label,
+                        kern.q4_k.gemm,
+                        model_q4_k,
+                        cast(bytes),
+                        nb,
+                        &xs,
+                        rows,
+                    ),
+                    GgmlType::Q5_K => check_k_gemm(
+                        &label,
+                        kern.q5_k.gemm,
+                        model_q5_k,
+                        cast(bytes),
+                        nb,
+                        &xs,
+                        rows,
+                    ),
+                    _ => check_k_gemm(
+                        &label,
+                        kern.q6_k.gemm,
+                        model_q6_k,
+                        cast(bytes),
+                        nb,
+                        &xs,
+                        rows,
+                    ),
+                });
+            }
+        }
+    }
+    eprintln!("K gemm cases checked against the model: {checked}");
 }

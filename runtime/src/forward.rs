@@ -5,16 +5,21 @@
 //! residual -> final RMSNorm -> logits of the last token.
 //!
 //! The tokens of a batch share each weight chunk while it is in cache: the matrix products
-//! take row chunks as the outer loop and tokens as the inner one (`Kernels::matmul`: a gemm
-//! tiled over rows and tokens where the type has one). Every output element still has the
-//! bits of one `dot`, so a batch gives the same bits as its tokens one by one.
+//! take row chunks as the outer loop and tokens as the inner one (`Kernels::matmul_in`: a
+//! gemm tiled over rows and tokens where the type has one). Every output element still has
+//! the bits of one `dot`, so a batch gives the same bits as its tokens one by one; except
+//! the AVX2 K-quants, which follow llama.cpp's batch arithmetic on the tokens llama.cpp
+//! computes with it (the exception of `dispatch::GemmFn`): each step says where its tokens
+//! sit in llama.cpp's batch ([`LlamaBatch`]). Like llama.cpp, the last layer's feed-forward
+//! block runs on the token whose logits are wanted only (the others' results would only
+//! feed logits nobody reads).
 
 pub mod attention;
 pub mod kv_cache;
 pub mod ops;
 
 use crate::alloc;
-use crate::kernels::{generic, Activation, ActivationForms, Kernels, Matrix};
+use crate::kernels::{generic, Activation, ActivationForms, Kernels, LlamaBatch, Matrix};
 use crate::model::{ModelConfig, Weights};
 use crate::threads::{chunk_rows, ChunkCounter, ThreadPool};
 use crate::{Error, Result};
@@ -220,13 +225,15 @@ fn add_residual(st: &mut RunState, n: usize) {
 
 /// Runs `tokens` (1..=st.batch of them) at positions pos0.. (pos0 + len <= n_ctx, ids below
 /// n_vocab: the session checks all three) and stores their keys and values; computes the
-/// logits of the last one into `st.logits` when `want_logits`.
+/// logits of the last one into `st.logits` when `want_logits`. `batch`: where the tokens sit
+/// in the batch llama.cpp would compute them in (it picks some kernels).
 pub fn step(
     cx: &mut StepContext<'_>,
     st: &mut RunState,
     tokens: &[u32],
     pos0: usize,
     want_logits: bool,
+    batch: LlamaBatch,
 ) -> Result<()> {
     let cfg = cx.cfg;
     let w = cx.weights;
@@ -252,6 +259,7 @@ pub fn step(
                 (&mut st.v, kvd, &lw.attn_v),
             ],
             &st.act[..n],
+            batch,
         )?;
         for t in 0..n {
             let pos = pos0 + t;
@@ -299,12 +307,25 @@ pub fn step(
             kernels,
             [(&mut st.proj, d, &lw.attn_output)],
             &st.act[..n],
+            batch,
         )?;
         add_residual(st, n);
 
-        // feed-forward block
-        for t in 0..n {
-            norm_and_quantize(st, kernels, &lw.ffn_norm, eps, t, t);
+        // feed-forward block: on the last layer, the output token's alone (row 0 of the
+        // buffers, a llama.cpp batch of one), or nothing when no logits are wanted.
+        let (first, ffn_batch) = if layer + 1 < w.layers.len() {
+            (0, batch)
+        } else if want_logits && n > 0 {
+            (n - 1, LlamaBatch::whole(1))
+        } else {
+            (n, batch)
+        };
+        let m = n - first;
+        if m == 0 {
+            continue;
+        }
+        for t in 0..m {
+            norm_and_quantize(st, kernels, &lw.ffn_norm, eps, first + t, t);
         }
         par_matmuls(
             cx.pool,
@@ -313,9 +334,10 @@ pub fn step(
                 (&mut st.gate, ff, &lw.ffn_gate),
                 (&mut st.up, ff, &lw.ffn_up),
             ],
-            &st.act[..n],
+            &st.act[..m],
+            ffn_batch,
         )?;
-        for t in 0..n {
+        for t in 0..m {
             let gate = row_mut(&mut st.gate, ff, t);
             (kernels.swiglu)(gate, row(&st.up, ff, t));
             st.act_ff[t].prepare(kernels, gate);
@@ -324,9 +346,12 @@ pub fn step(
             cx.pool,
             kernels,
             [(&mut st.proj, d, &lw.ffn_down)],
-            &st.act_ff[..n],
+            &st.act_ff[..m],
+            ffn_batch,
         )?;
-        add_residual(st, n);
+        for t in 0..m {
+            add_in_place(row_mut(&mut st.x, d, first + t), row(&st.proj, d, t));
+        }
     }
 
     if want_logits && n > 0 {
@@ -338,6 +363,7 @@ pub fn step(
             kernels,
             [(&mut st.logits, n_vocab, &w.output)],
             &st.act[..1],
+            LlamaBatch::whole(1),
         )?;
     }
     Ok(())
@@ -386,12 +412,14 @@ fn job_panicked(during: &'static str) -> Error {
 /// out (batch, dim), rows <= dim. Each matrix's rows are cut into chunks that the pool's
 /// threads take as they come (one barrier for the whole group); a chunk runs every token
 /// while its weights are in cache, through the type's gemm where it has one (each output
-/// still the bits of its token's matvec).
+/// still the bits of its token's matvec, but for the exception of `dispatch::GemmFn`).
+/// `batch`: where xs[0] sits in llama.cpp's batch.
 fn par_matmuls<const N: usize>(
     pool: &mut ThreadPool,
     kernels: &Kernels,
     jobs: [(&mut Vec<f32>, usize, &Matrix<'_>); N],
     xs: &[Activation],
+    batch: LlamaBatch,
 ) -> Result<()> {
     let n = pool.n_threads();
     let jobs = jobs.map(|(out, dim, w)| {
@@ -421,7 +449,11 @@ fn par_matmuls<const N: usize>(
                     // (rows <= dim), so no two ranges overlap.
                     *o = unsafe { out.range(t * dim + a, t * dim + b) };
                 }
-                kernels.matmul(&mut outs[..xs.len()], &w, xs);
+                let at = LlamaBatch {
+                    first: batch.first + t0 * MAX_BATCH,
+                    ..batch
+                };
+                kernels.matmul_in(&mut outs[..xs.len()], &w, xs, at);
             }
         }
     })

@@ -74,7 +74,8 @@ pub mod internals {
     /// The kernel table and its generic reference (`tests/kernels_generic.rs`,
     /// `benches/kernels.rs`).
     pub use crate::kernels::{
-        generic, Activation, ActivationForm, ActivationForms, Kernels, MatData, Matrix,
+        generic, Activation, ActivationForm, ActivationForms, GemmTakes, Kernels, LlamaBatch,
+        MatData, Matrix,
     };
     /// The sampler's random stream and exponential (`tests/sampler.rs`).
     pub use crate::sampler::{exp_f64, Pcg32};

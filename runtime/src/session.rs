@@ -5,6 +5,7 @@ pub mod memory;
 
 pub use crate::forward::kv_cache::KvType;
 use crate::forward::{self, RunState, StepContext};
+use crate::kernels::{LlamaBatch, LLAMA_UBATCH};
 use crate::model::Model;
 use crate::threads::ThreadPool;
 use crate::{Error, Isa, Result};
@@ -202,13 +203,15 @@ impl Session {
     pub fn forward(&mut self, token: u32) -> Result<&[f32]> {
         self.check_room(1)?;
         self.check_token(token)?;
-        self.step(&[token], true)?;
+        self.step(&[token], true, LlamaBatch::whole(1))?;
         Ok(&self.state.logits)
     }
 
     /// Runs `tokens` in order, in batches that share each weight read, and returns the logits
-    /// of the last one (the same bits as running them one by one). All ids and the room
-    /// needed are checked before anything runs; an empty slice is an error.
+    /// of the last one (the same bits as running them one by one, except on AVX2 for the
+    /// K-quants, which follow llama.cpp's arithmetic for a prompt of these tokens: see
+    /// `dispatch::GemmFn`). All ids and the room needed are checked before anything runs; an
+    /// empty slice is an error.
     pub fn forward_batch(&mut self, tokens: &[u32]) -> Result<&[f32]> {
         if tokens.is_empty() {
             return Err(Error::InvalidArgument(
@@ -219,9 +222,17 @@ impl Session {
         for &t in tokens {
             self.check_token(t)?;
         }
-        let n_batches = tokens.len().div_ceil(self.state.batch);
-        for (i, batch) in tokens.chunks(self.state.batch).enumerate() {
-            self.step(batch, i + 1 == n_batches)?;
+        // The tokens are one llama.cpp prompt: batches of LLAMA_UBATCH, each cut into steps.
+        for (u, ubatch) in tokens.chunks(LLAMA_UBATCH).enumerate() {
+            let last_ubatch = (u + 1) * LLAMA_UBATCH >= tokens.len();
+            let n_steps = ubatch.len().div_ceil(self.state.batch);
+            for (i, step) in ubatch.chunks(self.state.batch).enumerate() {
+                let at = LlamaBatch {
+                    len: ubatch.len(),
+                    first: i * self.state.batch,
+                };
+                self.step(step, last_ubatch && i + 1 == n_steps, at)?;
+            }
         }
         Ok(&self.state.logits)
     }
@@ -319,8 +330,8 @@ impl Session {
         Ok(())
     }
 
-    /// Runs 1..=batch tokens at the next positions.
-    fn step(&mut self, tokens: &[u32], want_logits: bool) -> Result<()> {
+    /// Runs 1..=batch tokens at the next positions, at `batch` in llama.cpp's batch.
+    fn step(&mut self, tokens: &[u32], want_logits: bool, batch: LlamaBatch) -> Result<()> {
         let model = &*self.model;
         let mut cx = StepContext {
             cfg: model.config(),
@@ -328,7 +339,14 @@ impl Session {
             kernels: self.isa.kernels(),
             pool: &mut self.pool,
         };
-        forward::step(&mut cx, &mut self.state, tokens, self.pos, want_logits)?;
+        forward::step(
+            &mut cx,
+            &mut self.state,
+            tokens,
+            self.pos,
+            want_logits,
+            batch,
+        )?;
         self.pos += tokens.len();
         Ok(())
     }

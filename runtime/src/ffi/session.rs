@@ -254,7 +254,8 @@ pub unsafe extern "C" fn edge_session_eval(
         if tokens.is_empty() {
             return Err(Fail::invalid("no tokens given (n_tokens is 0)"));
         }
-        for batch in tokens.chunks(crate::forward::MAX_BATCH) {
+        // One llama.cpp batch at a time: the K-quants' kernels depend on it (`LlamaBatch`).
+        for batch in tokens.chunks(crate::kernels::LLAMA_UBATCH) {
             if state.should_abort() {
                 return Err(Fail::new(
                     edge_status::EDGE_ABORTED,

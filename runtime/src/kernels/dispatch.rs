@@ -22,10 +22,56 @@ pub type MatvecFn<W, X> = fn(out: &mut [f32], w: &[W], row_len: usize, x: &[X]);
 /// runs instead of one matvec per token. Contract: every output is the bits of
 /// `dot(row r of w, xs[t])` (`generic::gemm_by` is the reference; tests/kernels_gemm.rs), so
 /// only the tiling over rows and tokens differs, never a reduction's order.
+///
+/// Exception, the AVX2 K-quants (Q2_K, Q3_K, Q4_K, Q5_K, Q6_K): llama.cpp's x86 build
+/// multiplies a prompt batch with other kernels than a single token, in another f32 order
+/// (Q2_K/Q3_K/Q5_K/Q6_K its tiled K-quant matmul, Q4_K its repacked 8x8 gemm), and greedy
+/// text equals llama.cpp's only if ours does the same. Their gemm entries give each output in
+/// that batch arithmetic instead: not the bits of their dot but within
+/// 4 (nb + 16) eps32 * sum_e |x_e| (|w_e| + 63 |dmin_w|) of it (the same exact integer sums,
+/// other f32 roundings), and the bits of a scalar model of the same arithmetic
+/// (tests/kernels_gemm.rs). Which tokens take
+/// such a gemm is llama.cpp's choice too, the entry's [`GemmTakes`]. Both ways, an output
+/// depends on its row and token only, never on the tiling or the thread count.
 pub type GemmFn<W, X> = fn(out: &mut [&mut [f32]], w: &[W], row_len: usize, xs: &[&[X]]);
 
 /// Tokens a gemm call takes at most (`Kernels::matmul` cuts longer batches).
 pub const GEMM_TOKENS: usize = 32;
+
+/// Which tokens of a batch a type's gemm takes (the others go through `matvec`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GemmTakes {
+    /// Every token of a batch of two or more (the gemm gives the bits of `dot`).
+    Any,
+    /// Every token of a [`LlamaBatch`] of at least this many tokens, none of a smaller one
+    /// (llama.cpp's tiled K-quant matmul).
+    BatchOfAtLeast(usize),
+    /// The tokens of the whole groups of this many, counted from the start of the
+    /// [`LlamaBatch`] (llama.cpp's repacked Q4_K gemm; the remainder takes the gemv).
+    WholeGroupsOf(usize),
+}
+
+/// Where the tokens of one matrix product sit in the batch llama.cpp would have computed
+/// them in (a prompt is one llama.cpp batch of up to [`LLAMA_UBATCH`] tokens): what decides
+/// which kernels llama.cpp uses for them ([`GemmTakes`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LlamaBatch {
+    /// Tokens in llama.cpp's batch.
+    pub len: usize,
+    /// Index in it of the product's first token.
+    pub first: usize,
+}
+
+impl LlamaBatch {
+    /// A batch made of exactly the product's `n` tokens.
+    pub const fn whole(n: usize) -> Self {
+        LlamaBatch { len: n, first: 0 }
+    }
+}
+
+/// Tokens llama.cpp computes in one batch at most (its default `n_ubatch`); a longer prompt
+/// is several batches of this many, the last one shorter.
+pub const LLAMA_UBATCH: usize = 512;
 
 /// The kernels of one weight type `W` whose dot product reads activations `X` (f32 or a
 /// quantized [`ActivationForm`]).
@@ -35,9 +81,11 @@ pub struct TypeKernels<W, X> {
     /// The row loop over `dot` (or a kernel that does several rows at once, with each row's
     /// result the bits of `dot`).
     pub matvec: MatvecFn<W, X>,
-    /// A batched product with each output the bits of `dot`, where an ISA has one (else
-    /// `matvec` per token).
+    /// A batched product with each output the bits of `dot` (the K-quants on AVX2: the
+    /// exception of [`GemmFn`]), where an ISA has one (else `matvec` per token).
     pub gemm: Option<GemmFn<W, X>>,
+    /// Which tokens `gemm` takes.
+    pub gemm_takes: GemmTakes,
 }
 
 // Manual impls: the entries are function pointers, whatever W and X are.
@@ -51,6 +99,7 @@ impl<W, X> std::fmt::Debug for TypeKernels<W, X> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TypeKernels")
             .field("gemm", &self.gemm.is_some())
+            .field("gemm_takes", &self.gemm_takes)
             .finish_non_exhaustive()
     }
 }
@@ -62,14 +111,43 @@ impl<W, X: ActivationInput> TypeKernels<W, X> {
             dot,
             matvec,
             gemm: None,
+            gemm_takes: GemmTakes::Any,
         }
     }
 
-    /// These entries with `gemm` as the batched product.
+    /// These entries with `gemm` as the batched product (each output the bits of `dot`).
     pub const fn with_gemm(self, gemm: GemmFn<W, X>) -> Self {
         TypeKernels {
             gemm: Some(gemm),
+            gemm_takes: GemmTakes::Any,
             ..self
+        }
+    }
+
+    /// These entries with `gemm` as llama.cpp's batch arithmetic for the tokens `takes`
+    /// selects (the exception of [`GemmFn`]).
+    pub const fn with_batch_gemm(self, gemm: GemmFn<W, X>, takes: GemmTakes) -> Self {
+        TypeKernels {
+            gemm: Some(gemm),
+            gemm_takes: takes,
+            ..self
+        }
+    }
+
+    /// How many of the `n` tokens at `batch` take `gemm`: always a prefix of them.
+    pub fn gemm_tokens(&self, n: usize, batch: LlamaBatch) -> usize {
+        if self.gemm.is_none() {
+            return 0;
+        }
+        match self.gemm_takes {
+            GemmTakes::Any if n > 1 => n,
+            GemmTakes::Any => 0,
+            GemmTakes::BatchOfAtLeast(min) if batch.len >= min => n,
+            GemmTakes::BatchOfAtLeast(_) => 0,
+            GemmTakes::WholeGroupsOf(g) => {
+                let whole = batch.len - batch.len % g.max(1);
+                n.min(whole.saturating_sub(batch.first))
+            }
         }
     }
 
@@ -91,26 +169,36 @@ impl<W, X: ActivationInput> TypeKernels<W, X> {
     }
 
     /// w (rows, k) @ xs[t] (k) -> out[t] (rows) for every token: `gemm` over tiles of up to
-    /// GEMM_TOKENS tokens where there is one and more than one token, else `matvec` per token.
+    /// GEMM_TOKENS tokens for the tokens it takes at `batch` ([`Self::gemm_tokens`]),
+    /// `matvec` for the others.
     #[inline(always)]
-    fn matmul_activations(&self, out: &mut [&mut [f32]], w: &[W], k: usize, xs: &[Activation]) {
+    fn matmul_activations(
+        &self,
+        out: &mut [&mut [f32]],
+        w: &[W],
+        k: usize,
+        xs: &[Activation],
+        batch: LlamaBatch,
+    ) {
         let row_len = k / X::ELEMENTS;
-        match self.gemm {
-            Some(gemm) if xs.len() > 1 => {
-                for (outs, acts) in out.chunks_mut(GEMM_TOKENS).zip(xs.chunks(GEMM_TOKENS)) {
-                    let mut inputs: [&[X]; GEMM_TOKENS] = [&[]; GEMM_TOKENS];
-                    for (input, act) in inputs.iter_mut().zip(acts) {
-                        let x = X::of(act);
-                        *input = &x[..row_len.min(x.len())];
-                    }
-                    gemm(outs, w, row_len, &inputs[..acts.len()]);
+        let n_gemm = self.gemm_tokens(xs.len(), batch);
+        let (out_gemm, out_rest) = out.split_at_mut(n_gemm);
+        let (xs_gemm, xs_rest) = xs.split_at(n_gemm);
+        if let Some(gemm) = self.gemm {
+            for (outs, acts) in out_gemm
+                .chunks_mut(GEMM_TOKENS)
+                .zip(xs_gemm.chunks(GEMM_TOKENS))
+            {
+                let mut inputs: [&[X]; GEMM_TOKENS] = [&[]; GEMM_TOKENS];
+                for (input, act) in inputs.iter_mut().zip(acts) {
+                    let x = X::of(act);
+                    *input = &x[..row_len.min(x.len())];
                 }
+                gemm(outs, w, row_len, &inputs[..acts.len()]);
             }
-            _ => {
-                for (o, x) in out.iter_mut().zip(xs) {
-                    self.matvec_activation(o, w, k, x);
-                }
-            }
+        }
+        for (o, x) in out_rest.iter_mut().zip(xs_rest) {
+            self.matvec_activation(o, w, k, x);
         }
     }
 }
@@ -306,7 +394,23 @@ impl Kernels {
     /// w (rows, k) @ xs[t] (k) -> out[t] (rows) for t < min(out.len(), xs.len()), each output
     /// the bits of the `matvec` of that token (the type's gemm where it has one); single-
     /// threaded over the given rows like `matvec`. Writes min(out[t].len(), w.rows) values.
+    /// The tokens are one llama.cpp batch of their own: the AVX2 K-quants give llama.cpp's
+    /// batch arithmetic where it would use it (see [`Kernels::matmul_in`]).
     pub fn matmul(&self, out: &mut [&mut [f32]], w: &Matrix, xs: &[Activation]) {
+        let n = out.len().min(xs.len());
+        self.matmul_in(out, w, xs, LlamaBatch::whole(n))
+    }
+
+    /// `matmul` for tokens that sit at `batch` in llama.cpp's batch: every output is the bits
+    /// of its token's `matvec`, except for the types whose gemm follows llama.cpp's batch
+    /// arithmetic (the exception of [`GemmFn`]) on the tokens that llama.cpp computes with it.
+    pub fn matmul_in(
+        &self,
+        out: &mut [&mut [f32]],
+        w: &Matrix,
+        xs: &[Activation],
+        batch: LlamaBatch,
+    ) {
         let n = out.len().min(xs.len());
         let (out, xs) = (&mut out[..n], &xs[..n]);
         for (o, x) in out.iter_mut().zip(xs) {
@@ -319,19 +423,19 @@ impl Kernels {
             *o = &mut std::mem::take(o)[..rows];
         }
         match w.data {
-            MatData::Q4_0(d) => self.q4_0.matmul_activations(out, d, w.k, xs),
-            MatData::Q4_1(d) => self.q4_1.matmul_activations(out, d, w.k, xs),
-            MatData::Q5_0(d) => self.q5_0.matmul_activations(out, d, w.k, xs),
-            MatData::Q5_1(d) => self.q5_1.matmul_activations(out, d, w.k, xs),
-            MatData::Q8_0(d) => self.q8_0.matmul_activations(out, d, w.k, xs),
-            MatData::Q2_K(d) => self.q2_k.matmul_activations(out, d, w.k, xs),
-            MatData::Q3_K(d) => self.q3_k.matmul_activations(out, d, w.k, xs),
-            MatData::Q4_K(d) => self.q4_k.matmul_activations(out, d, w.k, xs),
-            MatData::Q5_K(d) => self.q5_k.matmul_activations(out, d, w.k, xs),
-            MatData::Q6_K(d) => self.q6_k.matmul_activations(out, d, w.k, xs),
-            MatData::F32(d) => self.f32.matmul_activations(out, d, w.k, xs),
-            MatData::F16(d) => self.f16.matmul_activations(out, d, w.k, xs),
-            MatData::BF16(d) => self.bf16.matmul_activations(out, d, w.k, xs),
+            MatData::Q4_0(d) => self.q4_0.matmul_activations(out, d, w.k, xs, batch),
+            MatData::Q4_1(d) => self.q4_1.matmul_activations(out, d, w.k, xs, batch),
+            MatData::Q5_0(d) => self.q5_0.matmul_activations(out, d, w.k, xs, batch),
+            MatData::Q5_1(d) => self.q5_1.matmul_activations(out, d, w.k, xs, batch),
+            MatData::Q8_0(d) => self.q8_0.matmul_activations(out, d, w.k, xs, batch),
+            MatData::Q2_K(d) => self.q2_k.matmul_activations(out, d, w.k, xs, batch),
+            MatData::Q3_K(d) => self.q3_k.matmul_activations(out, d, w.k, xs, batch),
+            MatData::Q4_K(d) => self.q4_k.matmul_activations(out, d, w.k, xs, batch),
+            MatData::Q5_K(d) => self.q5_k.matmul_activations(out, d, w.k, xs, batch),
+            MatData::Q6_K(d) => self.q6_k.matmul_activations(out, d, w.k, xs, batch),
+            MatData::F32(d) => self.f32.matmul_activations(out, d, w.k, xs, batch),
+            MatData::F16(d) => self.f16.matmul_activations(out, d, w.k, xs, batch),
+            MatData::BF16(d) => self.bf16.matmul_activations(out, d, w.k, xs, batch),
         }
     }
 }

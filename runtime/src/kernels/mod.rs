@@ -25,5 +25,7 @@ mod matrix;
 pub mod x86;
 
 pub use activation::{Activation, ActivationForm, ActivationForms, ActivationInput};
-pub use dispatch::{AttentionF16Kernels, Kernels, TypeKernels};
+pub use dispatch::{
+    AttentionF16Kernels, GemmTakes, Kernels, LlamaBatch, TypeKernels, LLAMA_UBATCH,
+};
 pub use matrix::{MatData, Matrix};
