@@ -4,6 +4,8 @@
 //! Cortex-A72 (neon) and A76 (dotprod) via `scripts/aarch64-test`.
 
 use edge::internals::Kernels;
+mod common;
+use common::kernel_inputs::simd_tables;
 
 /// Each weight type's (dot, matvec) entries as addresses.
 fn entries(k: &Kernels) -> Vec<(&'static str, [usize; 2])> {
@@ -27,23 +29,6 @@ fn generic_on(isa: &str) -> &'static [&'static str] {
 const DOTPROD_OWN: [&str; 10] = [
     "q4_0", "q4_1", "q5_0", "q5_1", "q8_0", "q2_k", "q3_k", "q4_k", "q5_k", "q6_k",
 ];
-
-fn simd_tables() -> Vec<Kernels> {
-    let tables: Vec<Kernels> = Kernels::available()
-        .filter(|k| k.name() != "scalar")
-        .collect();
-    eprintln!(
-        "SIMD tables on this machine: {:?}",
-        tables.iter().map(|k| k.name()).collect::<Vec<_>>()
-    );
-    if cfg!(target_arch = "aarch64") {
-        assert!(
-            tables.iter().any(|k| k.name() == "neon"),
-            "every aarch64 CPU runs neon"
-        );
-    }
-    tables
-}
 
 #[test]
 fn every_weight_type_runs_its_isa_kernel_not_the_generic_one() {

@@ -17,21 +17,8 @@ use edge_formats::blocks::{
 };
 use edge_formats::{BlockQ4_0, BlockQ8_0, GgmlType};
 use half::f16;
-
-/// xorshift64* for test inputs.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    /// Uniform in [-1, 1).
-    fn sym(&mut self) -> f32 {
-        (self.next() >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-    }
-}
+mod common;
+use common::kernel_inputs::Rng;
 
 /// A q8 value in the kernels' domain [-127, 127]; one block in four is all at the extremes
 /// (the largest integer sums a block can have).

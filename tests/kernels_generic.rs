@@ -24,37 +24,10 @@ use edge_formats::blocks::{
 };
 use edge_formats::{BlockQ4_0, BlockQ4_1, BlockQ8_0, BlockQ8_1, GgmlType, QK};
 use half::{bf16, f16};
+mod common;
+use common::kernel_inputs::{simd_tables, Rng};
 
 const EPS: f64 = f32::EPSILON as f64;
-
-/// xorshift64* for test inputs.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    /// Uniform in [-1, 1).
-    fn sym(&mut self) -> f32 {
-        (self.next() >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
-fn simd_tables() -> Vec<Kernels> {
-    let tables: Vec<Kernels> = Kernels::available()
-        .filter(|k| k.name() != "scalar")
-        .collect();
-    eprintln!(
-        "SIMD tables on this machine: {:?}",
-        tables.iter().map(|k| k.name()).collect::<Vec<_>>()
-    );
-    tables
-}
 
 /// Activation vectors: random at several scales, zeros, exact ties, lone spikes.
 fn activation_cases(rng: &mut Rng, n: usize) -> Vec<Vec<f32>> {

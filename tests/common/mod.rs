@@ -4,6 +4,7 @@
 
 pub mod counting_alloc;
 pub mod hostile;
+pub mod kernel_inputs;
 pub mod tokenizer;
 
 use std::path::{Path, PathBuf};
