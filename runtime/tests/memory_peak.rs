@@ -1,0 +1,90 @@
+//! Peak memory of a generation: `run-edge` on SmolLM2-135M Q4_0 at `--ctx 512`, 128 tokens,
+//! stays below the file's size plus the KV cache plus 30 MB (the speed issue's bound: the
+//! weights are mapped, never copied, and decoding allocates nothing). Both KV types.
+
+mod common;
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+
+/// What the bound allows above the mapped file and the KV cache: code, the thread stacks,
+/// the scratch buffers, the tokenizer and the page tables.
+const SLACK_BYTES: u64 = 30_000_000;
+
+/// (peak resident bytes, stderr) of `command` run to its end, from the kernel's own
+/// account of that child (wait4's ru_maxrss).
+fn peak_rss(mut command: Command) -> (u64, String) {
+    let mut child = command
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start run-edge");
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .expect("piped stderr")
+        .read_to_string(&mut stderr)
+        .expect("read stderr");
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value of the plain C struct wait4 fills.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: the pid is our unwaited child's; status and usage are valid for writes.
+    let waited = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
+    assert_eq!(waited, child.id() as libc::pid_t, "wait4 failed");
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "run-edge failed ({status}): {stderr}"
+    );
+    (usage.ru_maxrss as u64 * 1024, stderr)
+}
+
+/// The KV cache's size in bytes from run-edge's `memory:` line ("KV cache 23.6 MB (...").
+fn kv_cache_bytes(stderr: &str) -> u64 {
+    let after = stderr
+        .split("KV cache ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no KV cache figure in: {stderr}"));
+    let mb: f64 = after
+        .split(" MB")
+        .next()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("unreadable KV cache figure in: {stderr}"));
+    (mb * 1e6) as u64
+}
+
+fn generation_stays_within_file_plus_kv_plus_30_mb(kv_type: &str) {
+    let model = common::quantized(&common::smollm2_folder(), edge_formats::GgmlType::Q4_0);
+    let file_bytes = std::fs::metadata(&model).expect("model file").len();
+    let mut command = common::run_edge();
+    command
+        .arg("-m")
+        .arg(&model)
+        .args(["-p", "Once upon a time", "-n", "128", "--ignore-eos"])
+        .args(["--temp", "0", "--ctx", "512", "--threads", "2"])
+        .args(["--kv-type", kv_type]);
+    let (peak, stderr) = peak_rss(command);
+    let kv = kv_cache_bytes(&stderr);
+    let bound = file_bytes + kv + SLACK_BYTES;
+    eprintln!(
+        "peak RSS {:.1} MB, bound {:.1} MB (file {:.1} + KV {:.1} + 30), --kv-type {kv_type}",
+        peak as f64 / 1e6,
+        bound as f64 / 1e6,
+        file_bytes as f64 / 1e6,
+        kv as f64 / 1e6
+    );
+    assert!(
+        peak < bound,
+        "peak RSS {peak} bytes over the bound {bound} (--kv-type {kv_type})"
+    );
+}
+
+#[test]
+fn q4_0_generation_peak_rss_is_bounded_f32_kv() {
+    generation_stays_within_file_plus_kv_plus_30_mb("f32");
+}
+
+#[test]
+fn q4_0_generation_peak_rss_is_bounded_f16_kv() {
+    generation_stays_within_file_plus_kv_plus_30_mb("f16");
+}
