@@ -13,6 +13,7 @@ const SLACK_BYTES: u64 = 30_000_000;
 
 /// (peak resident bytes, stderr) of `command` run to its end, from the kernel's own
 /// account of that child (wait4's ru_maxrss).
+#[allow(clippy::zombie_processes)] // reaped by wait4, which std's Child does not see
 fn peak_rss(mut command: Command) -> (u64, String) {
     let mut child = command
         .stdout(Stdio::null())
