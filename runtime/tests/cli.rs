@@ -583,7 +583,12 @@ fn bench_json_uses_llama_bench_field_names() {
         assert!(record["stddev_ts"].as_f64().unwrap() >= 0.0);
         assert_eq!(record["samples_ts"].as_array().unwrap().len(), 2);
         assert_eq!(record["samples_ns"].as_array().unwrap().len(), 2);
-        assert!(record["model_type"].as_str().unwrap().starts_with("llama"));
+        // `general.file_type` named as llama.cpp names it (the file is F32).
+        let model_type = record["model_type"].as_str().unwrap();
+        assert!(
+            model_type.starts_with("llama") && model_type.ends_with(" all F32"),
+            "{model_type}"
+        );
         let time = record["test_time"].as_str().unwrap();
         assert!(time.len() == 20 && time.ends_with('Z'), "{time}");
     }

@@ -1,6 +1,6 @@
 //! The plan: every output tensor with its GGUF name, dims, target type and where its rows come
 //! from, plus the metadata, all decided before a byte is written. The type policy is
-//! llama-quantize's: its file types ([`file_type`]), its per-tensor rules and fallbacks
+//! llama-quantize's: its file types ([`FileType`], from edge-formats), its per-tensor rules and fallbacks
 //! ([`rules`]), `--pure`, and `--output-type` for token_embd and output.
 
 use crate::error::{Error, Result};
@@ -8,10 +8,9 @@ use edge_formats::gguf::keys::general;
 use edge_formats::gguf::{GgmlDims, TensorSpec, Value};
 use edge_formats::GgmlType;
 
-pub mod file_type;
 pub mod rules;
 
-pub use file_type::FileType;
+pub use edge_formats::FileType;
 pub use rules::{assign_types, Fallback};
 
 /// Output tensors that take `--output-type` instead of `--type`.

@@ -2,10 +2,10 @@
 //! types we write, on a Llama model: which tensors of a K-quant mix get more bits, what
 //! `output` / tied `token_embd` get, and the fallback for rows that are not whole blocks.
 
-use super::file_type::FileType;
 use super::{Plan, TypePolicy};
 use crate::error::{Error, Result};
 use edge_formats::gguf::Value;
+use edge_formats::FileType;
 use edge_formats::GgmlType;
 
 /// A tensor written in another type than its rule chose, because its rows are not whole

@@ -10,6 +10,7 @@ use crate::{Error, Result};
 use edge_formats::gguf::keys::general;
 use edge_formats::gguf::{GgufFile, Metadata};
 use edge_formats::validate::{self, Part, TensorShape};
+use edge_formats::FileType;
 use realign::Realigned;
 use std::collections::HashMap;
 use std::path::Path;
@@ -168,8 +169,16 @@ impl Model {
     }
 
     /// llama.cpp's description of the model: architecture, size label (`general.size_label`
-    /// or from [`Model::n_params`]) and main type, e.g. "llama 135M Q4_0".
+    /// or from [`Model::n_params`]) and file type as llama.cpp names it (`general.file_type`;
+    /// without it, [`Model::main_type`]), e.g. "llama 135M Q4_K - Medium".
     pub fn description(&self) -> String {
+        let file_type = self
+            .metadata()
+            .opt_u32(general::FILE_TYPE)
+            .ok()
+            .flatten()
+            .and_then(FileType::from_llama_ftype)
+            .map_or_else(|| self.main_type(), FileType::llama_name);
         let size_label = self
             .metadata()
             .opt_str(general::SIZE_LABEL)
@@ -177,7 +186,7 @@ impl Model {
             .flatten()
             .map(str::to_string)
             .unwrap_or_else(|| size_label(self.n_params()));
-        format!("{} {size_label} {}", self.architecture(), self.main_type())
+        format!("{} {size_label} {file_type}", self.architecture())
     }
 }
 

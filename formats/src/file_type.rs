@@ -1,7 +1,7 @@
 //! llama-quantize's file types (`llama_ftype`): the names `--type` takes, the base tensor
-//! type of each and its `general.file_type` number (llama.h).
+//! type of each, its `general.file_type` number (llama.h) and the name llama.cpp prints.
 
-use edge_formats::GgmlType;
+use crate::GgmlType;
 
 /// A file type as llama-quantize names it: one tensor type for every weight (the 32-block
 /// and float types), or a K-quant mix whose per-tensor rules ([`super::rules`]) give some
@@ -57,26 +57,26 @@ impl FileType {
         ("q5_k", FileType::Q5_K_M),
     ];
 
-    /// (lowercase name, base tensor type, llama_ftype).
-    const fn facts(self) -> (&'static str, GgmlType, u32) {
+    /// (lowercase name, base tensor type, llama_ftype, llama.cpp's display name).
+    const fn facts(self) -> (&'static str, GgmlType, u32, &'static str) {
         match self {
-            FileType::F32 => ("f32", GgmlType::F32, 0),
-            FileType::F16 => ("f16", GgmlType::F16, 1),
-            FileType::BF16 => ("bf16", GgmlType::BF16, 32),
-            FileType::Q4_0 => ("q4_0", GgmlType::Q4_0, 2),
-            FileType::Q4_1 => ("q4_1", GgmlType::Q4_1, 3),
-            FileType::Q8_0 => ("q8_0", GgmlType::Q8_0, 7),
-            FileType::Q5_0 => ("q5_0", GgmlType::Q5_0, 8),
-            FileType::Q5_1 => ("q5_1", GgmlType::Q5_1, 9),
-            FileType::Q2_K => ("q2_k", GgmlType::Q2_K, 10),
-            FileType::Q3_K_S => ("q3_k_s", GgmlType::Q3_K, 11),
-            FileType::Q3_K_M => ("q3_k_m", GgmlType::Q3_K, 12),
-            FileType::Q3_K_L => ("q3_k_l", GgmlType::Q3_K, 13),
-            FileType::Q4_K_S => ("q4_k_s", GgmlType::Q4_K, 14),
-            FileType::Q4_K_M => ("q4_k_m", GgmlType::Q4_K, 15),
-            FileType::Q5_K_S => ("q5_k_s", GgmlType::Q5_K, 16),
-            FileType::Q5_K_M => ("q5_k_m", GgmlType::Q5_K, 17),
-            FileType::Q6_K => ("q6_k", GgmlType::Q6_K, 18),
+            FileType::F32 => ("f32", GgmlType::F32, 0, "all F32"),
+            FileType::F16 => ("f16", GgmlType::F16, 1, "F16"),
+            FileType::BF16 => ("bf16", GgmlType::BF16, 32, "BF16"),
+            FileType::Q4_0 => ("q4_0", GgmlType::Q4_0, 2, "Q4_0"),
+            FileType::Q4_1 => ("q4_1", GgmlType::Q4_1, 3, "Q4_1"),
+            FileType::Q8_0 => ("q8_0", GgmlType::Q8_0, 7, "Q8_0"),
+            FileType::Q5_0 => ("q5_0", GgmlType::Q5_0, 8, "Q5_0"),
+            FileType::Q5_1 => ("q5_1", GgmlType::Q5_1, 9, "Q5_1"),
+            FileType::Q2_K => ("q2_k", GgmlType::Q2_K, 10, "Q2_K - Medium"),
+            FileType::Q3_K_S => ("q3_k_s", GgmlType::Q3_K, 11, "Q3_K - Small"),
+            FileType::Q3_K_M => ("q3_k_m", GgmlType::Q3_K, 12, "Q3_K - Medium"),
+            FileType::Q3_K_L => ("q3_k_l", GgmlType::Q3_K, 13, "Q3_K - Large"),
+            FileType::Q4_K_S => ("q4_k_s", GgmlType::Q4_K, 14, "Q4_K - Small"),
+            FileType::Q4_K_M => ("q4_k_m", GgmlType::Q4_K, 15, "Q4_K - Medium"),
+            FileType::Q5_K_S => ("q5_k_s", GgmlType::Q5_K, 16, "Q5_K - Small"),
+            FileType::Q5_K_M => ("q5_k_m", GgmlType::Q5_K, 17, "Q5_K - Medium"),
+            FileType::Q6_K => ("q6_k", GgmlType::Q6_K, 18, "Q6_K"),
         }
     }
 
@@ -95,6 +95,16 @@ impl FileType {
         self.facts().2
     }
 
+    /// The name llama.cpp prints for it (llama_ftype_name): "Q4_K - Medium", "all F32".
+    pub const fn llama_name(self) -> &'static str {
+        self.facts().3
+    }
+
+    /// The file type of a `general.file_type` number, if it is one of these.
+    pub fn from_llama_ftype(ftype: u32) -> Option<FileType> {
+        Self::ALL.into_iter().find(|f| f.llama_ftype() == ftype)
+    }
+
     /// A name or alias, any case: "q4_k_m", "Q4_K", "bf16".
     pub fn parse(s: &str) -> Option<FileType> {
         let s = s.to_ascii_lowercase();
@@ -107,8 +117,7 @@ impl FileType {
     /// The file type `--type T` names for a tensor type T (the M mix for Q3_K..Q5_K, as
     /// llama-quantize's aliases); None for activation-only types.
     pub fn of_type(ty: GgmlType) -> Option<FileType> {
-        let ftype = ty.file_type()?;
-        Self::ALL.into_iter().find(|f| f.llama_ftype() == ftype)
+        Self::from_llama_ftype(ty.file_type()?)
     }
 
     /// Whether the per-tensor rules may change types (llama-quantize applies them only when
@@ -140,6 +149,11 @@ mod tests {
         assert_eq!(FileType::of_type(GgmlType::Q4_K), Some(FileType::Q4_K_M));
         assert_eq!(FileType::of_type(GgmlType::BF16), Some(FileType::BF16));
         assert_eq!(FileType::of_type(GgmlType::Q8_K), None);
+        assert_eq!(
+            FileType::from_llama_ftype(15).map(FileType::llama_name),
+            Some("Q4_K - Medium")
+        );
+        assert_eq!(FileType::from_llama_ftype(19), None);
         // Every writable tensor type names the file type whose base it is.
         for ty in GgmlType::WEIGHT_TYPES {
             assert_eq!(FileType::of_type(ty).map(FileType::base), Some(ty));
