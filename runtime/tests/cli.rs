@@ -625,6 +625,26 @@ fn bench_jsonl_is_one_object_per_line_and_kv_type_is_honoured() {
 }
 
 #[test]
+fn bench_depth_fills_the_context_first_and_names_the_test_as_llama_bench() {
+    let stdout = bench_stdout(&["-p", "0", "-n", "2", "-d", "0,6", "-r", "1", "-t", "1"]);
+    let rows: Vec<Vec<&str>> = stdout
+        .lines()
+        .filter(|l| l.starts_with("| llama"))
+        .map(cells)
+        .collect();
+    let tests: Vec<&str> = rows.iter().map(|r| r[5]).collect();
+    assert_eq!(tests, ["tg2", "tg2 @ d6"], "{stdout}");
+    let json = bench_stdout(&[
+        "-p", "3", "-n", "0", "-d", "5", "-r", "1", "-t", "1", "-o", "jsonl",
+    ]);
+    let record: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
+    assert_eq!(
+        (record["n_prompt"].clone(), record["n_depth"].clone()),
+        (3.into(), 5.into())
+    );
+}
+
+#[test]
 fn bench_bad_arguments_are_one_error_line() {
     assert_usage_error(&bench(&["-r", "0"]), &["--repetitions"]);
     assert_usage_error(&bench(&["-o", "xml"]), &["xml"]);

@@ -190,6 +190,15 @@ pub struct BenchArgs {
         default_value = "128"
     )]
     pub n_gen: Vec<usize>,
+    /// Tokens already in the context when each test starts, filled untimed (comma-separated;
+    /// llama-bench's -d: "tg128 @ d2048" decodes at positions 2048..2176).
+    #[arg(
+        short = 'd',
+        long = "n-depth",
+        value_delimiter = ',',
+        default_value = "0"
+    )]
+    pub n_depth: Vec<usize>,
     /// Thread counts (comma-separated; default: every core).
     #[arg(short = 't', long = "threads", value_delimiter = ',', value_parser = positive_usize)]
     pub threads: Vec<usize>,

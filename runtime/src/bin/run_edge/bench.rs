@@ -1,9 +1,10 @@
 //! `run-edge bench`: prompt and decode speed by llama-bench's method, in its table and JSON
 //! shapes, plus the share of the memory-bandwidth bound that decode reaches.
 //!
-//! pp N: N token ids (BOS, then fixed pseudo-random ids) through the model from an empty
-//! cache, in one batched call. tg N: N tokens decoded one at a time from an empty cache, no
-//! prompt before them. Each test runs once to warm up, then `-r` times measured.
+//! pp N: N token ids (BOS, then fixed pseudo-random ids) through the model in one batched
+//! call. tg N: N tokens decoded one at a time, no prompt before them. Both start from an
+//! empty cache, or with `-d D` from one holding D tokens (filled untimed, as llama-bench's
+//! "@ dD" tests). Each test runs once to warm up, then `-r` times measured.
 
 use super::args::{BenchArgs, BenchOutput};
 use super::bandwidth;
@@ -23,17 +24,26 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
     } else {
         args.threads.clone()
     };
-    let tests: Vec<Test> = args
+    let kinds: Vec<Test> = args
         .n_prompt
         .iter()
         .filter(|&&n| n > 0)
         .map(|&n| Test::Prompt(n))
         .chain(args.n_gen.iter().filter(|&&n| n > 0).map(|&n| Test::Gen(n)))
         .collect();
-    if tests.is_empty() {
+    if kinds.is_empty() {
         return Err(CliError::msg("nothing to measure: -p and -n are all 0"));
     }
-    let n_ctx = tests.iter().map(|t| t.n_tokens()).max().unwrap_or(1);
+    // Each test at each depth, in llama-bench's order (depths inner).
+    let tests: Vec<(Test, usize)> = kinds
+        .iter()
+        .flat_map(|&test| args.n_depth.iter().map(move |&depth| (test, depth)))
+        .collect();
+    let n_ctx = tests
+        .iter()
+        .map(|&(test, depth)| depth.saturating_add(test.n_tokens()))
+        .max()
+        .unwrap_or(1);
 
     let mut records = Vec::new();
     let mut bandwidths: HashMap<usize, f64> = HashMap::new();
@@ -45,15 +55,16 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
             isa: args.isa,
         };
         let mut session = Session::new(Arc::clone(model.model()), params)?;
-        for &test in &tests {
-            eprintln!("bench: {}, threads: {n_threads}", test.name());
-            let ids = token_ids(&model, test.n_tokens());
-            run_once(&mut session, test, &ids)?; // warm-up
+        for &(test, depth) in &tests {
+            eprintln!("bench: {}, threads: {n_threads}", test.name(depth));
+            let ids = token_ids(&model, depth + test.n_tokens());
+            let (context, ids) = ids.split_at(depth);
+            run_once(&mut session, test, context, ids)?; // warm-up
             let mut samples_ns = Vec::with_capacity(args.repetitions);
             for _ in 0..args.repetitions {
-                samples_ns.push(run_once(&mut session, test, &ids)?);
+                samples_ns.push(run_once(&mut session, test, context, ids)?);
             }
-            let mut record = Record::new(&about, &session, test, &samples_ns);
+            let mut record = Record::new(&about, &session, test, depth, &samples_ns);
             if let Test::Gen(n_gen) = test {
                 let bandwidth = *bandwidths.entry(n_threads).or_insert_with(|| {
                     eprintln!("bench: read bandwidth, threads: {n_threads}");
@@ -91,10 +102,16 @@ impl Test {
         }
     }
 
-    fn name(self) -> String {
-        match self {
+    /// llama-bench's name: "pp512", "tg128", "tg128 @ d2048".
+    fn name(self, depth: usize) -> String {
+        let name = match self {
             Test::Prompt(n) => format!("pp{n}"),
             Test::Gen(n) => format!("tg{n}"),
+        };
+        if depth > 0 {
+            format!("{name} @ d{depth}")
+        } else {
+            name
         }
     }
 }
@@ -115,9 +132,18 @@ fn token_ids(model: &TextModel, n: usize) -> Vec<u32> {
     ids
 }
 
-/// One run of `test` from an empty cache; its time in nanoseconds.
-fn run_once(session: &mut Session, test: Test, ids: &[u32]) -> Result<u64, CliError> {
+/// One run of `test` on `ids` after `context` (untimed) from an empty cache; its time in
+/// nanoseconds.
+fn run_once(
+    session: &mut Session,
+    test: Test,
+    context: &[u32],
+    ids: &[u32],
+) -> Result<u64, CliError> {
     session.reset();
+    if !context.is_empty() {
+        session.forward_batch(context)?;
+    }
     let start = Instant::now();
     match test {
         Test::Prompt(_) => {
@@ -195,7 +221,13 @@ struct Record {
 }
 
 impl Record {
-    fn new(about: &ModelFacts, session: &Session, test: Test, samples_ns: &[u64]) -> Record {
+    fn new(
+        about: &ModelFacts,
+        session: &Session,
+        test: Test,
+        n_depth: usize,
+        samples_ns: &[u64],
+    ) -> Record {
         let n = test.n_tokens();
         let samples_ts: Vec<f64> = samples_ns
             .iter()
@@ -219,7 +251,7 @@ impl Record {
             type_v: session.kv_type().to_string(),
             n_prompt,
             n_gen,
-            n_depth: 0,
+            n_depth,
             test_time: utc_now(),
             avg_ns: mean(&ns) as u64,
             stddev_ns: stddev(&ns) as u64,
@@ -235,12 +267,12 @@ impl Record {
     }
 
     /// Decoding at position p reads every weight once and the keys and values of positions
-    /// 0..=p; over a run from an empty cache p averages (n_gen - 1) / 2. Weights are counted
+    /// 0..=p; over a run after d tokens p averages d + (n_gen - 1) / 2. Weights are counted
     /// as the memory plan counts them (the token-embedding table whole).
     fn add_bandwidth_bound(&mut self, session: &Session, n_gen: usize, bandwidth: f64) {
         let plan = session.memory_plan();
         let kv_per_position = plan.kv_bytes as f64 / plan.n_ctx.max(1) as f64;
-        let kv_read = kv_per_position * (n_gen as f64 + 1.0) / 2.0;
+        let kv_read = kv_per_position * (self.n_depth as f64 + (n_gen as f64 + 1.0) / 2.0);
         let bytes = plan.weights_bytes as f64 + kv_read;
         let bound = bandwidth / bytes;
         self.bytes_per_token = Some(bytes as u64);
@@ -250,7 +282,7 @@ impl Record {
     }
 
     fn test_name(&self) -> String {
-        self.test.name()
+        self.test.name(self.n_depth)
     }
 }
 
