@@ -491,12 +491,18 @@ mod tests {
             vec![-3.0, -1.0, -2.0, -1.0],
             vec![1.0, inf, nan, inf],
             (0..100).map(|i| ((i * 37) % 23) as f32).collect(),
-            (0..70).map(|i| if i % 9 == 4 { nan } else { -(i as f32) }).collect(),
+            (0..70)
+                .map(|i| if i % 9 == 4 { nan } else { -(i as f32) })
+                .collect(),
             (0..49).map(|i| f32::from_bits(0x7f80_0001 + i)).collect(),
         ];
         for logits in cases {
             let (want, got) = (reference(&logits), argmax(&logits));
-            assert_eq!((want.0.to_bits(), want.1), (got.0.to_bits(), got.1), "{logits:?}");
+            assert_eq!(
+                (want.0.to_bits(), want.1),
+                (got.0.to_bits(), got.1),
+                "{logits:?}"
+            );
             let mut s = Sampler::new(SamplerParams::greedy(), logits.len());
             assert_eq!(s.sample(&logits), want.1);
             assert_eq!(s.last_candidates().collect::<Vec<_>>(), vec![(want.1, 1.0)]);

@@ -3,6 +3,7 @@
 //! are here.
 
 mod activation;
+mod attention;
 mod float;
 pub(super) mod k_quants;
 pub(super) mod q4;
@@ -33,8 +34,10 @@ pub fn kernels() -> Option<Kernels> {
         q5_k: k_quants::Q5_K,
         q6_k: k_quants::Q6_K,
         f32: float::F32,
+        f16: float::F16,
         bf16: float::BF16,
         swiglu: swiglu::swiglu,
+        attention_f16: attention::ATTENTION_F16,
         ..Kernels::scalar().named("neon")
     })
 }
