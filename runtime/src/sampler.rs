@@ -296,6 +296,14 @@ impl Sampler {
         if n == 0 {
             return 0;
         }
+        if self.params.temp <= 0.0 && !self.penalty_applies() {
+            // Greedy without a penalty: the same token in one pass over the logits.
+            let best = argmax(&logits[..n]);
+            self.candidates.push(best);
+            self.n_live = 1;
+            self.probs.push(1.0);
+            return best.1;
+        }
         self.candidates.extend(
             logits[..n]
                 .iter()
@@ -388,10 +396,15 @@ impl Sampler {
         chosen
     }
 
+    /// Whether step 2 changes any logit.
+    fn penalty_applies(&self) -> bool {
+        self.params.repeat_penalty != 1.0 && !self.history.is_empty()
+    }
+
     /// Step 2: llama.cpp's repetition penalty, once per distinct token in the window.
     fn apply_penalty(&mut self) {
         let penalty = self.params.repeat_penalty;
-        if penalty == 1.0 || self.history.is_empty() {
+        if !self.penalty_applies() {
             return;
         }
         self.stamp = self.stamp.wrapping_add(1);
@@ -413,6 +426,86 @@ impl Sampler {
             } else {
                 c.0 * penalty
             };
+        }
+    }
+}
+
+/// The greedy pick of step 3 over raw logits: (the highest logit, NaN as -inf, by
+/// `total_cmp`; its lowest id). Two passes that compile to vector code: the highest key,
+/// then the first logit with that key.
+fn argmax(logits: &[f32]) -> (f32, u32) {
+    // logit -> i32 ordered as `f32::total_cmp`, NaN as -inf.
+    let key = |l: f32| {
+        let l = if l.is_nan() { f32::NEG_INFINITY } else { l };
+        let bits = l.to_bits() as i32;
+        bits ^ (((bits >> 31) as u32) >> 1) as i32
+    };
+    let best = logits.iter().fold(i32::MIN, |m, &l| m.max(key(l)));
+    const CHUNK: usize = 16;
+    let chunk_has = |c: &[f32]| c.iter().fold(false, |any, &l| any | (key(l) == best));
+    let start = logits
+        .chunks(CHUNK)
+        .position(chunk_has)
+        .map_or(0, |c| c * CHUNK);
+    let id = logits[start..]
+        .iter()
+        .position(|&l| key(l) == best)
+        .map_or(0, |i| start + i);
+    let logit = logits.get(id).copied().unwrap_or(0.0);
+    (
+        if logit.is_nan() {
+            f32::NEG_INFINITY
+        } else {
+            logit
+        },
+        id as u32,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The greedy pick as step 1 and 3 define it: candidates, then the least by
+    /// `by_logit_desc`.
+    fn reference(logits: &[f32]) -> (f32, u32) {
+        logits
+            .iter()
+            .enumerate()
+            .map(|(i, &l)| (if l.is_nan() { f32::NEG_INFINITY } else { l }, i as u32))
+            .min_by(by_logit_desc)
+            .unwrap_or((0.0, 0))
+    }
+
+    #[test]
+    fn argmax_is_the_greedy_pick_of_the_candidates() {
+        let nan = f32::NAN;
+        let (inf, ninf) = (f32::INFINITY, f32::NEG_INFINITY);
+        let cases: Vec<Vec<f32>> = vec![
+            vec![1.0],
+            vec![nan],
+            vec![nan, nan, ninf],
+            vec![ninf, nan, ninf],
+            vec![-0.0, 0.0, -0.0],
+            vec![0.0, -0.0],
+            vec![-3.0, -1.0, -2.0, -1.0],
+            vec![1.0, inf, nan, inf],
+            (0..100).map(|i| ((i * 37) % 23) as f32).collect(),
+            (0..70)
+                .map(|i| if i % 9 == 4 { nan } else { -(i as f32) })
+                .collect(),
+            (0..49).map(|i| f32::from_bits(0x7f80_0001 + i)).collect(),
+        ];
+        for logits in cases {
+            let (want, got) = (reference(&logits), argmax(&logits));
+            assert_eq!(
+                (want.0.to_bits(), want.1),
+                (got.0.to_bits(), got.1),
+                "{logits:?}"
+            );
+            let mut s = Sampler::new(SamplerParams::greedy(), logits.len());
+            assert_eq!(s.sample(&logits), want.1);
+            assert_eq!(s.last_candidates().collect::<Vec<_>>(), vec![(want.1, 1.0)]);
         }
     }
 }

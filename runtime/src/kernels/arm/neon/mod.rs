@@ -3,11 +3,13 @@
 //! are here.
 
 mod activation;
+mod attention;
 mod float;
 pub(super) mod k_quants;
 pub(super) mod q4;
 pub(super) mod q5;
 pub(super) mod q8;
+mod swiglu;
 
 use super::f16::f16x4_to_f32;
 use crate::kernels::Kernels;
@@ -32,7 +34,10 @@ pub fn kernels() -> Option<Kernels> {
         q5_k: k_quants::Q5_K,
         q6_k: k_quants::Q6_K,
         f32: float::F32,
+        f16: float::F16,
         bf16: float::BF16,
+        swiglu: swiglu::swiglu,
+        attention_f16: attention::ATTENTION_F16,
         ..Kernels::scalar().named("neon")
     })
 }
@@ -69,7 +74,14 @@ pub(super) fn pass_len<W, X, const G: usize>(rows: &Rows<W, G>, x: &[X]) -> usiz
 /// Pointers to the first block of each row of a pass, for the `next_*_group` loaders.
 #[inline(always)]
 pub(super) fn row_cursors<W, const G: usize>(rows: &Rows<W, G>) -> [[*const u8; 4]; G] {
-    rows.map(|group| group.map(|row| row.as_ptr() as *const u8))
+    // Loops rather than `map`, which LLVM leaves as calls in the multi-row kernels.
+    let mut cursors = [[std::ptr::null(); 4]; G];
+    for (c, group) in cursors.iter_mut().zip(rows) {
+        for (p, row) in c.iter_mut().zip(group) {
+            *p = row.as_ptr() as *const u8;
+        }
+    }
+    cursors
 }
 
 // The loaders read the next block of each of four rows with post-indexed loads (the scale
@@ -272,18 +284,40 @@ pub(super) fn matvec_by_passes<W, X, const G: usize>(
         return;
     }
     let rows = out.len().min(w.len() / row_len);
-    let row = |r: usize| &w[r * row_len..(r + 1) * row_len];
-    for (p, chunk) in out[..rows].chunks_mut(4 * G).enumerate() {
-        let (first, last) = (p * 4 * G, p * 4 * G + chunk.len() - 1);
-        let group =
-            std::array::from_fn(|g| std::array::from_fn(|i| row(last.min(first + 4 * g + i))));
-        let mut lanes = [[0.0f32; 4]; G];
-        for (l, acc) in lanes.iter_mut().zip(pass(group, x)) {
-            // SAFETY: l has 4 f32.
-            unsafe { vst1q_f32(l.as_mut_ptr(), acc) };
+    let Some(last) = rows.checked_sub(1) else {
+        return;
+    };
+    // Rows cut without bounds checks (a pass's setup would otherwise cost as much as a few of
+    // its blocks); every row has row_len blocks, so passes read no row shorter than another.
+    // One call site of `pass`, so that it is inlined here.
+    // (Wrapping arithmetic: none of it can overflow, and it spares the overflow checks.)
+    let row = |r: usize| {
+        debug_assert!(r < rows);
+        // SAFETY: r < rows <= w.len() / row_len, so blocks r*row_len..(r+1)*row_len are in w.
+        unsafe { std::slice::from_raw_parts(w.as_ptr().add(r.wrapping_mul(row_len)), row_len) }
+    };
+    for first in (0..rows).step_by(4 * G) {
+        let mut group: Rows<W, G> = [[&[]; 4]; G];
+        for (g, rows_g) in group.iter_mut().enumerate() {
+            for (i, r) in rows_g.iter_mut().enumerate() {
+                *r = row(last.min(first.wrapping_add(4 * g + i)));
+            }
         }
-        for (o, v) in chunk.iter_mut().zip(lanes.iter().flatten()) {
-            *o = *v;
+        let acc = pass(group, x);
+        if first.wrapping_add(4 * G) <= rows {
+            for (g, a) in acc.into_iter().enumerate() {
+                // SAFETY: first + 4G <= rows <= out.len(): first+4g..first+4g+4 are in out.
+                unsafe { vst1q_f32(out.as_mut_ptr().add(first + 4 * g), a) };
+            }
+        } else {
+            let mut lanes = [[0.0f32; 4]; G];
+            for (l, a) in lanes.iter_mut().zip(acc) {
+                // SAFETY: l has 4 f32.
+                unsafe { vst1q_f32(l.as_mut_ptr(), a) };
+            }
+            for (o, v) in out[first..rows].iter_mut().zip(lanes.iter().flatten()) {
+                *o = *v;
+            }
         }
     }
 }
