@@ -205,6 +205,120 @@ fn a_chat_template_whose_loops_do_not_end_is_stopped_with_an_error() {
     hostile::expect_refusal(&out, &["chat template", "more than 10000000 instructions"]);
 }
 
+/// A template that doubles a string 64 times stays within minijinja's fuel (66 instructions of
+/// it) but would make a 2^65-byte string: rendering counts the bytes its operations make and
+/// stops at the budget with one line naming the template problem.
+#[test]
+fn a_chat_template_that_doubles_a_string_is_stopped_at_its_memory_budget() {
+    let dir = common::tempdir();
+    // A plain `set` in a loop is local to one pass (Jinja scoping): a namespace carries it.
+    let doubling = "{% set ns = namespace(s='ab') %}{% for i in range(64) %}\
+                    {% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s }}";
+    let path = mutated(
+        dir.path(),
+        "doubling.gguf",
+        &[(
+            "tokenizer.chat_template",
+            Some(Value::String(doubling.into())),
+        )],
+    );
+    let child = limited(Path::new(env!("CARGO_BIN_EXE_run-edge")))
+        .args(["-m", arg(&path), "--chat", "-p", "hi", "-n", "1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = hostile::finish(child, "run-edge --chat");
+    hostile::expect_refusal(
+        &out,
+        &[
+            "chat template",
+            "bytes of text (the limit: 64 MiB",
+            "template line 1",
+        ],
+    );
+}
+
+/// libedge's `edge_chat_apply_template` (include/edge.h) on the same template.
+mod c_abi {
+    use std::ffi::{c_char, CStr};
+    #[repr(C)]
+    pub struct Message {
+        pub role: *const c_char,
+        pub content: *const c_char,
+    }
+    pub enum Model {}
+    extern "C" {
+        pub fn edge_model_load(path: *const c_char, params: *const u8, out: *mut *mut Model)
+            -> i32;
+        pub fn edge_model_free(model: *mut Model);
+        pub fn edge_chat_apply_template(
+            model: *const Model,
+            messages: *const Message,
+            n_messages: usize,
+            add_assistant: bool,
+            buf: *mut c_char,
+            capacity: usize,
+            n_out: *mut usize,
+        ) -> i32;
+        fn edge_last_error() -> *const c_char;
+    }
+    pub fn last_error() -> String {
+        // SAFETY: edge_last_error returns a NUL-terminated string owned by this thread's slot.
+        unsafe { CStr::from_ptr(edge_last_error()) }
+            .to_string_lossy()
+            .into_owned()
+    }
+}
+
+#[test]
+fn the_c_abi_stops_a_doubling_chat_template_with_bad_model() {
+    use std::ffi::CString;
+    let dir = common::tempdir();
+    let doubling = "{% set ns = namespace(s='ab') %}{% for i in range(64) %}\
+                    {% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s }}";
+    let path = mutated(
+        dir.path(),
+        "doubling.gguf",
+        &[(
+            "tokenizer.chat_template",
+            Some(Value::String(doubling.into())),
+        )],
+    );
+    let c_path = CString::new(arg(&path)).unwrap();
+    let (role, content) = (c"user", c"hello");
+    let message = c_abi::Message {
+        role: role.as_ptr(),
+        content: content.as_ptr(),
+    };
+    let mut model = std::ptr::null_mut();
+    let mut n = 0usize;
+    // SAFETY: a NUL-terminated path, NULL params, and a place for the handle; then the live
+    // handle, one message of NUL-terminated strings, NULL/0 to ask for the size.
+    unsafe {
+        assert_eq!(
+            c_abi::edge_model_load(c_path.as_ptr(), std::ptr::null(), &mut model),
+            0
+        );
+        let status = c_abi::edge_chat_apply_template(
+            model,
+            &message,
+            1,
+            true,
+            std::ptr::null_mut(),
+            0,
+            &mut n,
+        );
+        let error = c_abi::last_error();
+        c_abi::edge_model_free(model);
+        assert_eq!(status, -3, "EDGE_BAD_MODEL: {error}");
+        assert!(
+            error.contains("bytes of text (the limit: 64 MiB"),
+            "{error}"
+        );
+    }
+}
+
 /// A GGUF (v3, no tensors) whose one metadata entry `key` is an array of `count` elements of
 /// type id `elem` (each `elem_bytes` zero bytes on disk).
 fn gguf_with_array(path: &Path, key: &str, elem: u32, elem_bytes: usize, count: usize) {
