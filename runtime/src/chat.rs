@@ -214,12 +214,11 @@ fn special_token_text(metadata: &Metadata, id_key: &str) -> String {
     let id = metadata.get(id_key).and_then(Value::as_u64);
     let tokens = metadata.get(tk::TOKENS).and_then(Value::as_array);
     match (id, tokens) {
-        (Some(id), Some((_, tokens))) => usize::try_from(id)
+        (Some(id), Some(tokens)) => usize::try_from(id)
             .ok()
             .and_then(|i| tokens.get(i))
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned(),
+            .and_then(|token| token.as_str().map(str::to_owned))
+            .unwrap_or_default(),
         _ => String::new(),
     }
 }
