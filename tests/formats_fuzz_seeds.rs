@@ -48,11 +48,11 @@ fn every_value_type() -> Vec<(String, Value)> {
         ("t.f64".into(), Value::F64(0.1)),
         (
             "t.nested".into(),
-            Value::Array(
+            Value::array(
                 ValueType::Array,
                 vec![
-                    Value::Array(ValueType::I32, vec![Value::I32(1), Value::I32(2)]),
-                    Value::Array(ValueType::String, vec!["a".into()]),
+                    Value::array(ValueType::I32, vec![Value::I32(1), Value::I32(2)]),
+                    Value::array(ValueType::String, vec!["a".into()]),
                 ],
             ),
         ),
@@ -69,7 +69,9 @@ fn llamacpp_like(ty: &str) -> Vec<u8> {
         .iter()
         .map(|(k, v)| {
             let v = match v {
-                Value::Array(t, items) => Value::Array(*t, items.iter().take(8).cloned().collect()),
+                Value::Array(items) => {
+                    Value::array(items.elem_type(), items.iter().take(8).collect())
+                }
                 other => other.clone(),
             };
             (k.to_string(), v)

@@ -78,13 +78,13 @@ fn python_compact_json(v: &Value, out: &mut String) {
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
         Value::F32(x) => out.push_str(&python_float_repr(f64::from(*x))),
         Value::F64(x) => out.push_str(&python_float_repr(*x)),
-        Value::Array(_, items) => {
+        Value::Array(items) => {
             out.push('[');
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
                     out.push(',');
                 }
-                python_compact_json(item, out);
+                python_compact_json(&item, out);
             }
             out.push(']');
         }
@@ -119,7 +119,7 @@ fn python_repr_matches_known_outputs() {
 /// Compares one of our values with the manifest's JSON value.
 fn check_value(key: &str, ours: &Value, want: &Json) {
     match (ours, want) {
-        (Value::Array(_, items), Json::Object(o)) => {
+        (Value::Array(items), Json::Object(o)) => {
             assert_eq!(
                 items.len() as u64,
                 o["array_len"].as_u64().unwrap(),
@@ -133,10 +133,10 @@ fn check_value(key: &str, ours: &Value, want: &Json) {
                 "{key}: compact JSON hash"
             );
         }
-        (Value::Array(_, items), Json::Array(want)) => {
+        (Value::Array(items), Json::Array(want)) => {
             assert_eq!(items.len(), want.len(), "{key}");
             for (a, b) in items.iter().zip(want) {
-                check_value(key, a, b);
+                check_value(key, &a, b);
             }
         }
         (Value::String(s), Json::String(w)) => assert_eq!(s, w, "{key}"),

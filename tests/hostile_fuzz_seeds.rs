@@ -31,7 +31,7 @@ const MERGES: [&str; 2] = ["a b", "▁ a"];
 const CHATML: &str = "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}";
 
 fn strings(items: &[&str]) -> Value {
-    Value::Array(
+    Value::array(
         ValueType::String,
         items.iter().map(|s| Value::from(*s)).collect(),
     )
@@ -71,11 +71,11 @@ fn tiny_metadata() -> Vec<(String, Value)> {
         ("tokenizer.ggml.tokens".into(), strings(&token_refs)),
         (
             "tokenizer.ggml.scores".into(),
-            Value::Array(ValueType::F32, vec![Value::F32(0.0); n]),
+            Value::array(ValueType::F32, vec![Value::F32(0.0); n]),
         ),
         (
             "tokenizer.ggml.token_type".into(),
-            Value::Array(ValueType::I32, types),
+            Value::array(ValueType::I32, types),
         ),
         ("tokenizer.ggml.merges".into(), strings(&MERGES)),
         ("tokenizer.ggml.bos_token_id".into(), Value::U32(1)),
@@ -95,18 +95,18 @@ fn tiny_metadata() -> Vec<(String, Value)> {
         ),
         (
             "edge.tokenizer.added_token_ids".into(),
-            Value::Array(
+            Value::array(
                 ValueType::U32,
                 added.iter().map(|&i| Value::U32(i)).collect(),
             ),
         ),
         (
             "edge.tokenizer.added_token_special".into(),
-            Value::Array(ValueType::Bool, vec![Value::Bool(true); added.len()]),
+            Value::array(ValueType::Bool, vec![Value::Bool(true); added.len()]),
         ),
         (
             "edge.tokenizer.added_token_normalized".into(),
-            Value::Array(ValueType::Bool, vec![Value::Bool(false); added.len()]),
+            Value::array(ValueType::Bool, vec![Value::Bool(false); added.len()]),
         ),
     ]
 }
@@ -184,9 +184,11 @@ fn edited(edits: &[(&str, Value)]) -> Vec<(String, Value)> {
     meta
 }
 
-/// `model_load` seeds: the tiny model, then one blow-up each (items 2-4 of issue 13). A chat
-/// template that loops until its fuel runs out is not one: instrumented, each of its mutants
-/// takes 12 s and fuzzing stalls (runtime/tests/hostile_inputs.rs covers it).
+/// `model_load` seeds: the tiny model, then one blow-up each (items 2-4 of issue 13). Chat
+/// templates that exhaust their fuel or their memory budget are not among them: instrumented,
+/// the first take 12 s per mutant and the second (a doubling string) cut the executions per
+/// second fivefold (228 -> 41); runtime/tests/hostile_inputs.rs and tests/hostile_suite.rs
+/// cover them.
 fn model_load_seeds() -> Vec<(&'static str, Vec<u8>, bool)> {
     let growth_from = ["a", "b", "c", "d", "e", "f", "g"];
     let growth_to = ["bb", "cc", "dd", "ee", "ff", "gg", "hh"];

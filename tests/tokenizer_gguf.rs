@@ -17,8 +17,8 @@ use std::path::Path;
 /// separators=(",", ":"))`.
 fn manifest_form(value: &Value) -> Json {
     match value {
-        Value::Array(_, items) => {
-            let list: Vec<Json> = items.iter().map(manifest_form).collect();
+        Value::Array(items) => {
+            let list: Vec<Json> = items.iter().map(|v| manifest_form(&v)).collect();
             if list.len() <= 64 {
                 return Json::Array(list);
             }

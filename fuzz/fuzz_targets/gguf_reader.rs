@@ -44,7 +44,7 @@ fuzz_target!(|data: &[u8]| {
         let _ = m.opt_array(key);
         let _ = format!("{value:.8}");
         let _ = value.type_of();
-        if let Value::Array(_, items) = value {
+        if let Value::Array(items) = value {
             for item in items.iter().take(16) {
                 let _ = item.as_u64();
                 let _ = item.as_f64();

@@ -70,7 +70,7 @@ fuzz_target!(|data: &[u8]| {
     if plan::assign_types(&mut plan, &policy).is_err() {
         return;
     }
-    let _ = source::validate_plan(dir, &plan);
+    let _ = source::validate_plan(dir, &mut plan);
     let mut row = Vec::new();
     for t in &plan.tensors {
         let Ok(rows) = source.rows(t) else {

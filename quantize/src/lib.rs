@@ -45,7 +45,7 @@ pub fn run(opts: &Options) -> Result<PathBuf> {
     let source = source::Source::open(&opts.input)?;
     let mut plan = source.plan(&policy)?;
     let fallbacks = plan::assign_types(&mut plan, &policy)?;
-    source::validate_plan(&opts.input, &plan)?;
+    source::validate_plan(&opts.input, &mut plan)?;
 
     let dest = match &opts.output {
         Some(p) => p.clone(),

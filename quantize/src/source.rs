@@ -320,12 +320,14 @@ fn plan_gguf(file: &GgufFile, policy: &TypePolicy) -> Result<Plan> {
 
 /// Checks the model `plan` would write with the validator run-edge loads it with (config,
 /// tensors with their assigned types, tokenizer), before anything is written.
-pub fn validate_plan(input: &Path, plan: &Plan) -> Result<()> {
+pub fn validate_plan(input: &Path, plan: &mut Plan) -> Result<()> {
     let invalid = |source| Error::Invalid {
         input: input.to_path_buf(),
         source,
     };
-    let meta = Metadata::from_entries(plan.metadata.clone())?;
+    // The metadata moves into the validator's index and back: a copy would double a crafted
+    // file's large array.
+    let meta = Metadata::from_entries(std::mem::take(&mut plan.metadata))?;
     let tensors: Vec<TensorShape<'_>> = plan
         .tensors
         .iter()
@@ -336,6 +338,7 @@ pub fn validate_plan(input: &Path, plan: &Plan) -> Result<()> {
         })
         .collect();
     validate::check_model(&meta, &tensors).map_err(invalid)?;
+    plan.metadata = meta.into_entries();
     Ok(())
 }
 

@@ -4,6 +4,8 @@
 //! `bos_token`, `eos_token`, and a `raise_exception(message)` function. Python string methods
 //! (`.strip()`, `.split()`, ...) come from minijinja-contrib's pycompat callback.
 
+mod budget;
+
 use crate::{Error, Result};
 use edge_formats::gguf::keys::tokenizer as tk;
 use edge_formats::gguf::{Metadata, Value};
@@ -45,10 +47,10 @@ impl ChatMessage {
     }
 }
 
-/// A compiled chat template plus the special-token texts it may refer to.
+/// A chat template (checked to compile) plus the special-token texts it may refer to.
 #[derive(Clone)]
 pub struct ChatTemplate {
-    env: minijinja::Environment<'static>,
+    source: String,
     bos_token: String,
     eos_token: String,
 }
@@ -66,17 +68,9 @@ impl ChatTemplate {
     /// Compiles `source` (Jinja). `bos_token`/`eos_token` are the texts of the tokenizer's
     /// BOS/EOS tokens ("" when the model has none).
     pub fn new(source: &str, bos_token: &str, eos_token: &str) -> Result<Self> {
-        let mut env = minijinja::Environment::new();
-        // transformers: jinja2.Environment(trim_blocks=True, lstrip_blocks=True)
-        env.set_trim_blocks(true);
-        env.set_lstrip_blocks(true);
-        env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
-        env.add_function("raise_exception", raise_exception);
-        env.set_fuel(Some(TEMPLATE_FUEL));
-        env.add_template_owned(TEMPLATE_NAME, source.to_owned())
-            .map_err(|e| Error::Template(describe(&e)))?;
+        parse(source).map_err(|e| Error::Template(describe(&e)))?;
         Ok(ChatTemplate {
-            env,
+            source: source.to_owned(),
             bos_token: bos_token.to_owned(),
             eos_token: eos_token.to_owned(),
         })
@@ -125,19 +119,89 @@ impl ChatTemplate {
     /// The conversation as the model's prompt text; with `add_generation_prompt` it ends with
     /// the header of the assistant's next turn.
     pub fn render(&self, messages: &[ChatMessage], add_generation_prompt: bool) -> Result<String> {
-        let template = self
-            .env
-            .get_template(TEMPLATE_NAME)
-            .map_err(|e| Error::Template(describe(&e)))?;
-        template
-            .render(minijinja::context! {
-                messages => messages,
-                add_generation_prompt => add_generation_prompt,
-                bos_token => &self.bos_token,
-                eos_token => &self.eos_token,
-            })
+        let input_bytes = self.source.len()
+            + self.bos_token.len()
+            + self.eos_token.len()
+            + messages
+                .iter()
+                .map(|m| m.role.len() + m.content.len())
+                .sum::<usize>();
+        let context = minijinja::context! {
+            messages => messages,
+            add_generation_prompt => add_generation_prompt,
+            bos_token => &self.bos_token,
+            eos_token => &self.eos_token,
+        };
+        render_charged(&self.source, context, budget::budget_for(input_bytes))
             .map_err(|e| Error::Template(describe(&e)))
     }
+}
+
+/// The environment of transformers' `apply_chat_template`: jinja2 with `trim_blocks` and
+/// `lstrip_blocks`, pycompat string methods, `raise_exception`, fuel, and the budget's hooks.
+fn environment<'s>() -> minijinja::Environment<'s> {
+    let mut env = minijinja::Environment::new();
+    env.set_trim_blocks(true);
+    env.set_lstrip_blocks(true);
+    env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+    env.add_function("raise_exception", raise_exception);
+    env.add_function(budget::CHARGE, budget::charge_made);
+    env.add_filter("indent", budget::bounded_indent);
+    env.set_formatter(budget::charged_formatter);
+    env.set_fuel(Some(TEMPLATE_FUEL));
+    env
+}
+
+/// The whitespace rules of `environment` (the parser takes them separately).
+const WHITESPACE: minijinja::machinery::WhitespaceConfig = minijinja::machinery::WhitespaceConfig {
+    keep_trailing_newline: false,
+    lstrip_blocks: true,
+    trim_blocks: true,
+};
+
+// SyntaxConfig is a unit struct unless minijinja's `custom_syntax` feature is on: `default()`
+// compiles either way.
+#[allow(clippy::default_constructed_unit_structs)]
+fn parse(
+    source: &str,
+) -> std::result::Result<minijinja::machinery::ast::Stmt<'_>, minijinja::Error> {
+    minijinja::machinery::parse(
+        source,
+        TEMPLATE_NAME,
+        minijinja::syntax::SyntaxConfig::default(),
+        WHITESPACE,
+    )
+}
+
+/// Compiles `source`, rewrites it to charge what it makes (see `budget`) and runs it with
+/// `context` under a budget of `limit` bytes.
+fn render_charged(
+    source: &str,
+    context: minijinja::Value,
+    limit: u64,
+) -> std::result::Result<String, minijinja::Error> {
+    use minijinja::machinery::{CodeGenerator, Vm};
+    let ast = parse(source)?;
+    let mut codegen = CodeGenerator::new(TEMPLATE_NAME, source);
+    codegen.compile_stmt(&ast);
+    let (instructions, blocks) = codegen.finish();
+    let instructions = budget::charged(&instructions, TEMPLATE_NAME);
+    let blocks = blocks
+        .iter()
+        .map(|(name, block)| (*name, budget::charged(block, name)))
+        .collect();
+    let env = environment();
+    let _armed = budget::Armed::new(limit);
+    let mut text = String::new();
+    let mut out = minijinja::machinery::make_string_output(&mut text);
+    Vm::new(&env).eval(
+        &instructions,
+        context,
+        &blocks,
+        &mut out,
+        minijinja::AutoEscape::None,
+    )?;
+    Ok(text)
 }
 
 /// The instructions one render may run: a crafted template's nested loops would otherwise run
@@ -150,12 +214,11 @@ fn special_token_text(metadata: &Metadata, id_key: &str) -> String {
     let id = metadata.get(id_key).and_then(Value::as_u64);
     let tokens = metadata.get(tk::TOKENS).and_then(Value::as_array);
     match (id, tokens) {
-        (Some(id), Some((_, tokens))) => usize::try_from(id)
+        (Some(id), Some(tokens)) => usize::try_from(id)
             .ok()
             .and_then(|i| tokens.get(i))
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned(),
+            .and_then(|token| token.as_str().map(str::to_owned))
+            .unwrap_or_default(),
         _ => String::new(),
     }
 }
@@ -258,6 +321,77 @@ mod tests {
                 .contains("rendering ran more than 10000000 instructions"),
             "{e}"
         );
+    }
+
+    /// Renders `source` with one user message of `content`: the error's text.
+    fn render_error(source: &str, content: &str) -> String {
+        let t = ChatTemplate::new(source, "", "").unwrap();
+        t.render(&[ChatMessage::user(content)], true)
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn templates_that_make_more_than_their_budget_are_stopped() {
+        let cases = [
+            // Doubling a string (a namespace carries it out of the loop's scope).
+            "{% set ns = namespace(s='ab') %}{% for i in range(64) %}\
+             {% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s }}",
+            "{% set ns = namespace(s='ab') %}{% for i in range(64) %}\
+             {% set ns.s = ns.s + ns.s %}{% endfor %}",
+            "{% set ns = namespace(s='ab') %}{% for i in range(64) %}\
+             {% set ns.s = ns.s * 2 %}{% endfor %}",
+            "{% set ns = namespace(s='ab') %}{% for i in range(64) %}\
+             {% set ns.s = ns.s | replace('a', 'aa') %}{% endfor %}",
+            "{% set ns = namespace(s='ab') %}{% for i in range(64) %}\
+             {% set ns.s = [ns.s, ns.s] | join %}{% endfor %}",
+            // Doubling a list.
+            "{% set ns = namespace(l=[1]) %}{% for i in range(64) %}\
+             {% set ns.l = ns.l + ns.l %}{% endfor %}",
+            // Output: 100 GB of `{{ }}`, of raw text, and of a macro's captured output.
+            "{% for i in range(100000) %}{{ 'x' * 1000000 }}{% endfor %}",
+            "{% macro m() %}{% for i in range(100000) %}{{ 'y' * 100000 }}{% endfor %}\
+             {% endmacro %}{% set s = m() %}",
+        ];
+        let raw = format!(
+            "{{% for i in range(100000) %}}{}{{% endfor %}}",
+            "x".repeat(4096)
+        );
+        for source in cases.iter().copied().chain([raw.as_str()]) {
+            let e = render_error(source, "Hi");
+            let budget = 64 * 1024 * 1024 + 16 * (source.len() as u64 + 4 + 2);
+            let over = format!("rendering made more than {budget} bytes of text");
+            assert!(e.contains(&over), "{source}: {e}");
+            assert!(e.contains("template line 1"), "{source}: {e}");
+            assert!(!e.contains('\n'), "{e}");
+        }
+        let e = render_error("{{ 'a' | indent(1000000000000) }}", "Hi");
+        assert!(e.contains("indent width 1000000000000 is over 4096"), "{e}");
+    }
+
+    #[test]
+    fn a_large_message_renders_within_its_budget() {
+        let t = ChatTemplate::new(CHATML, "<|im_start|>", "<|im_end|>").unwrap();
+        let content = "word ".repeat(4 << 20);
+        let out = t.render(&[ChatMessage::user(&content)], true).unwrap();
+        assert!(out.contains(&content));
+        // Macros, recursive loops and `indent` still work under the rewrite.
+        let t = ChatTemplate::new(
+            "{% macro say(m) %}[{{ m.role }}]{{ m.content | indent(2) }}{% endmacro %}\
+             {% for m in messages %}{{ say(m) }}{% endfor %}\
+             {% for x in [[1, [2]], 3] recursive %}{% if x is iterable %}{{ loop(x) }}\
+             {% else %}{{ x }}{% endif %}{% endfor %}",
+            "",
+            "",
+        )
+        .unwrap();
+        let out = t
+            .render(
+                &[ChatMessage::user("a\nb"), ChatMessage::assistant("c")],
+                false,
+            )
+            .unwrap();
+        assert_eq!(out, "[user]a\n  b[assistant]c123");
     }
 
     #[test]

@@ -114,7 +114,7 @@ pub struct InvalidGguf {
 }
 
 fn string_array(items: &[&str]) -> Value {
-    Value::Array(
+    Value::array(
         ValueType::String,
         items.iter().map(|s| Value::from(*s)).collect(),
     )
@@ -130,8 +130,12 @@ pub fn invalid_gguf_cases(src: &GgufFile) -> Vec<InvalidGguf> {
         .unwrap_or_default();
     merges.push("qqq zzz");
     let shortened = |key: &str| -> Option<Value> {
-        let (ty, items) = meta.get_array(key).ok()?;
-        Some(Value::Array(ty, items[..items.len() - 1].to_vec()))
+        let array = meta.get_array(key).ok()?;
+        let items = array.to_values();
+        Some(Value::array(
+            array.elem_type(),
+            items[..items.len() - 1].to_vec(),
+        ))
     };
     let case = |name, edits, needles| InvalidGguf {
         name,

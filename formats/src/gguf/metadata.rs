@@ -1,5 +1,7 @@
 //! GGUF metadata: key/value pairs in file order, lookup by key, typed getters that widen.
-use super::{Value, ValueType};
+#[cfg(test)]
+use super::ValueType;
+use super::{Array, Value};
 use crate::{Error, Result};
 use std::collections::HashMap;
 
@@ -160,32 +162,30 @@ impl Metadata {
     pub fn opt_str(&self, key: &str) -> Result<Option<&str>> {
         self.typed(key, "a string", Value::as_str)
     }
-    /// An array (any element type): its element type and elements.
-    pub fn opt_array(&self, key: &str) -> Result<Option<(ValueType, &[Value])>> {
+    /// An array (any element type).
+    pub fn opt_array(&self, key: &str) -> Result<Option<&Array>> {
         self.typed(key, "an array", Value::as_array)
     }
     /// An array of strings.
     pub fn opt_str_array(&self, key: &str) -> Result<Option<Vec<&str>>> {
-        self.typed(key, "an array of string", |v| {
-            v.as_array()?.1.iter().map(Value::as_str).collect()
-        })
+        self.typed(key, "an array of string", |v| v.as_array()?.strs().ok())
     }
     /// An array of F32 or F64 (F64 rounded to f32).
     pub fn opt_f32_array(&self, key: &str) -> Result<Option<Vec<f32>>> {
         self.typed(key, "an array of float32 or float64", |v| {
-            v.as_array()?.1.iter().map(Value::as_f32).collect()
+            v.as_array()?.iter().map(|x| x.as_f32()).collect()
         })
     }
     /// An array of any integer type whose values fit in i32.
     pub fn opt_i32_array(&self, key: &str) -> Result<Option<Vec<i32>>> {
         self.typed(key, "an array of integers that fit in i32", |v| {
-            v.as_array()?.1.iter().map(Value::as_i32).collect()
+            v.as_array()?.iter().map(|x| x.as_i32()).collect()
         })
     }
     /// An array of any integer type whose values fit in u32.
     pub fn opt_u32_array(&self, key: &str) -> Result<Option<Vec<u32>>> {
         self.typed(key, "an array of integers that fit in u32", |v| {
-            v.as_array()?.1.iter().map(Value::as_u32).collect()
+            v.as_array()?.iter().map(|x| x.as_u32()).collect()
         })
     }
 
@@ -213,7 +213,7 @@ impl Metadata {
     pub fn get_str(&self, key: &str) -> Result<&str> {
         Self::required(key, self.opt_str(key))
     }
-    pub fn get_array(&self, key: &str) -> Result<(ValueType, &[Value])> {
+    pub fn get_array(&self, key: &str) -> Result<&Array> {
         Self::required(key, self.opt_array(key))
     }
     pub fn get_str_array(&self, key: &str) -> Result<Vec<&str>> {
@@ -242,11 +242,11 @@ mod tests {
             ("a.s".into(), Value::from("hi")),
             (
                 "a.strs".into(),
-                Value::Array(ValueType::String, vec!["x".into(), "y".into()]),
+                Value::array(ValueType::String, vec!["x".into(), "y".into()]),
             ),
             (
                 "a.ints".into(),
-                Value::Array(ValueType::U8, vec![Value::U8(1), Value::U8(2)]),
+                Value::array(ValueType::U8, vec![Value::U8(1), Value::U8(2)]),
             ),
         ])
         .unwrap()

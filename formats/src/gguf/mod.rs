@@ -4,6 +4,7 @@
 //! key/value pairs, tensor infos (name, n_dims u32, dims u64 innermost first, type u32,
 //! offset u64 relative to the data section), padding to `general.alignment`, tensor data.
 
+mod array;
 mod cursor;
 pub mod keys;
 mod metadata;
@@ -12,6 +13,7 @@ mod value;
 pub mod vocab;
 mod writer;
 
+pub use array::{Array, Strings};
 pub use metadata::Metadata;
 pub use reader::{tensor_n_bytes, GgufFile, GgufHeader, TensorInfo, MAX_ARRAY_DEPTH, MAX_DIMS};
 pub use value::{Value, ValueType};

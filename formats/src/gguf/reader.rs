@@ -5,7 +5,7 @@
 //! anything is allocated, so a corrupt header is an error naming the key or tensor and the
 //! byte offset, never a huge allocation or a panic.
 use super::cursor::Cursor;
-use super::{GgmlDims, Metadata, Value, ValueType, ALIGNMENT_KEY, DEFAULT_ALIGNMENT, MAGIC};
+use super::{Array, GgmlDims, Metadata, Value, ValueType, ALIGNMENT_KEY, DEFAULT_ALIGNMENT, MAGIC};
 use crate::{Error, GgmlType, Result};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -242,8 +242,9 @@ fn check_count(cur: &Cursor, count: u64, min_bytes: u64, what: &str, at: usize) 
 }
 
 /// Parsed metadata may take at most this many times its size on disk in memory (plus
-/// `METADATA_MEMORY_SLACK`): a 4-byte integer becomes one [`Value`] (8 times), a byte array
-/// would be 32 times its size.
+/// `METADATA_MEMORY_SLACK`). Arrays are compact ([`Array`]: one byte per `uint8` element, a
+/// string's bytes plus its end offset), so only scalars and arrays of arrays, one [`Value`]
+/// each, come near it.
 pub const METADATA_MEMORY_FACTOR: u64 = 8;
 
 /// Memory parsed metadata may take beyond `METADATA_MEMORY_FACTOR` times its size on disk
@@ -254,9 +255,20 @@ pub const METADATA_MEMORY_SLACK: u64 = 16 << 20;
 struct MemoryTally {
     /// Where the metadata starts in the file.
     start: usize,
-    /// Bytes of `Value`s and entries parsed so far (array elements included; string heap
-    /// excluded, which is never more than the string's bytes on disk).
+    /// Bytes of `Value`s, array elements and entries parsed so far (string heap excluded,
+    /// which is never more than the string's bytes on disk).
     value_bytes: u64,
+}
+
+/// The bytes one element of type `elem` takes in memory: in an [`Array`] when `in_array`, else
+/// as a [`Value`].
+fn bytes_in_memory(elem: ValueType, in_array: bool) -> u64 {
+    let bytes = match (in_array, elem) {
+        (true, ValueType::String) => std::mem::size_of::<usize>(),
+        (true, ValueType::Array) | (false, _) => std::mem::size_of::<Value>(),
+        (true, fixed) => fixed.fixed_size().unwrap_or(std::mem::size_of::<Value>()),
+    };
+    bytes as u64
 }
 
 impl MemoryTally {
@@ -267,10 +279,11 @@ impl MemoryTally {
         cur: &Cursor,
         count: u64,
         elem: ValueType,
+        in_array: bool,
         ctx: &str,
         at: usize,
     ) -> Result<()> {
-        let value_size = std::mem::size_of::<Value>() as u64;
+        let value_size = bytes_in_memory(elem, in_array);
         let in_memory = self
             .value_bytes
             .saturating_add(count.saturating_mul(value_size));
@@ -320,7 +333,7 @@ fn read_metadata(cur: &mut Cursor, n_kv: u64) -> Result<Metadata> {
             + std::mem::size_of::<(String, usize)>()
             + 2 * key.len();
         tally.value_bytes = tally.value_bytes.saturating_add(entry_bytes as u64);
-        tally.reserve(cur, 1, ty, &ctx, type_at)?;
+        tally.reserve(cur, 1, ty, false, &ctx, type_at)?;
         let value = read_value(cur, ty, &ctx, 0, &mut tally)?;
         if metadata.contains(key) {
             return Err(cur.corrupt(format!(
@@ -387,12 +400,21 @@ fn read_array(cur: &mut Cursor, ctx: &str, depth: usize, tally: &mut MemoryTally
             "{ctx}: array at byte offset {at} claims {count} {elem} elements, which cannot fit in the {left} bytes left"
         )));
     }
-    tally.reserve(cur, count, elem, ctx, at)?;
-    let mut items = Vec::with_capacity(count as usize);
-    for _ in 0..count {
-        items.push(read_value(cur, elem, ctx, depth + 1, tally)?);
+    tally.reserve(cur, count, elem, true, ctx, at)?;
+    if let Some(size) = elem.fixed_size().filter(|_| elem != ValueType::Bool) {
+        // Whole numbers at once: `count` of them fit in what is left (checked above).
+        let bytes = cur.take(count.saturating_mul(size as u64), ctx)?;
+        if let Some(items) = Array::from_le_bytes(elem, bytes) {
+            return Ok(Value::Array(items));
+        }
     }
-    Ok(Value::Array(elem, items))
+    let mut items = Array::with_capacity(elem, count as usize);
+    for _ in 0..count {
+        let item = read_value(cur, elem, ctx, depth + 1, tally)?;
+        // Cannot fail: read_value gives an `elem`.
+        let _ = items.push(item);
+    }
+    Ok(Value::Array(items))
 }
 
 fn read_tensor_info(cur: &mut Cursor, index: u64) -> Result<TensorInfo> {

@@ -44,7 +44,7 @@ fn small_metadata() -> Vec<(String, Value)> {
         ("a.u32".into(), Value::U32(7)),
         (
             "a.strs".into(),
-            Value::Array(ValueType::String, vec!["x".into(), "▁é".into()]),
+            Value::array(ValueType::String, vec!["x".into(), "▁é".into()]),
         ),
     ]
 }
@@ -362,7 +362,7 @@ fn writer_checks_sizes_and_specs() {
     assert!(GgufWriter::new(Vec::new(), &meta, &dup).is_err());
     let mixed = vec![(
         "m".to_string(),
-        Value::Array(ValueType::U8, vec![Value::U8(1), Value::I8(1)]),
+        Value::array(ValueType::U8, vec![Value::U8(1), Value::I8(1)]),
     )];
     let e = GgufWriter::new(Vec::new(), &mixed, &[])
         .err()
@@ -398,7 +398,7 @@ fn arb_value() -> impl Strategy<Value = Value> {
             let ty = template.type_of();
             // Elements of the template's type (arrays: of its element type).
             let elem = same_type_as(template);
-            proptest::collection::vec(elem, n..=n).prop_map(move |items| Value::Array(ty, items))
+            proptest::collection::vec(elem, n..=n).prop_map(move |items| Value::array(ty, items))
         })
     })
 }
@@ -422,13 +422,14 @@ fn same_type_as(v: Value) -> BoxedStrategy<Value> {
         Value::F64(_) => any::<u64>()
             .prop_map(|b| Value::F64(f64::from_bits(b)))
             .boxed(),
-        Value::Array(ty, items) => {
-            let elem = match items.into_iter().next() {
+        Value::Array(items) => {
+            let ty = items.elem_type();
+            let elem = match items.iter().next() {
                 Some(first) => same_type_as(first),
                 None => same_type_as(zero_of(ty)),
             };
             proptest::collection::vec(elem, 0..4)
-                .prop_map(move |v| Value::Array(ty, v))
+                .prop_map(move |v| Value::array(ty, v))
                 .boxed()
         }
     }
@@ -446,7 +447,7 @@ fn zero_of(ty: ValueType) -> Value {
         ValueType::F32 => Value::F32(0.0),
         ValueType::Bool => Value::Bool(false),
         ValueType::String => Value::String(String::new()),
-        ValueType::Array => Value::Array(ValueType::U8, Vec::new()),
+        ValueType::Array => Value::array(ValueType::U8, Vec::new()),
         ValueType::U64 => Value::U64(0),
         ValueType::I64 => Value::I64(0),
         ValueType::F64 => Value::F64(0.0),
@@ -458,8 +459,10 @@ fn same(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::F32(x), Value::F32(y)) => x.to_bits() == y.to_bits(),
         (Value::F64(x), Value::F64(y)) => x.to_bits() == y.to_bits(),
-        (Value::Array(t, xs), Value::Array(u, ys)) => {
-            t == u && xs.len() == ys.len() && xs.iter().zip(ys).all(|(x, y)| same(x, y))
+        (Value::Array(xs), Value::Array(ys)) => {
+            xs.elem_type() == ys.elem_type()
+                && xs.len() == ys.len()
+                && xs.iter().zip(ys.iter()).all(|(x, y)| same(&x, &y))
         }
         _ => a == b,
     }
@@ -521,4 +524,42 @@ proptest! {
             prop_assert_eq!(h.tensor_data(&bytes, t).unwrap(), &d[..]);
         }
     }
+}
+
+/// Arrays parse into typed vectors: about their size on disk in memory (issue 13, item 4: a
+/// byte array took 33 times its size as a Vec of Values).
+#[test]
+fn arrays_are_stored_compactly() {
+    let n = 10_000usize;
+    let tokens: Vec<Value> = (0..n).map(|i| Value::from(format!("t{i}"))).collect();
+    let text_bytes: usize = (0..n).map(|i| format!("t{i}").len()).sum();
+    let meta = vec![
+        (
+            "a.u8".to_string(),
+            Value::array(ValueType::U8, vec![Value::U8(7); n]),
+        ),
+        (
+            "a.f32".to_string(),
+            Value::array(ValueType::F32, vec![Value::F32(0.5); n]),
+        ),
+        (
+            "a.bool".to_string(),
+            Value::array(ValueType::Bool, vec![Value::Bool(true); n]),
+        ),
+        (
+            "a.str".to_string(),
+            Value::array(ValueType::String, tokens.clone()),
+        ),
+    ];
+    let h = parse(&write(&meta, &[], &[])).unwrap();
+    let heap = |key: &str| h.metadata.get_array(key).unwrap().heap_bytes();
+    assert_eq!(heap("a.u8"), n);
+    assert_eq!(heap("a.f32"), 4 * n);
+    assert_eq!(heap("a.bool"), n);
+    // The text (its buffer may have grown to twice its length) and one end offset each.
+    let strs = heap("a.str");
+    assert!(strs <= 2 * text_bytes + 8 * n, "{strs} bytes");
+    // And they read back as they were written.
+    assert_eq!(h.metadata.get_array("a.str").unwrap().to_values(), tokens);
+    assert_eq!(h.metadata.get_f32_array("a.f32").unwrap(), vec![0.5; n]);
 }

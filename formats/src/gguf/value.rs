@@ -1,5 +1,6 @@
 //! GGUF metadata values: the 13 value types, arrays possibly nested.
 
+use super::Array;
 use std::fmt;
 
 /// GGUF value type ids as stored in the file.
@@ -93,7 +94,8 @@ impl fmt::Display for ValueType {
     }
 }
 
-/// One metadata value. Arrays keep their element type so an empty array round-trips.
+/// One metadata value. Arrays keep their element type so an empty array round-trips, and
+/// hold their elements compactly ([`Array`]); build one with [`Value::array`].
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
     U8(u8),
@@ -105,7 +107,7 @@ pub enum Value {
     F32(f32),
     Bool(bool),
     String(String),
-    Array(ValueType, Vec<Value>),
+    Array(Array),
     U64(u64),
     I64(i64),
     F64(f64),
@@ -133,7 +135,7 @@ impl Value {
     /// A short description for error messages: "uint32", "array of string".
     pub fn type_description(&self) -> String {
         match self {
-            Value::Array(t, _) => format!("array of {t}"),
+            Value::Array(a) => format!("array of {}", a.elem_type()),
             other => other.type_of().name().to_string(),
         }
     }
@@ -205,10 +207,15 @@ impl Value {
         }
     }
 
-    /// The element type and the elements of an array.
-    pub fn as_array(&self) -> Option<(ValueType, &[Value])> {
+    /// An array of `elem` elements holding `items` (compact when each is an `elem`).
+    pub fn array(elem: ValueType, items: Vec<Value>) -> Value {
+        Value::Array(Array::from_values(elem, items))
+    }
+
+    /// The elements of an array.
+    pub fn as_array(&self) -> Option<&Array> {
         match self {
-            Value::Array(t, items) => Some((*t, items)),
+            Value::Array(a) => Some(a),
             _ => None,
         }
     }
@@ -297,7 +304,7 @@ impl fmt::Display for Value {
             Value::F64(v) => write!(f, "{v:?}"),
             Value::Bool(v) => write!(f, "{v}"),
             Value::String(s) => write!(f, "{s:?}"),
-            Value::Array(_, items) => {
+            Value::Array(items) => {
                 let limit = f.precision().unwrap_or(usize::MAX);
                 f.write_str("[")?;
                 for (i, item) in items.iter().take(limit).enumerate() {
@@ -345,7 +352,7 @@ mod tests {
 
     #[test]
     fn display_limits_arrays() {
-        let v = Value::Array(ValueType::U8, (0..5).map(Value::U8).collect());
+        let v = Value::array(ValueType::U8, (0..5).map(Value::U8).collect());
         assert_eq!(v.to_string(), "[0, 1, 2, 3, 4]");
         assert_eq!(format!("{v:.2}"), "[0, 1, ... (3 more)]");
         assert_eq!(Value::from("a\"b").to_string(), "\"a\\\"b\"");

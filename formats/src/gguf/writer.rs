@@ -229,22 +229,23 @@ fn encode_value(buf: &mut Vec<u8>, value: &Value, key: &str, depth: usize) -> Re
         Value::F64(v) => buf.extend_from_slice(&v.to_le_bytes()),
         Value::Bool(v) => buf.push(u8::from(*v)),
         Value::String(s) => put_string(buf, s),
-        Value::Array(elem, items) => {
+        Value::Array(array) => {
+            let elem = &array.elem_type();
             if depth >= MAX_ARRAY_DEPTH {
                 return Err(Error::Write(format!(
                     "key `{key}`: arrays nested deeper than {MAX_ARRAY_DEPTH}"
                 )));
             }
             buf.extend_from_slice(&elem.id().to_le_bytes());
-            buf.extend_from_slice(&(items.len() as u64).to_le_bytes());
-            for (i, item) in items.iter().enumerate() {
+            buf.extend_from_slice(&(array.len() as u64).to_le_bytes());
+            for (i, item) in array.iter().enumerate() {
                 if item.type_of() != *elem {
                     return Err(Error::Write(format!(
                         "key `{key}`: element {i} of an array of {elem} is a {}",
                         item.type_description()
                     )));
                 }
-                encode_value(buf, item, key, depth + 1)?;
+                encode_value(buf, &item, key, depth + 1)?;
             }
         }
     }

@@ -82,7 +82,7 @@ impl ModelConfig {
         let vocab_size = keys.opt_count(&key(arch::VOCAB_SIZE));
         let rope_scaling = keys.opt_string(&key(arch::ROPE_SCALING_TYPE));
         let n_tokens = match meta.get(tokenizer::TOKENS) {
-            Some(Value::Array(_, items)) => Some(items.len()),
+            Some(Value::Array(items)) => Some(items.len()),
             _ => None,
         };
 

@@ -3,7 +3,7 @@ use crate::gguf::{GgmlDims, Value, ValueType};
 use crate::GgmlType;
 
 fn strings(items: &[&str]) -> Value {
-    Value::Array(
+    Value::array(
         ValueType::String,
         items.iter().map(|s| Value::from(*s)).collect(),
     )
@@ -160,7 +160,7 @@ fn inconsistent_tokenizers_are_named() {
         ),
         (
             "tokenizer.ggml.scores",
-            Value::Array(ValueType::F32, vec![Value::F32(0.0)]),
+            Value::array(ValueType::F32, vec![Value::F32(0.0)]),
             "key `tokenizer.ggml.scores`: 1 entries for 6 tokens",
         ),
         (

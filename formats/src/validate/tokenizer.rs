@@ -4,7 +4,7 @@
 //! replacements whose work is bounded by the input.
 
 use crate::gguf::keys::{edge_tokenizer as etk, tokenizer as tk};
-use crate::gguf::Value;
+use crate::gguf::{Array, Value};
 use std::collections::HashSet;
 
 /// Key lookup over any metadata store (a parsed GGUF, or entries about to be written).
@@ -163,16 +163,16 @@ fn string<'v>(get: Lookup<'_, 'v>, key: &str) -> Result<Option<&'v str>, String>
     }
 }
 
-fn array<'v>(get: Lookup<'_, 'v>, key: &str) -> Result<Option<&'v [Value]>, String> {
+fn array<'v>(get: Lookup<'_, 'v>, key: &str) -> Result<Option<&'v Array>, String> {
     match get(key) {
         None => Ok(None),
-        Some(Value::Array(_, items)) => Ok(Some(items.as_slice())),
+        Some(Value::Array(items)) => Ok(Some(items)),
         Some(other) => Err(wrong(key, "an array", other)),
     }
 }
 
 fn array_len(get: Lookup<'_, '_>, key: &str) -> Result<Option<usize>, String> {
-    Ok(array(get, key)?.map(<[Value]>::len))
+    Ok(array(get, key)?.map(Array::len))
 }
 
 fn strings<'v>(get: Lookup<'_, 'v>, key: &str) -> Result<Option<Vec<&'v str>>, String> {
@@ -180,12 +180,8 @@ fn strings<'v>(get: Lookup<'_, 'v>, key: &str) -> Result<Option<Vec<&'v str>>, S
         return Ok(None);
     };
     items
-        .iter()
-        .map(|v| {
-            v.as_str()
-                .ok_or_else(|| wrong(key, "an array of strings", v))
-        })
-        .collect::<Result<Vec<_>, _>>()
+        .strs()
+        .map_err(|v| wrong(key, "an array of strings", &v))
         .map(Some)
 }
 
@@ -197,7 +193,7 @@ fn integers(get: Lookup<'_, '_>, key: &str) -> Result<Option<Vec<i128>>, String>
         .iter()
         .map(|v| {
             v.as_i128()
-                .ok_or_else(|| wrong(key, "an array of integers", v))
+                .ok_or_else(|| wrong(key, "an array of integers", &v))
         })
         .collect::<Result<Vec<_>, _>>()
         .map(Some)

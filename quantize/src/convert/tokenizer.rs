@@ -196,7 +196,7 @@ fn build(inputs: &Inputs) -> Result<Vec<(String, Value)>> {
             // llama.cpp's LlamaHfVocab gives every token the placeholder score -1000.
             put(
                 tk::SCORES,
-                Value::Array(ValueType::F32, vec![Value::F32(-1000.0); tokens.len()]),
+                Value::array(ValueType::F32, vec![Value::F32(-1000.0); tokens.len()]),
             );
             put(tk::TOKEN_TYPE, i32_array(&types));
         }
@@ -222,14 +222,14 @@ fn build(inputs: &Inputs) -> Result<Vec<(String, Value)>> {
 }
 
 fn string_array(items: Vec<String>) -> Value {
-    Value::Array(
+    Value::array(
         ValueType::String,
         items.into_iter().map(Value::String).collect(),
     )
 }
 
 fn i32_array(items: &[i32]) -> Value {
-    Value::Array(
+    Value::array(
         ValueType::I32,
         items.iter().map(|&v| Value::I32(v)).collect(),
     )
@@ -686,21 +686,21 @@ fn edge_keys(
     added.sort_by_key(|a| a.id);
     put(
         etk::ADDED_TOKEN_IDS,
-        Value::Array(
+        Value::array(
             ValueType::U32,
             added.iter().map(|a| Value::U32(a.id)).collect(),
         ),
     );
     put(
         etk::ADDED_TOKEN_SPECIAL,
-        Value::Array(
+        Value::array(
             ValueType::Bool,
             added.iter().map(|a| Value::Bool(a.special)).collect(),
         ),
     );
     put(
         etk::ADDED_TOKEN_NORMALIZED,
-        Value::Array(
+        Value::array(
             ValueType::Bool,
             added.iter().map(|a| Value::Bool(a.normalized)).collect(),
         ),

@@ -1,7 +1,7 @@
 //! Typed reads of tokenizer keys from GGUF metadata; errors name the key.
 
 use crate::{Error, Result};
-use edge_formats::gguf::Value;
+use edge_formats::gguf::{Array, Value};
 
 /// Key lookup over any metadata store.
 pub(crate) struct Meta<'a> {
@@ -26,7 +26,7 @@ fn type_name(v: &Value) -> &'static str {
         Value::F32(_) => "f32",
         Value::Bool(_) => "bool",
         Value::String(_) => "string",
-        Value::Array(..) => "array",
+        Value::Array(_) => "array",
         Value::U64(_) => "u64",
         Value::I64(_) => "i64",
         Value::F64(_) => "f64",
@@ -85,10 +85,10 @@ impl<'a> Meta<'a> {
         Ok(Some(id as u32))
     }
 
-    fn array(&self, key: &str) -> Result<Option<&'a [Value]>> {
+    fn array(&self, key: &str) -> Result<Option<&'a Array>> {
         match (self.get)(key) {
             None => Ok(None),
-            Some(Value::Array(_, items)) => Ok(Some(items.as_slice())),
+            Some(Value::Array(items)) => Ok(Some(items)),
             Some(other) => Err(wrong(key, "an array", other)),
         }
     }
@@ -98,12 +98,8 @@ impl<'a> Meta<'a> {
             return Ok(None);
         };
         items
-            .iter()
-            .map(|v| match v {
-                Value::String(s) => Ok(s.as_str()),
-                other => Err(wrong(key, "an array of strings", other)),
-            })
-            .collect::<Result<Vec<_>>>()
+            .strs()
+            .map_err(|v| wrong(key, "an array of strings", &v))
             .map(Some)
     }
 
@@ -113,7 +109,7 @@ impl<'a> Meta<'a> {
         };
         items
             .iter()
-            .map(|v| as_i64(v).ok_or_else(|| wrong(key, "an array of integers", v)))
+            .map(|v| as_i64(&v).ok_or_else(|| wrong(key, "an array of integers", &v)))
             .collect::<Result<Vec<_>>>()
             .map(Some)
     }
@@ -124,7 +120,7 @@ impl<'a> Meta<'a> {
         };
         items
             .iter()
-            .map(|v| match *v {
+            .map(|v| match v {
                 Value::F32(x) => Ok(x),
                 Value::F64(x) => Ok(x as f32),
                 ref other => Err(wrong(key, "an array of floats", other)),
@@ -140,8 +136,8 @@ impl<'a> Meta<'a> {
         items
             .iter()
             .map(|v| match v {
-                Value::Bool(b) => Ok(*b),
-                other => Err(wrong(key, "an array of bools", other)),
+                Value::Bool(b) => Ok(b),
+                ref other => Err(wrong(key, "an array of bools", other)),
             })
             .collect::<Result<Vec<_>>>()
             .map(Some)

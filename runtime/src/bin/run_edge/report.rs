@@ -10,12 +10,9 @@ use std::time::Duration;
 
 /// The model file as text generation needs it (weights, tokenizer, chat template).
 pub fn open_model(path: &Path) -> Result<Arc<TextModel>, CliError> {
-    if !path.is_file() {
-        return Err(CliError::msg(format!(
-            "model file {} does not exist or is not a file",
-            path.display()
-        )));
-    }
+    // Names what is there instead: a FIFO, a folder, a symlink loop, nothing.
+    edge_formats::regular_file::check_regular(path)
+        .map_err(|e| CliError::msg(format!("model file {e}")))?;
     Ok(Arc::new(TextModel::open(path)?))
 }
 
