@@ -476,7 +476,7 @@ fn par_attention(
     let hd = args.shape.head_dim;
     let n_ctx = args.shape.n_ctx;
     let qd = n_head * hd;
-    let n = if qd == 0 { 0 } else { q.len() / qd };
+    let n = q.len().checked_div(qd).unwrap_or(0);
     let n_tiles = n.div_ceil(QUERY_TILE);
     let (scores, out) = (SharedOut::new(scores), SharedOut::new(out));
     let items = ChunkCounter::new(n_head * n_tiles);
