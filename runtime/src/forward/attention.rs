@@ -65,11 +65,20 @@ pub fn attend_tile(
             for (i, sc) in scores.iter_mut().enumerate() {
                 softmax_in_place(&mut sc[..n_all + i]);
             }
-            for (p, val) in values.chunks_exact(hd).enumerate() {
-                for (sc, out) in scores.iter().zip(outs.iter_mut()).skip(first_query(p)) {
-                    let weight = sc[p];
-                    for (o, &x) in out.iter_mut().zip(val) {
-                        *o += weight * x;
+            // out += p_t v_t over t in order; four rows at a time where a query takes all
+            // four, each output kept in a register across them (the same operations)
+            for (c, vals) in values.chunks(VALUE_ROWS * hd).enumerate() {
+                let p0 = c * VALUE_ROWS;
+                for (i, (sc, out)) in scores.iter().zip(outs.iter_mut()).enumerate() {
+                    let n_keys = (n_all + i).saturating_sub(p0).min(vals.len() / hd);
+                    if n_keys == VALUE_ROWS {
+                        add_weighted_rows(out, vals, hd, &sc[p0..p0 + VALUE_ROWS]);
+                    } else {
+                        for (val, &weight) in vals.chunks_exact(hd).zip(&sc[p0..p0 + n_keys]) {
+                            for (o, &x) in out.iter_mut().zip(val) {
+                                *o += weight * x;
+                            }
+                        }
                     }
                 }
             }
@@ -111,6 +120,22 @@ pub fn attend_tile(
                 }
             }
         }
+    }
+}
+
+/// Value rows `add_weighted_rows` adds in one pass.
+const VALUE_ROWS: usize = 4;
+
+/// out_j = (((out_j + w0 v0_j) + w1 v1_j) + w2 v2_j) + w3 v3_j: four rows in order, every
+/// product and sum rounded as in four separate passes.
+// vals (VALUE_ROWS, hd), weights (VALUE_ROWS) -> out (hd)
+fn add_weighted_rows(out: &mut [f32], vals: &[f32], hd: usize, weights: &[f32]) {
+    let [w0, w1, w2, w3] = [weights[0], weights[1], weights[2], weights[3]];
+    let (v0, rest) = vals.split_at(hd);
+    let (v1, rest) = rest.split_at(hd);
+    let (v2, v3) = rest.split_at(hd);
+    for ((((o, &a), &b), &c), &d) in out.iter_mut().zip(v0).zip(v1).zip(v2).zip(v3) {
+        *o = *o + w0 * a + w1 * b + w2 * c + w3 * d;
     }
 }
 
