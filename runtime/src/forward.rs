@@ -23,7 +23,7 @@ use crate::kernels::{generic, Activation, ActivationForms, Kernels, LlamaBatch, 
 use crate::model::{ModelConfig, Weights};
 use crate::threads::{chunk_rows, ChunkCounter, ThreadPool};
 use crate::{Error, Result};
-use attention::{attend_head, round_to_f16_in_place, AttentionArgs};
+use attention::{attend_tile, round_to_f16_in_place, AttentionArgs, QUERY_TILE};
 pub use kv_cache::{KvCache, KvShape, KvType};
 use ops::{add_in_place, rms_norm, RopeTable};
 
@@ -48,7 +48,7 @@ pub struct RunState {
     pub v: Vec<f32>,
     /// attention output, heads concatenated (batch, n_head * head_dim)
     pub att_out: Vec<f32>,
-    /// attention scores per head of one token (n_head, n_ctx)
+    /// attention scores of each token and head (batch, n_head, n_ctx), f32 cache only
     pub scores: Vec<f32>,
     /// output of attn_output or ffn_down before the residual add (batch, n_embd)
     pub proj: Vec<f32>,
@@ -97,7 +97,10 @@ impl RunState {
             k: rows(cfg.kv_dim())?,
             v: rows(cfg.kv_dim())?,
             att_out: rows(cfg.q_dim())?,
-            scores: alloc::zeroed("attention scores", cfg.n_head.saturating_mul(n_ctx))?,
+            scores: alloc::zeroed(
+                "attention scores",
+                batch.saturating_mul(cfg.n_head).saturating_mul(n_ctx),
+            )?,
             proj: rows(cfg.n_embd)?,
             gate: rows(cfg.n_ff)?,
             up: rows(cfg.n_ff)?,
@@ -140,7 +143,9 @@ impl RunState {
             .checked_mul(4)?
             .checked_add(act_bytes(d.max(qd), act_forms(weights))?)?
             .checked_add(act_bytes(ff, ff_forms)?)?;
-        let scores = (cfg.n_head as u64).checked_mul(n_ctx as u64)?;
+        let scores = batch
+            .checked_mul(cfg.n_head as u64)?
+            .checked_mul(n_ctx as u64)?;
         let rope = (n_ctx as u64).checked_mul((cfg.n_rot / 2) as u64 * 2)?;
         let per_ctx_floats = scores.checked_add(rope)?.checked_add(cfg.n_vocab as u64)?;
         per_token
@@ -278,28 +283,24 @@ pub fn step(
                 row(&st.v, kvd, t),
             );
         }
-        let layer_args = AttentionArgs {
+        let args = AttentionArgs {
             cache: &st.kv,
             shape: st.kv_shape,
             layer,
-            n_pos: 0,
             group: cfg.n_head / cfg.n_head_kv,
             scale: 1.0 / (cfg.head_dim as f32).sqrt(),
             kernels: *kernels,
         };
+        par_attention(
+            cx.pool,
+            &args,
+            cfg.n_head,
+            pos0,
+            &st.q[..n * qd],
+            &mut st.scores,
+            &mut st.att_out,
+        )?;
         for t in 0..n {
-            let args = AttentionArgs {
-                n_pos: pos0 + t + 1,
-                ..layer_args
-            };
-            par_attention(
-                cx.pool,
-                &args,
-                cfg.n_head,
-                row(&st.q, qd, t),
-                &mut st.scores,
-                row_mut(&mut st.att_out, qd, t),
-            )?;
             st.act[t].prepare(kernels, row(&st.att_out, qd, t));
         }
         par_matmuls(
@@ -460,30 +461,49 @@ fn par_matmuls<const N: usize>(
     .map_err(|_| job_panicked("a matrix product"))
 }
 
-/// Attention for all query heads; the pool's threads take heads as they come.
-// q (n_head * head_dim), scores (n_head, n_ctx) -> out (n_head * head_dim)
+/// Attention of every query head for the tokens of `q` at positions pos0..: the pool's
+/// threads take (head, tile of QUERY_TILE tokens) pairs as they come.
+// q (n, n_head * head_dim), scores (batch, n_head, n_ctx) -> out (n, n_head * head_dim)
 fn par_attention(
     pool: &mut ThreadPool,
     args: &AttentionArgs<'_>,
     n_head: usize,
+    pos0: usize,
     q: &[f32],
     scores: &mut [f32],
     out: &mut [f32],
 ) -> Result<()> {
     let hd = args.shape.head_dim;
     let n_ctx = args.shape.n_ctx;
+    let qd = n_head * hd;
+    let n = q.len().checked_div(qd).unwrap_or(0);
+    let n_tiles = n.div_ceil(QUERY_TILE);
     let (scores, out) = (SharedOut::new(scores), SharedOut::new(out));
-    let heads = ChunkCounter::new(n_head);
+    let items = ChunkCounter::new(n_head * n_tiles);
     pool.run(|| {
-        while let Some(h) = heads.take() {
-            // SAFETY: each head is taken once; its scores row and output slice are its own.
-            let (sc, o) = unsafe {
-                (
-                    scores.range(h * n_ctx, (h + 1) * n_ctx),
-                    out.range(h * hd, (h + 1) * hd),
-                )
-            };
-            attend_head(args, h, &q[h * hd..(h + 1) * hd], sc, o);
+        while let Some(item) = items.take() {
+            let (h, t0) = (item % n_head, item / n_head * QUERY_TILE);
+            let t1 = (t0 + QUERY_TILE).min(n);
+            let mut queries: [&[f32]; QUERY_TILE] = [&[]; QUERY_TILE];
+            let mut sc: [&mut [f32]; QUERY_TILE] = Default::default();
+            let mut outs: [&mut [f32]; QUERY_TILE] = Default::default();
+            for (i, t) in (t0..t1).enumerate() {
+                let at = t * qd + h * hd;
+                queries[i] = &q[at..at + hd];
+                let s = (t * n_head + h) * n_ctx;
+                // SAFETY: each (head, tile) item is taken once, and its (token, head) score
+                // rows and output slices belong to no other item.
+                (sc[i], outs[i]) = unsafe { (scores.range(s, s + n_ctx), out.range(at, at + hd)) };
+            }
+            let m = t1 - t0;
+            attend_tile(
+                args,
+                h,
+                pos0 + t0,
+                &queries[..m],
+                &mut sc[..m],
+                &mut outs[..m],
+            );
         }
     })
     .map_err(|_| job_panicked("attention"))

@@ -31,10 +31,14 @@ pub fn add_in_place(out: &mut [f32], x: &[f32]) {
 // x (n) -> x (n)
 pub fn softmax_in_place(x: &mut [f32]) {
     let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let mut sum = 0.0f64;
+    // the exponentials first, then their sum in order: the same sum, without carrying it
+    // across every exp call
     for v in x.iter_mut() {
         *v = (*v - max).exp();
-        sum += *v as f64;
+    }
+    let mut sum = 0.0f64;
+    for &v in x.iter() {
+        sum += v as f64;
     }
     let inv = (1.0 / sum) as f32;
     for v in x.iter_mut() {

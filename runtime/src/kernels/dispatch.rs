@@ -213,6 +213,19 @@ pub struct AttentionF16Kernels {
     pub scale: fn(acc: &mut [f32], s: f32),
     /// x (n) -> x (n), every element rounded to the nearest f16, ties to even (kept as f32).
     pub round: fn(x: &mut [f32]),
+    /// For each key row of keys (n, hd) in order, for each query i (hd, rounded to f16):
+    /// `generic::online_softmax_step` with score `dot(key, q_i) * scale` (this ISA's f16
+    /// dot), updating max[i], sum[i] and accs[i] (hd); a batch's queries share each row read.
+    #[allow(clippy::type_complexity)]
+    pub attend: fn(
+        keys: &[f16],
+        values: &[f16],
+        queries: &[&[f32]],
+        scale: f32,
+        max: &mut [f32],
+        sum: &mut [f32],
+        accs: &mut [&mut [f32]],
+    ),
 }
 
 /// The kernels of one ISA. `Copy`; build it once with [`Kernels::detect`] and pass it around.

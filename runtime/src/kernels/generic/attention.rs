@@ -10,6 +10,7 @@ pub const ATTENTION_F16: AttentionF16Kernels = AttentionF16Kernels {
     mad: mad_f16,
     scale: scale_f16,
     round: round_f16,
+    attend: attend_f16,
 };
 
 /// f32 -> nearest f16 (ties to even) -> f32.
@@ -38,4 +39,58 @@ pub fn round_f16(x: &mut [f32]) {
     for e in x {
         *e = to_f16_and_back(*e);
     }
+}
+
+/// Keys in order, each for every query: ggml's online-softmax update with this table's f16
+/// dot ([`dot_f16_f32`]) and loops ([`mad_f16`], [`scale_f16`]); see `AttentionF16Kernels::attend`.
+// keys (n, hd), values (n, hd), queries[i] (hd) -> max[i], sum[i], accs[i] (hd)
+pub fn attend_f16(
+    keys: &[f16],
+    values: &[f16],
+    queries: &[&[f32]],
+    scale: f32,
+    max: &mut [f32],
+    sum: &mut [f32],
+    accs: &mut [&mut [f32]],
+) {
+    let Some(hd) = queries.first().map(|q| q.len()).filter(|&hd| hd > 0) else {
+        return;
+    };
+    for (key, val) in keys.chunks_exact(hd).zip(values.chunks_exact(hd)) {
+        for (((q, m), s), acc) in queries
+            .iter()
+            .zip(max.iter_mut())
+            .zip(sum.iter_mut())
+            .zip(accs.iter_mut())
+        {
+            let score = super::dot_f16_f32(key, q) * scale;
+            online_softmax_step(score, m, s, acc, val, scale_f16, mad_f16);
+        }
+    }
+}
+
+/// One key of ggml's online softmax (`ggml_compute_forward_flash_attn_ext_f16_one_chunk`) for
+/// one query: a score above the running max rescales the accumulator by exp(max - score) and
+/// takes weight 1, any other takes weight exp(score - max); then acc += weight * value (f16
+/// updates) and sum = fma(sum, rescale, weight). Every ISA's `attend` runs this, inlined.
+#[inline(always)]
+pub fn online_softmax_step(
+    score: f32,
+    max: &mut f32,
+    sum: &mut f32,
+    acc: &mut [f32],
+    value: &[f16],
+    scale: impl FnOnce(&mut [f32], f32),
+    mad: impl FnOnce(&mut [f32], &[f16], f32),
+) {
+    let (mut rescale, mut weight) = (1.0f32, 1.0f32);
+    if score > *max {
+        rescale = (*max - score).exp();
+        *max = score;
+        scale(acc, rescale);
+    } else {
+        weight = (score - *max).exp();
+    }
+    mad(acc, value, weight);
+    *sum = sum.mul_add(rescale, weight);
 }

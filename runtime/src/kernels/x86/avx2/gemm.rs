@@ -18,7 +18,8 @@ use std::arch::x86_64::*;
 /// stay on the stack).
 const Q4_0_BLOCKS: usize = 16;
 
-/// Rows and tokens of one Q8_0 tile: ROWS * TOKENS accumulators of 8 lanes.
+/// Rows and tokens of one Q8_0 tile: ROWS * TOKENS accumulators of 8 lanes (2 x 4 spills
+/// registers: slower).
 const Q8_0_ROWS: usize = 2;
 const Q8_0_TOKENS: usize = 2;
 
@@ -185,20 +186,21 @@ fn gemm_q8_0_avx2(out: &mut [&mut [f32]], w: &[BlockQ8_0], nb: usize, xs: &[&[Bl
     const T: usize = Q8_0_TOKENS;
     let n = out.len().min(xs.len());
     let (r_full, t_full) = (rows - rows % R, n - n % T);
-    // tokens outer: a tile's activations stay in L1 while the rows stream past
-    for t in (0..t_full).step_by(T) {
-        for r in (0..r_full).step_by(R) {
+    // rows outer: a tile's weight rows stay in L1 while the tokens (a few KiB each, all of
+    // them in L2) pass, so every weight is read from memory once per call
+    for r in (0..r_full).step_by(R) {
+        for t in (0..t_full).step_by(T) {
             q8_0_tile::<R, T>(out, w, nb, xs, r, t);
         }
-        for r in r_full..rows {
-            q8_0_tile::<1, T>(out, w, nb, xs, r, t);
-        }
-    }
-    for t in t_full..n {
-        for r in (0..r_full).step_by(R) {
+        for t in t_full..n {
             q8_0_tile::<R, 1>(out, w, nb, xs, r, t);
         }
-        for r in r_full..rows {
+    }
+    for r in r_full..rows {
+        for t in (0..t_full).step_by(T) {
+            q8_0_tile::<1, T>(out, w, nb, xs, r, t);
+        }
+        for t in t_full..n {
             q8_0_tile::<1, 1>(out, w, nb, xs, r, t);
         }
     }
