@@ -53,6 +53,41 @@ pub fn attend_f16(
     sum: &mut [f32],
     accs: &mut [&mut [f32]],
 ) {
+    let loops = OnlineSoftmaxLoops {
+        dot: super::dot_f16_f32,
+        scale: scale_f16,
+        mad: mad_f16,
+    };
+    attend_f16_by(loops, keys, values, queries, scale, max, sum, accs);
+}
+
+/// The three loops an ISA's `attend` is made of: its f16 dot, scale and mad entries.
+#[derive(Clone, Copy)]
+pub struct OnlineSoftmaxLoops<D, S, M> {
+    pub dot: D,
+    pub scale: S,
+    pub mad: M,
+}
+
+/// [`attend_f16`] with an ISA's own loops (inlined where they are): each query's result is
+/// the bits of its keys taken one at a time through the same dot, scale and mad.
+// keys (n, hd), values (n, hd), queries[i] (hd) -> max[i], sum[i], accs[i] (hd)
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub fn attend_f16_by<D, S, M>(
+    loops: OnlineSoftmaxLoops<D, S, M>,
+    keys: &[f16],
+    values: &[f16],
+    queries: &[&[f32]],
+    scale: f32,
+    max: &mut [f32],
+    sum: &mut [f32],
+    accs: &mut [&mut [f32]],
+) where
+    D: Fn(&[f16], &[f32]) -> f32,
+    S: Fn(&mut [f32], f32),
+    M: Fn(&mut [f32], &[f16], f32),
+{
     let Some(hd) = queries.first().map(|q| q.len()).filter(|&hd| hd > 0) else {
         return;
     };
@@ -63,8 +98,8 @@ pub fn attend_f16(
             .zip(sum.iter_mut())
             .zip(accs.iter_mut())
         {
-            let score = super::dot_f16_f32(key, q) * scale;
-            online_softmax_step(score, m, s, acc, val, scale_f16, mad_f16);
+            let score = (loops.dot)(key, q) * scale;
+            online_softmax_step(score, m, s, acc, val, &loops.scale, &loops.mad);
         }
     }
 }

@@ -4,7 +4,7 @@
 
 use crate::kernels::arm::f16::{f16_to_f32, f16x4_to_f32};
 use crate::kernels::isa_glue::safe_entry;
-use crate::kernels::AttentionF16Kernels;
+use crate::kernels::{generic, AttentionF16Kernels};
 use half::f16;
 use std::arch::aarch64::*;
 
@@ -13,7 +13,28 @@ pub(super) const ATTENTION_F16: AttentionF16Kernels = AttentionF16Kernels {
     mad: mad_f16,
     scale: scale_f16,
     round: round_f16,
+    attend: attend_f16,
 };
+
+/// Keys in order, each for every query: the generic online-softmax step with the NEON f16
+/// dot and loops, so a batch gives the bits of one query at a time.
+// keys (n, hd), values (n, hd), queries[i] (hd) -> max[i], sum[i], accs[i] (hd)
+fn attend_f16(
+    keys: &[f16],
+    values: &[f16],
+    queries: &[&[f32]],
+    scale: f32,
+    max: &mut [f32],
+    sum: &mut [f32],
+    accs: &mut [&mut [f32]],
+) {
+    let loops = generic::OnlineSoftmaxLoops {
+        dot: super::float::F16.dot,
+        scale: scale_f16,
+        mad: mad_f16,
+    };
+    generic::attend_f16_by(loops, keys, values, queries, scale, max, sum, accs);
+}
 
 safe_entry! {
     fn mad_f16(acc: &mut [f32], v: &[f16], w: f32) => mad_f16_neon;
