@@ -40,7 +40,7 @@ fn block_sum(qs: &[u8; QK / 2], qy: __m256i) -> i32 {
 /// 8 * (sum of the 32 i8 of a q8 block).
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
-fn offset_sum(qy: __m256i) -> i32 {
+pub(super) fn offset_sum(qy: __m256i) -> i32 {
     hsum_i32x8(_mm256_dpbusd_epi32(
         _mm256_setzero_si256(),
         _mm256_set1_epi8(8),
@@ -51,7 +51,7 @@ fn offset_sum(qy: __m256i) -> i32 {
 // w (nb) . x (nb) -> f32: the AVX2 Q4_0 dot (ggml's repacked gemv order: acc =
 // fma(block_sum, d_w * d_x, acc), block after block).
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
-fn dot_q4_0_q8_0_avx512(w: &[BlockQ4_0], x: &[BlockQ8_0]) -> f32 {
+pub(super) fn dot_q4_0_q8_0_avx512(w: &[BlockQ4_0], x: &[BlockQ8_0]) -> f32 {
     let mut acc = 0.0f32;
     for (a, b) in w.iter().zip(x) {
         let isum = block_sum(&a.qs, load_q8(&b.qs));
