@@ -285,8 +285,8 @@ typedef struct {
   uint32_t n_threads;
   // EDGE_KV_F32 or EDGE_KV_F16.
   int32_t kv_type;
-  // Kernels: "scalar", "avx2", "neon" or "dotprod"; NULL = the best this CPU runs (or the
-  // EDGE_ISA environment variable). Read only during `edge_session_new`.
+  // Kernels: "scalar", "avx2", "avx512", "neon" or "dotprod"; NULL = the best this CPU
+  // runs (or the EDGE_ISA environment variable). Read only during `edge_session_new`.
   const char *isa;
 } edge_session_params;
 

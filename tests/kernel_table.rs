@@ -1,7 +1,10 @@
 //! The kernel table: on every SIMD table this machine runs, each weight type's entries are
 //! that ISA's own kernels, not the generic fill-in `Kernels::scalar()` hands out for what an
-//! ISA does not specialize (DESIGN convention 3). Runs natively (avx2) and under qemu for the
-//! Cortex-A72 (neon) and A76 (dotprod) via `scripts/aarch64-test`.
+//! ISA does not specialize (DESIGN convention 3). A table built on another SIMD table takes
+//! that table's entries where it does not specialize: dotprod NEON's, avx512 AVX2's (the
+//! rule: an avx512 entry is its own for the types of `AVX512_OWN`, else exactly AVX2's).
+//! Runs natively (avx2, avx512 where the CPU has it) and under qemu for the Cortex-A72
+//! (neon) and A76 (dotprod) via `scripts/aarch64-test`.
 
 use edge::internals::Kernels;
 mod common;
@@ -54,6 +57,28 @@ fn every_weight_type_runs_its_isa_kernel_not_the_generic_one() {
                     k.name()
                 );
             }
+        }
+    }
+}
+
+/// The weight types whose avx512 kernels are its own (VNNI); the others are AVX2's.
+const AVX512_OWN: [&str; 2] = ["q4_0", "q8_0"];
+
+#[test]
+fn avx512_entries_are_its_own_where_it_specializes_else_avx2_s() {
+    let (Some(avx2), Some(avx512)) = (Kernels::by_name("avx2"), Kernels::by_name("avx512")) else {
+        eprintln!("no AVX-512 on this CPU: nothing to compare");
+        return;
+    };
+    for ((ty, own), (_, twin)) in entries(&avx512).iter().zip(&entries(&avx2)) {
+        if AVX512_OWN.contains(ty) {
+            assert_ne!(own[0], twin[0], "avx512 {ty}: dot is AVX2's");
+            assert_ne!(own[1], twin[1], "avx512 {ty}: matvec is AVX2's");
+        } else {
+            assert_eq!(
+                own, twin,
+                "avx512 {ty}: not AVX2's entry: a kernel of its own goes in AVX512_OWN"
+            );
         }
     }
 }

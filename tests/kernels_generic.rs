@@ -685,8 +685,19 @@ fn dispatch_names_and_env() {
         let has = is_x86_feature_detected!("avx2")
             && is_x86_feature_detected!("fma")
             && is_x86_feature_detected!("f16c");
+        let has512 = has
+            && is_x86_feature_detected!("avx512f")
+            && is_x86_feature_detected!("avx512bw")
+            && is_x86_feature_detected!("avx512vl")
+            && is_x86_feature_detected!("avx512vnni");
         assert_eq!(Kernels::by_name("avx2").is_some(), has);
-        assert_eq!(Kernels::best().name(), if has { "avx2" } else { "scalar" });
+        assert_eq!(Kernels::by_name("avx512").is_some(), has512);
+        let best = match (has512, has) {
+            (true, _) => "avx512",
+            (false, true) => "avx2",
+            _ => "scalar",
+        };
+        assert_eq!(Kernels::best().name(), best);
         assert!(Kernels::by_name("neon").is_none());
     }
     #[cfg(target_arch = "aarch64")]
@@ -699,6 +710,7 @@ fn dispatch_names_and_env() {
         assert_eq!(Kernels::by_name("dotprod").is_some(), has);
         assert_eq!(Kernels::best().name(), if has { "dotprod" } else { "neon" });
         assert!(Kernels::by_name("avx2").is_none());
+        assert!(Kernels::by_name("avx512").is_none());
     }
 }
 
@@ -1543,4 +1555,98 @@ fn attention_f16_generic_rounds_to_nearest_even() {
     let mut acc = [1.0f32];
     generic::mad_f16(&mut acc, &[f16::from_f32(2f32.powi(-11))], 1.0);
     assert_eq!(acc, [1.0]);
+}
+
+/// The avx512 table's own entries (Q4_0 and Q8_0 with VNNI, 16 and 8 rows per pass) are the
+/// bits of their AVX2 twins, which the greedy texts equal to llama.cpp's rely on: ragged row
+/// counts 1..=40, block counts across the Q4_0 matvec's 64-block chunks, zero blocks, extreme
+/// scales and values (Q8_0 weights down to -128). Skipped, with a note, without AVX-512.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn avx512_entries_are_the_bits_of_their_avx2_twins() {
+    let (Some(avx2), Some(avx512)) = (Kernels::by_name("avx2"), Kernels::by_name("avx512")) else {
+        eprintln!("no AVX-512 F/BW/VL/VNNI on this CPU: the avx512 entries were not checked");
+        return;
+    };
+    let mut rng = Rng(0xA512);
+    let same = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(&x, &y)| same_bits(x, y));
+    for nb in [1usize, 2, 5, 18, 64, 65, 130] {
+        // Activations: random, all-zero blocks, extreme scales with +-127.
+        let xs: Vec<Vec<BlockQ8_0>> = (0..3)
+            .map(|kind| {
+                (0..nb)
+                    .map(|_| match kind {
+                        0 => BlockQ8_0 {
+                            d: rand_f16_scale(&mut rng, 1e-2),
+                            qs: std::array::from_fn(|_| (rng.below(255) as i32 - 127) as i8),
+                        },
+                        1 if rng.below(2) == 0 => BlockQ8_0::zeroed(),
+                        _ => BlockQ8_0 {
+                            d: edge_f16(&mut rng),
+                            qs: std::array::from_fn(|_| [127, -127][rng.below(2) as usize]),
+                        },
+                    })
+                    .collect()
+            })
+            .collect();
+        for rows in 1..=40 {
+            for kind in 0..3 {
+                // Weights: random, extreme values, half the blocks zero.
+                let q4: Vec<BlockQ4_0> = (0..rows * nb)
+                    .map(|_| match kind {
+                        0 => BlockQ4_0 {
+                            d: edge_f16(&mut rng),
+                            qs: std::array::from_fn(|_| rng.next() as u8),
+                        },
+                        1 => BlockQ4_0 {
+                            d: edge_f16(&mut rng),
+                            qs: [[0x00, 0xFF, 0x0F, 0xF0][rng.below(4) as usize]; 16],
+                        },
+                        _ if rng.below(2) == 0 => BlockQ4_0::zeroed(),
+                        _ => rand_q4_0(&mut rng, 1, 1.0)[0],
+                    })
+                    .collect();
+                let q8: Vec<BlockQ8_0> = (0..rows * nb)
+                    .map(|_| match kind {
+                        0 => BlockQ8_0 {
+                            d: edge_f16(&mut rng),
+                            qs: std::array::from_fn(|_| rng.next() as i8),
+                        },
+                        1 => BlockQ8_0 {
+                            d: edge_f16(&mut rng),
+                            qs: std::array::from_fn(|_| [127, -127, -128][rng.below(3) as usize]),
+                        },
+                        _ if rng.below(2) == 0 => BlockQ8_0::zeroed(),
+                        _ => rand_q8_0(&mut rng, 1, 1.0)[0],
+                    })
+                    .collect();
+                for (xi, x) in xs.iter().enumerate() {
+                    let name = |t: &str| format!("{t} nb={nb} rows={rows} w{kind} x{xi}");
+                    let (mut got, mut want) = (vec![f32::NAN; rows], vec![f32::NAN; rows]);
+                    (avx512.q4_0.matvec)(&mut got, &q4, nb, x);
+                    (avx2.q4_0.matvec)(&mut want, &q4, nb, x);
+                    assert!(
+                        same(&got, &want),
+                        "{}: {got:?} {want:?}",
+                        name("q4_0 matvec")
+                    );
+                    for row in q4.chunks_exact(nb) {
+                        let (a, b) = ((avx512.q4_0.dot)(row, x), (avx2.q4_0.dot)(row, x));
+                        assert!(same_bits(a, b), "{}: {a} {b}", name("q4_0 dot"));
+                    }
+                    (avx512.q8_0.matvec)(&mut got, &q8, nb, x);
+                    (avx2.q8_0.matvec)(&mut want, &q8, nb, x);
+                    assert!(
+                        same(&got, &want),
+                        "{}: {got:?} {want:?}",
+                        name("q8_0 matvec")
+                    );
+                    for row in q8.chunks_exact(nb) {
+                        let (a, b) = ((avx512.q8_0.dot)(row, x), (avx2.q8_0.dot)(row, x));
+                        assert!(same_bits(a, b), "{}: {a} {b}", name("q8_0 dot"));
+                    }
+                }
+            }
+        }
+    }
 }

@@ -4,8 +4,8 @@
 use crate::kernels::Kernels;
 use crate::{Error, Result};
 
-/// A set of kernels this CPU can run: "scalar" (the portable reference), "avx2" (x86-64),
-/// "neon" or "dotprod" (aarch64). Made only after the CPU check, so holding one means it runs
+/// A set of kernels this CPU can run: "scalar" (the portable reference), "avx2" or "avx512"
+/// (x86-64), "neon" or "dotprod" (aarch64). Made only after the CPU check, so holding one means it runs
 /// here. Pass it in [`crate::SessionParams::isa`]; `None` there means [`Isa::detect`].
 #[derive(Clone, Copy)]
 pub struct Isa {
@@ -14,11 +14,11 @@ pub struct Isa {
 
 impl Isa {
     /// Every ISA name [`Isa::from_name`] and `EDGE_ISA` accept, best last.
-    pub const NAMES: [&'static str; 4] = crate::kernels::dispatch::ISA_NAMES;
+    pub const NAMES: [&'static str; 5] = crate::kernels::dispatch::ISA_NAMES;
 
-    /// The ISA `EDGE_ISA` names (scalar|avx2|neon|dotprod; case-insensitive), or the best
-    /// this CPU runs when it is unset or empty. An unknown `EDGE_ISA`, or one this CPU cannot
-    /// run, is an [`Error::InvalidArgument`] naming the value and the ISAs this CPU has.
+    /// The ISA `EDGE_ISA` names (scalar|avx2|avx512|neon|dotprod; case-insensitive), or the
+    /// best this CPU runs when it is unset or empty. An unknown `EDGE_ISA`, or one this CPU
+    /// cannot run, is an [`Error::InvalidArgument`] naming the value and the ISAs this CPU has.
     pub fn detect() -> Result<Isa> {
         match std::env::var("EDGE_ISA") {
             Ok(name) if !name.trim().is_empty() => Isa::by_name(name.trim())
@@ -55,7 +55,7 @@ impl Isa {
         Kernels::available().map(|kernels| Isa { kernels })
     }
 
-    /// "scalar", "avx2", "neon" or "dotprod".
+    /// "scalar", "avx2", "avx512", "neon" or "dotprod".
     pub fn name(&self) -> &'static str {
         self.kernels.name()
     }

@@ -36,8 +36,8 @@ pub struct edge_session_params {
     pub n_threads: u32,
     /// EDGE_KV_F32 or EDGE_KV_F16.
     pub kv_type: i32,
-    /// Kernels: "scalar", "avx2", "neon" or "dotprod"; NULL = the best this CPU runs (or the
-    /// EDGE_ISA environment variable). Read only during `edge_session_new`.
+    /// Kernels: "scalar", "avx2", "avx512", "neon" or "dotprod"; NULL = the best this CPU
+    /// runs (or the EDGE_ISA environment variable). Read only during `edge_session_new`.
     pub isa: *const c_char,
 }
 

@@ -262,7 +262,7 @@ pub struct Kernels {
 }
 
 /// Names `by_name` and `EDGE_ISA` accept, best last.
-pub const ISA_NAMES: [&str; 4] = ["scalar", "avx2", "neon", "dotprod"];
+pub const ISA_NAMES: [&str; 5] = ["scalar", "avx2", "avx512", "neon", "dotprod"];
 
 /// The portable reference table.
 const GENERIC: Kernels = Kernels {
@@ -329,13 +329,16 @@ impl Kernels {
             .unwrap_or_else(Kernels::scalar)
     }
 
-    /// The kernels of the named ISA ("scalar", "avx2", "neon", "dotprod"; case-insensitive),
+    /// The kernels of the named ISA ("scalar", "avx2", "avx512", "neon", "dotprod";
+    /// case-insensitive),
     /// or None if the name is unknown or this CPU cannot run that ISA.
     pub fn by_name(name: &str) -> Option<Kernels> {
         match name.to_ascii_lowercase().as_str() {
             "scalar" | "generic" => Some(Kernels::scalar()),
             #[cfg(target_arch = "x86_64")]
             "avx2" => super::x86::avx2::kernels(),
+            #[cfg(target_arch = "x86_64")]
+            "avx512" => super::x86::avx512::kernels(),
             #[cfg(target_arch = "aarch64")]
             "neon" => super::arm::neon::kernels(),
             #[cfg(target_arch = "aarch64")]
@@ -349,7 +352,7 @@ impl Kernels {
         ISA_NAMES.iter().filter_map(|n| Kernels::by_name(n))
     }
 
-    /// "scalar", "avx2", "neon" or "dotprod".
+    /// "scalar", "avx2", "avx512", "neon" or "dotprod".
     pub fn name(&self) -> &'static str {
         self.name
     }

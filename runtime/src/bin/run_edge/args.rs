@@ -41,7 +41,7 @@ pub struct RunArgs {
     /// Worker threads (default: every core).
     #[arg(long, short = 't', value_parser = positive_usize)]
     pub threads: Option<usize>,
-    /// Kernel ISA: scalar, avx2, neon or dotprod (default: the best this CPU has).
+    /// Kernel ISA: scalar, avx2, avx512, neon or dotprod (default: the best this CPU has).
     /// Without --isa, the EDGE_ISA environment variable chooses (an invalid value is an error).
     #[arg(long, value_parser = parse_isa)]
     pub isa: Option<Isa>,
@@ -208,7 +208,7 @@ pub struct BenchArgs {
     /// KV cache element type: f32 or f16 (llama-bench's default).
     #[arg(long = "kv-type", default_value = "f32", value_parser = parse_kv_type)]
     pub kv_type: KvType,
-    /// Kernel ISA: scalar, avx2, neon or dotprod (default: the best this CPU has).
+    /// Kernel ISA: scalar, avx2, avx512, neon or dotprod (default: the best this CPU has).
     #[arg(long, value_parser = parse_isa)]
     pub isa: Option<Isa>,
     /// Output format: md, json or jsonl.

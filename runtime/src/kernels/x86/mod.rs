@@ -2,3 +2,4 @@
 //! `is_x86_feature_detected!` (no reliance on `-C target-cpu`).
 
 pub mod avx2;
+pub mod avx512;

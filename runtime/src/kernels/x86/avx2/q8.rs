@@ -1,8 +1,8 @@
 //! Q8_0 weights against Q8_0 activations.
 
 use super::{f16_to_f32, hsum_f32x8, load_q8, mul_sum_i8_f32};
-use crate::kernels::isa_glue::{row_loop, safe_entry};
-use crate::kernels::TypeKernels;
+use crate::kernels::isa_glue::safe_entry;
+use crate::kernels::{generic, TypeKernels};
 use edge_formats::BlockQ8_0;
 use std::arch::x86_64::*;
 
@@ -15,19 +15,34 @@ safe_entry! {
     fn matvec_q8_0(out: &mut [f32], w: &[BlockQ8_0], row_len: usize, x: &[BlockQ8_0]) => matvec_q8_0_avx2;
 }
 
-row_loop!(
-    matvec_q8_0_avx2,
-    BlockQ8_0,
-    BlockQ8_0,
-    dot_q8_0_q8_0_avx2,
-    "avx2,fma,f16c"
-);
+/// How far ahead of the block it reads the Q8_0 matvec prefetches, in bytes: one row after
+/// the other is one stream, yet the hardware prefetchers leave the load stalls of decode from
+/// DRAM (SmolLM2 Q8_0, 1 thread, a shared machine: about 8% less CPU time per run).
+const PREFETCH_AHEAD: usize = 8192;
+
+// w (rows, nb) @ x (nb) -> out (rows): row after row, each the bits of the dot.
+#[target_feature(enable = "avx2,fma,f16c")]
+fn matvec_q8_0_avx2(out: &mut [f32], w: &[BlockQ8_0], nb: usize, x: &[BlockQ8_0]) {
+    generic::rows_by(out, w, nb, x, |row, x| dot_q8_0_by(row, x, PREFETCH_AHEAD))
+}
 
 // w (nb) . x (nb) -> f32; ggml_vec_dot_q8_0_q8_0 (AVX2 path).
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(super) fn dot_q8_0_q8_0_avx2(w: &[BlockQ8_0], x: &[BlockQ8_0]) -> f32 {
+    dot_q8_0_by(w, x, 0)
+}
+
+// w (nb) . x (nb) -> f32, prefetching `ahead` bytes past each block when ahead != 0 (a
+// prefetch never faults, wherever it points).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn dot_q8_0_by(w: &[BlockQ8_0], x: &[BlockQ8_0], ahead: usize) -> f32 {
     let mut acc = _mm256_setzero_ps();
     for (a, b) in w.iter().zip(x) {
+        if ahead != 0 {
+            let p = (a as *const BlockQ8_0).cast::<i8>().wrapping_add(ahead);
+            _mm_prefetch::<_MM_HINT_T0>(p);
+        }
         let d = _mm256_set1_ps(f16_to_f32(a.d) * f16_to_f32(b.d));
         let q = mul_sum_i8_f32(load_q8(&a.qs), load_q8(&b.qs));
         acc = _mm256_fmadd_ps(d, q, acc);

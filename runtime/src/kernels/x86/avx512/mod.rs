@@ -1,0 +1,46 @@
+//! AVX-512 (F, BW, VL) + VNNI kernels on top of the AVX2 table: the Q4_0 and Q8_0 dots and
+//! matvecs and the Q4_0 gemm with `vpdpbusd`; every other entry is the AVX2 one.
+//!
+//! Each row's arithmetic is the AVX2 entry's to the bit (tests/kernels_generic.rs): a VNNI
+//! i32 lane sums the same 4 adjacent byte products that `maddubs` + `madd` sum (exactly: no
+//! product pair reaches i16 saturation on the q8 domain [-127, 127]), and the f32 steps are
+//! the same operations in the same order. So the greedy texts stay llama.cpp's.
+//!
+//! Valgrind hides AVX-512 from CPUID: the table exists only when `is_x86_feature_detected!`
+//! confirms every feature at run time, never from the build target.
+
+mod gemm;
+mod q4;
+mod q8;
+
+use super::avx2;
+use crate::kernels::{Kernels, TypeKernels};
+
+/// The AVX-512 table, or None when this CPU lacks AVX-512 F/BW/VL/VNNI or the AVX2 table's
+/// features.
+pub fn kernels() -> Option<Kernels> {
+    if !(is_x86_feature_detected!("avx512f")
+        && is_x86_feature_detected!("avx512bw")
+        && is_x86_feature_detected!("avx512vl")
+        && is_x86_feature_detected!("avx512vnni"))
+    {
+        return None;
+    }
+    let base = avx2::kernels()?;
+    Some(Kernels {
+        // Q8_0's gemm stays AVX2's: each of its outputs is the bits of the AVX2 dot, which
+        // this dot equals.
+        q4_0: TypeKernels {
+            dot: q4::dot_q4_0_q8_0,
+            matvec: q4::matvec_q4_0,
+            ..base.q4_0
+        }
+        .with_gemm(gemm::gemm_q4_0),
+        q8_0: TypeKernels {
+            dot: q8::dot_q8_0_q8_0,
+            matvec: q8::matvec_q8_0,
+            ..base.q8_0
+        },
+        ..base.named("avx512")
+    })
+}
