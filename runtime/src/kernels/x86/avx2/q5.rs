@@ -30,9 +30,10 @@ safe_entry! {
 #[target_feature(enable = "avx2,fma,f16c")]
 fn low_nibbles(qs: &[u8; QK / 2]) -> __m256i {
     // SAFETY: qs has exactly 16 bytes.
-    let lo = unsafe { _mm_loadu_si128(qs.as_ptr() as *const __m128i) };
-    let hi = _mm_srli_epi16::<4>(lo);
-    _mm256_and_si256(_mm256_set_m128i(hi, lo), _mm256_set1_epi8(0x0F))
+    let both = unsafe { _mm256_broadcastsi128_si256(_mm_loadu_si128(qs.as_ptr() as *const __m128i)) };
+    // the high half shifted by 4: its low nibbles are the bytes' high nibbles
+    let shifted = _mm256_srlv_epi64(both, _mm256_setr_epi64x(0, 0, 4, 4));
+    _mm256_and_si256(shifted, _mm256_set1_epi8(0x0F))
 }
 
 /// Byte j is 0xFF where bit j of the little-endian `qh` is set, else 0.
@@ -171,7 +172,7 @@ fn matvec_q5_0_avx2(out: &mut [f32], w: &[BlockQ5_0], nb: usize, x: &[BlockQ8_0]
             for (j, a) in acc.iter_mut().enumerate() {
                 let b = &w8[j][i];
                 let lanes = q5_0_lanes(q5_values(b.qh, &b.qs), qy, offsets);
-                *a = _mm256_fmadd_ps(_mm256_set1_ps(d[j]), lanes, *a);
+                *a = _mm256_fmadd_ps(_mm256_broadcast_ss(&d[j]), lanes, *a);
             }
         }
         for (o, a) in out8.iter_mut().zip(acc) {
@@ -212,7 +213,7 @@ fn matvec_q5_1_avx2(out: &mut [f32], w: &[BlockQ5_1], nb: usize, x: &[BlockQ8_1]
             for (j, a) in acc.iter_mut().enumerate() {
                 let b = &w8[j][i];
                 let lanes = q5_1_lanes(q5_values(b.qh, &b.qs), qy);
-                *a = _mm256_fmadd_ps(lanes, _mm256_set1_ps(d[j]), *a);
+                *a = _mm256_fmadd_ps(lanes, _mm256_broadcast_ss(&d[j]), *a);
             }
         }
         for ((o, a), s) in out8.iter_mut().zip(acc).zip(lanes_of(summs)) {
