@@ -64,7 +64,11 @@ fn q5_0_blocks(rng: &mut Rng, n: usize) -> Vec<BlockQ5_0> {
     (0..n)
         .map(|i| {
             let (qh, qs) = q5_bits(rng, i);
-            BlockQ5_0 { d: scale(rng), qh, qs }
+            BlockQ5_0 {
+                d: scale(rng),
+                qh,
+                qs,
+            }
         })
         .collect()
 }
@@ -73,7 +77,12 @@ fn q5_1_blocks(rng: &mut Rng, n: usize) -> Vec<BlockQ5_1> {
     (0..n)
         .map(|i| {
             let (qh, qs) = q5_bits(rng, i);
-            BlockQ5_1 { d: scale(rng), m: scale(rng), qh, qs }
+            BlockQ5_1 {
+                d: scale(rng),
+                m: scale(rng),
+                qh,
+                qs,
+            }
         })
         .collect()
 }

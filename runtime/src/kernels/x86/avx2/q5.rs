@@ -30,7 +30,8 @@ safe_entry! {
 #[target_feature(enable = "avx2,fma,f16c")]
 fn low_nibbles(qs: &[u8; QK / 2]) -> __m256i {
     // SAFETY: qs has exactly 16 bytes.
-    let both = unsafe { _mm256_broadcastsi128_si256(_mm_loadu_si128(qs.as_ptr() as *const __m128i)) };
+    let both =
+        unsafe { _mm256_broadcastsi128_si256(_mm_loadu_si128(qs.as_ptr() as *const __m128i)) };
     // the high half shifted by 4: its low nibbles are the bytes' high nibbles
     let shifted = _mm256_srlv_epi64(both, _mm256_setr_epi64x(0, 0, 4, 4));
     _mm256_and_si256(shifted, _mm256_set1_epi8(0x0F))
@@ -159,8 +160,7 @@ fn matvec_q5_0_avx2(out: &mut [f32], w: &[BlockQ5_0], nb: usize, x: &[BlockQ8_0]
     let x = &x[..nb.min(x.len())];
     let (groups, rest) = out[..rows].split_at_mut(rows - rows % 8);
     for (g, out8) in groups.chunks_exact_mut(8).enumerate() {
-        let w8: [&[BlockQ5_0]; 8] =
-            std::array::from_fn(|j| &w[(g * 8 + j) * nb..][..x.len()]);
+        let w8: [&[BlockQ5_0]; 8] = std::array::from_fn(|j| &w[(g * 8 + j) * nb..][..x.len()]);
         let ahead = w[g * 8 * nb..].as_ptr().cast::<i8>();
         let mut acc = [_mm256_setzero_ps(); 8];
         for (i, xb) in x.iter().enumerate() {
@@ -198,8 +198,7 @@ fn matvec_q5_1_avx2(out: &mut [f32], w: &[BlockQ5_1], nb: usize, x: &[BlockQ8_1]
     let x = &x[..nb.min(x.len())];
     let (groups, rest) = out[..rows].split_at_mut(rows - rows % 8);
     for (g, out8) in groups.chunks_exact_mut(8).enumerate() {
-        let w8: [&[BlockQ5_1]; 8] =
-            std::array::from_fn(|j| &w[(g * 8 + j) * nb..][..x.len()]);
+        let w8: [&[BlockQ5_1]; 8] = std::array::from_fn(|j| &w[(g * 8 + j) * nb..][..x.len()]);
         let ahead = w[g * 8 * nb..].as_ptr().cast::<i8>();
         let mut acc = [_mm256_setzero_ps(); 8];
         let mut summs = _mm256_setzero_ps();
