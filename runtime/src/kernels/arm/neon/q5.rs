@@ -3,7 +3,7 @@
 //! reduced to its exact i32 sum, then scaled in the generic order per row lane (no FMA):
 //! bit-identical to `generic`.
 
-use super::{products_i16, sum_rows_i16};
+use super::sum_rows_i16;
 use crate::kernels::isa_glue::safe_entry;
 use crate::kernels::TypeKernels;
 use edge_formats::blocks::{BlockQ5_0, BlockQ5_1};
@@ -25,19 +25,23 @@ safe_entry! {
 }
 
 /// A Q5 block's 32 values minus 16, in [-16, 15], as two i8x16 (elements 0..16: the low
-/// nibbles of `qs`, 16..32: the high ones): the nibble, less 16 where the fifth bit (bit j of
-/// the little-endian `qh`) is clear.
+/// nibbles of `qs`, 16..32: the high ones): the nibble, with 0xF0 in its high four bits (as
+/// i8: less 16) where the fifth bit (bit j of the little-endian `qh`) is clear.
 #[inline]
 #[target_feature(enable = "neon")]
 pub(in crate::kernels::arm) fn q5_minus_16(
-    qh: [u8; 4],
+    qh: &[u8; 4],
     qs: &[u8; QK / 2],
 ) -> (int8x16_t, int8x16_t) {
-    // SAFETY: qs has exactly 16 bytes.
-    let v = unsafe { vld1q_u8(qs.as_ptr()) };
-    let low = [vandq_u8(v, vdupq_n_u8(0x0F)), vshrq_n_u8::<4>(v)];
-    // Byte j of the 32 takes byte j / 8 of qh, then tests bit j % 8.
-    let qh = vreinterpretq_u8_u32(vdupq_n_u32(u32::from_le_bytes(qh)));
+    // SAFETY: qs has exactly 16 bytes, qh 4 (LD1R and LDR need no alignment).
+    let (v, qh) = unsafe {
+        (
+            vld1q_u8(qs.as_ptr()),
+            vld1q_dup_u32(qh.as_ptr() as *const u32),
+        )
+    };
+    // The clear bits, so that one CMTST per half gives the mask where 0xF0 goes.
+    let clear = vmvnq_u8(vreinterpretq_u8_u32(qh));
     const SPREAD: [[u8; 16]; 2] = [
         [0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1],
         [2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3],
@@ -50,12 +54,19 @@ pub(in crate::kernels::arm) fn q5_minus_16(
             vld1q_u8(BIT.as_ptr()),
         )
     };
-    let value = |i: usize| {
-        let fifth = vtstq_u8(vqtbl1q_u8(qh, spread[i]), bit);
-        vreinterpretq_s8_u8(vsubq_u8(low[i], vbicq_u8(vdupq_n_u8(16), fifth)))
-    };
-    (value(0), value(1))
+    // Byte j of the 32 takes byte j / 8 of the clear bits, then tests bit j % 8.
+    let minus16 = |i: usize| vtstq_u8(vqtbl1q_u8(clear, spread[i]), bit);
+    // high four bits from the mask, low four from the nibble (BIF and SRI)
+    let low = vbslq_u8(vdupq_n_u8(0xF0), minus16(0), v);
+    let high = vsriq_n_u8::<4>(minus16(1), v);
+    (vreinterpretq_s8_u8(low), vreinterpretq_s8_u8(high))
 }
+
+/// Groups of 4 rows per pass in the Q5 matvecs: one, not `PASS_GROUPS`' two. With two groups
+/// LLVM keeps the eight row pointers on the stack and checks and recomputes each one per block
+/// (SmolLM2 Q4_K_M under qemu, M instructions per token, A72 / A76: 114.0 / 113.1 with two
+/// groups, 103.7 / 96.3 with one).
+pub(in crate::kernels::arm) const Q5_PASS_GROUPS: usize = 1;
 
 /// A Q8 block's 32 values as two i8x16.
 #[inline]
@@ -78,7 +89,29 @@ pub(in crate::kernels::arm) fn q5_1_offset(x: (int8x16_t, int8x16_t)) -> int32x4
 #[inline]
 #[target_feature(enable = "neon")]
 fn group_sums(w: [(int8x16_t, int8x16_t); 4], x: (int8x16_t, int8x16_t)) -> int32x4_t {
-    vpaddlq_s16(sum_rows_i16(w.map(|q| products_i16(q, x))))
+    vpaddlq_s16(sum_rows_i16(w.map(|q| products_i16_asm(q, x))))
+}
+
+/// `products_i16` (super) as one asm block: SMULL, SMLAL2, SMLAL, SMLAL2. LLVM otherwise
+/// takes the high halves of these computed values apart with EXT, two more per row.
+#[inline]
+#[target_feature(enable = "neon")]
+fn products_i16_asm(a: (int8x16_t, int8x16_t), b: (int8x16_t, int8x16_t)) -> int16x8_t {
+    let p: int16x8_t;
+    // SAFETY: register-only NEON instructions; p is written first, so it takes its own
+    // register (`out`, not `lateout`).
+    unsafe {
+        std::arch::asm!(
+            "smull {p:v}.8h, {a0:v}.8b, {b0:v}.8b",
+            "smlal2 {p:v}.8h, {a0:v}.16b, {b0:v}.16b",
+            "smlal {p:v}.8h, {a1:v}.8b, {b1:v}.8b",
+            "smlal2 {p:v}.8h, {a1:v}.16b, {b1:v}.16b",
+            p = out(vreg) p, a0 = in(vreg) a.0, b0 = in(vreg) b.0,
+            a1 = in(vreg) a.1, b1 = in(vreg) b.1,
+            options(pure, nomem, nostack, preserves_flags)
+        );
+    }
+    p
 }
 
 /// The f16 fields `field` of four blocks as f32 lanes.
@@ -121,7 +154,7 @@ macro_rules! q5_kernels {
                 let dx = f16_to_f32(xb.d);
                 for (a, group) in acc.iter_mut().zip(&rows) {
                     let blocks = group.map(|row| &row[b]);
-                    let q = blocks.map(|w| q5_minus_16(w.qh, &w.qs));
+                    let q = blocks.map(|w| q5_minus_16(&w.qh, &w.qs));
                     let d = vmulq_n_f32(f16x4(&blocks, |w| w.d), dx);
                     *a = vaddq_f32(*a, vmulq_f32(d, vcvtq_f32_s32($sums(q, xq))));
                 }
@@ -148,7 +181,7 @@ macro_rules! q5_kernels {
                 let (dx, sx) = (f16_to_f32(xb.d), f16_to_f32(xb.s));
                 for (a, group) in acc.iter_mut().zip(&rows) {
                     let blocks = group.map(|row| &row[b]);
-                    let q = blocks.map(|w| q5_minus_16(w.qh, &w.qs));
+                    let q = blocks.map(|w| q5_minus_16(&w.qh, &w.qs));
                     let sumi = vaddq_s32($sums(q, xq), offset);
                     let d = vmulq_n_f32(f16x4(&blocks, |w| w.d), dx);
                     let ms = vmulq_n_f32(f16x4(&blocks, |w| w.m), sx);
@@ -175,8 +208,10 @@ macro_rules! q5_kernels {
             row_len: usize,
             x: &[edge_formats::BlockQ8_0],
         ) {
-            use $crate::kernels::arm::neon::{matvec_by_passes, PASS_GROUPS};
-            matvec_by_passes(out, w, row_len, x, |rows, x| $pass0::<PASS_GROUPS>(rows, x))
+            use $crate::kernels::arm::neon::{matvec_by_passes, q5::Q5_PASS_GROUPS};
+            matvec_by_passes(out, w, row_len, x, |rows, x| {
+                $pass0::<Q5_PASS_GROUPS>(rows, x)
+            })
         }
 
         #[target_feature(enable = $features)]
@@ -186,8 +221,10 @@ macro_rules! q5_kernels {
             row_len: usize,
             x: &[edge_formats::BlockQ8_1],
         ) {
-            use $crate::kernels::arm::neon::{matvec_by_passes, PASS_GROUPS};
-            matvec_by_passes(out, w, row_len, x, |rows, x| $pass1::<PASS_GROUPS>(rows, x))
+            use $crate::kernels::arm::neon::{matvec_by_passes, q5::Q5_PASS_GROUPS};
+            matvec_by_passes(out, w, row_len, x, |rows, x| {
+                $pass1::<Q5_PASS_GROUPS>(rows, x)
+            })
         }
     };
 }
