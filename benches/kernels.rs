@@ -32,6 +32,7 @@ fn matvec(c: &mut Criterion) {
         GgmlType::Q8_0,
         GgmlType::Q4_1,
         GgmlType::Q5_0,
+        GgmlType::Q5_1,
         GgmlType::Q4_K,
         GgmlType::Q5_K,
         GgmlType::Q6_K,
@@ -62,7 +63,12 @@ fn matvec(c: &mut Criterion) {
 fn matmul(c: &mut Criterion) {
     const TOKENS: usize = 32;
     let w = values(ROWS * K, 4);
-    for ty in [GgmlType::Q4_0, GgmlType::Q8_0] {
+    for ty in [
+        GgmlType::Q4_0,
+        GgmlType::Q8_0,
+        GgmlType::Q5_0,
+        GgmlType::Q5_1,
+    ] {
         let n_bytes = ty.row_bytes((ROWS * K) as u64).unwrap_or(0) as usize;
         let mut store = vec![0u32; n_bytes.div_ceil(4)];
         let bytes = &mut bytemuck::cast_slice_mut::<u32, u8>(&mut store)[..n_bytes];

@@ -13,9 +13,9 @@ use edge_formats::blocks::q3_k::unpack_q3_scales;
 use edge_formats::blocks::q4_k::{scale_min_k4, unpack_4bit_k};
 use edge_formats::blocks::q6_k::unpack_q6_k;
 use edge_formats::blocks::{
-    BlockQ2_K, BlockQ3_K, BlockQ4_K, BlockQ5_K, BlockQ6_K, BlockQ8_K, QK_K,
+    BlockQ2_K, BlockQ3_K, BlockQ4_K, BlockQ5_0, BlockQ5_1, BlockQ5_K, BlockQ6_K, BlockQ8_K, QK_K,
 };
-use edge_formats::{BlockQ4_0, BlockQ8_0, GgmlType};
+use edge_formats::{BlockQ4_0, BlockQ8_0, BlockQ8_1, GgmlType};
 use half::f16;
 mod common;
 use common::kernel_inputs::Rng;
@@ -54,6 +54,56 @@ fn q8_0_blocks(rng: &mut Rng, n: usize) -> Vec<BlockQ8_0> {
     (0..n)
         .map(|i| BlockQ8_0 {
             d: scale(rng),
+            qs: q8_values(rng, i % 4 == 3),
+        })
+        .collect()
+}
+
+/// Q5_0 blocks: random values and fifth bits; one block in four all 0 or all 31.
+fn q5_0_blocks(rng: &mut Rng, n: usize) -> Vec<BlockQ5_0> {
+    (0..n)
+        .map(|i| {
+            let (qh, qs) = q5_bits(rng, i);
+            BlockQ5_0 {
+                d: scale(rng),
+                qh,
+                qs,
+            }
+        })
+        .collect()
+}
+
+fn q5_1_blocks(rng: &mut Rng, n: usize) -> Vec<BlockQ5_1> {
+    (0..n)
+        .map(|i| {
+            let (qh, qs) = q5_bits(rng, i);
+            BlockQ5_1 {
+                d: scale(rng),
+                m: scale(rng),
+                qh,
+                qs,
+            }
+        })
+        .collect()
+}
+
+fn q5_bits(rng: &mut Rng, i: usize) -> ([u8; 4], [u8; 16]) {
+    if i % 4 == 3 {
+        let b = if i % 8 == 3 { 0xFF } else { 0x00 };
+        ([b; 4], [b; 16])
+    } else {
+        (
+            (rng.next() as u32).to_le_bytes(),
+            std::array::from_fn(|_| rng.next() as u8),
+        )
+    }
+}
+
+fn q8_1_blocks(rng: &mut Rng, n: usize) -> Vec<BlockQ8_1> {
+    (0..n)
+        .map(|i| BlockQ8_1 {
+            d: scale(rng),
+            s: scale(rng),
             qs: q8_values(rng, i % 4 == 3),
         })
         .collect()
@@ -110,9 +160,13 @@ fn every_gemm_output_is_the_bits_of_its_dot() {
             for &rows in &ROWS {
                 let w4 = q4_0_blocks(&mut rng, rows * nb);
                 let w8 = q8_0_blocks(&mut rng, rows * nb);
+                let w5_0 = q5_0_blocks(&mut rng, rows * nb);
+                let w5_1 = q5_1_blocks(&mut rng, rows * nb);
                 for &n_tok in &TOKENS {
                     let xs: Vec<Vec<BlockQ8_0>> =
                         (0..n_tok).map(|_| q8_0_blocks(&mut rng, nb)).collect();
+                    let xs1: Vec<Vec<BlockQ8_1>> =
+                        (0..n_tok).map(|_| q8_1_blocks(&mut rng, nb)).collect();
                     let label = |ty| {
                         format!(
                             "{} {ty}: {rows} rows, {n_tok} tokens, {nb} blocks",
@@ -125,6 +179,14 @@ fn every_gemm_output_is_the_bits_of_its_dot() {
                     }
                     if let Some(gemm) = k.q8_0.gemm {
                         check_gemm(&label("q8_0"), gemm, k.q8_0.dot, &w8, nb, &xs, rows);
+                        checked += 1;
+                    }
+                    if let Some(gemm) = k.q5_0.gemm {
+                        check_gemm(&label("q5_0"), gemm, k.q5_0.dot, &w5_0, nb, &xs, rows);
+                        checked += 1;
+                    }
+                    if let Some(gemm) = k.q5_1.gemm {
+                        check_gemm(&label("q5_1"), gemm, k.q5_1.dot, &w5_1, nb, &xs1, rows);
                         checked += 1;
                     }
                 }
@@ -146,6 +208,7 @@ fn gemm_edge_shapes_follow_the_dot() {
         let (rows, nb) = (17, 5);
         let w4 = q4_0_blocks(&mut rng, rows * nb);
         let w8 = q8_0_blocks(&mut rng, rows * nb);
+        let w5 = q5_0_blocks(&mut rng, rows * nb);
         let mut xs: Vec<Vec<BlockQ8_0>> = (0..40).map(|_| q8_0_blocks(&mut rng, nb)).collect();
         xs[3].truncate(2);
         for (label, n_rows) in [("short x", rows), ("short out", 11)] {
@@ -154,6 +217,9 @@ fn gemm_edge_shapes_follow_the_dot() {
             }
             if let Some(g) = k.q8_0.gemm {
                 check_gemm(label, g, k.q8_0.dot, &w8, nb, &xs, n_rows);
+            }
+            if let Some(g) = k.q5_0.gemm {
+                check_gemm(label, g, k.q5_0.dot, &w5, nb, &xs, n_rows);
             }
             xs[3] = q8_0_blocks(&mut rng, nb);
         }
@@ -179,6 +245,7 @@ fn matmul_gives_the_bits_of_one_matvec_per_token() {
         GgmlType::Q8_0,
         GgmlType::Q4_1,
         GgmlType::Q5_0,
+        GgmlType::Q5_1,
         GgmlType::F32,
         GgmlType::F16,
     ] {

@@ -1430,7 +1430,7 @@ fn new_types_matvec_rows_are_row_dots_and_arm_dots_match_generic_bits() {
             }
         }
         // Q5_0 / Q5_1 over ragged rows of 32-blocks.
-        for (rows, nb) in [(1usize, 1usize), (5, 3), (11, 9)] {
+        for (rows, nb) in [(1usize, 1usize), (5, 3), (11, 9), (8, 2), (19, 18)] {
             let x: Vec<f32> = (0..nb * QK).map(|_| rng.sym()).collect();
             let (mut x0, mut x1) = (
                 vec![BlockQ8_0::default(); nb],

@@ -1,9 +1,10 @@
-//! Q5_0 and Q5_1 weights with SDOT (the NEON dots of `neon::q5` with the block sum in SDOT):
-//! bit-identical to `generic`.
+//! Q5_0 and Q5_1 weights with SDOT: the multi-row kernels of `neon::q5` with each row's
+//! block products summed by two SDOTs (bit-identical to `generic`, like the NEON ones).
 
 use super::sdot;
-use crate::kernels::arm::neon::q5::q5_dots;
-use crate::kernels::isa_glue::{row_loop, safe_entry};
+use crate::kernels::arm::neon::q5::q5_kernels;
+use crate::kernels::arm::neon::sum_rows_i32;
+use crate::kernels::isa_glue::safe_entry;
 use crate::kernels::TypeKernels;
 use edge_formats::blocks::{BlockQ5_0, BlockQ5_1};
 use edge_formats::{BlockQ8_0, BlockQ8_1};
@@ -23,31 +24,15 @@ safe_entry! {
     fn matvec_q5_1(out: &mut [f32], w: &[BlockQ5_1], row_len: usize, x: &[BlockQ8_1]) => matvec_q5_1_sdot;
 }
 
-row_loop!(
-    matvec_q5_0_sdot,
-    BlockQ5_0,
-    BlockQ8_0,
-    dot_q5_0_q8_0_sdot,
-    "neon,dotprod"
-);
-row_loop!(
-    matvec_q5_1_sdot,
-    BlockQ5_1,
-    BlockQ8_1,
-    dot_q5_1_q8_1_sdot,
-    "neon,dotprod"
-);
-
-/// Exact sum of q . y over 32 values with SDOT.
+/// Four rows' values minus 16 . x's block -> the rows' exact i32 sums.
 #[inline]
 #[target_feature(enable = "neon,dotprod")]
-fn sum_products32(q: [int8x16_t; 2], y: [int8x16_t; 2]) -> i32 {
-    vaddvq_s32(sdot(sdot(vdupq_n_s32(0), q[0], y[0]), q[1], y[1]))
+fn group_sums(w: [(int8x16_t, int8x16_t); 4], x: (int8x16_t, int8x16_t)) -> int32x4_t {
+    sum_rows_i32(w.map(|q| sdot(sdot(vdupq_n_s32(0), q.0, x.0), q.1, x.1)))
 }
 
-q5_dots!(
-    "neon,dotprod",
-    sum_products32,
-    dot_q5_0_q8_0_sdot,
-    dot_q5_1_q8_1_sdot
+q5_kernels!(
+    "neon,dotprod", group_sums,
+    q5_0: pass_q5_0_sdot, dot_q5_0_q8_0_sdot, matvec_q5_0_sdot,
+    q5_1: pass_q5_1_sdot, dot_q5_1_q8_1_sdot, matvec_q5_1_sdot
 );
