@@ -26,7 +26,7 @@ const Q8_0_TOKENS: usize = 2;
 /// The shared prologue: the number of rows every output takes, or None when the call is
 /// handled (row_len 0, or a token whose activation is shorter than a row: such calls go
 /// through `dot` output by output, which is what the contract asks).
-fn rows_or_fallback<W, X>(
+pub(super) fn rows_or_fallback<W, X>(
     out: &mut [&mut [f32]],
     w: &[W],
     nb: usize,

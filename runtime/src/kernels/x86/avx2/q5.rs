@@ -2,7 +2,6 @@
 //! and a gemm, every output the bits of its row's dot.
 
 use super::{f16_to_f32, hsum_f32x8, load_q8, mul_sum_u8_i8_i32};
-use crate::kernels::generic::gemm_by;
 use crate::kernels::isa_glue::safe_entry;
 use crate::kernels::TypeKernels;
 use edge_formats::blocks::{BlockQ5_0, BlockQ5_1};
@@ -230,24 +229,6 @@ fn matvec_q5_1_avx2(out: &mut [f32], w: &[BlockQ5_1], nb: usize, x: &[BlockQ8_1]
 const GEMM_ROWS: usize = 2;
 const GEMM_TOKENS_PER_TILE: usize = 4;
 
-/// The gemm's prologue: the rows every output takes, or None when the call is handled
-/// (row_len 0, or a token shorter than a row: those go through `dot` output by output).
-fn gemm_rows<W, X>(
-    out: &mut [&mut [f32]],
-    w: &[W],
-    nb: usize,
-    xs: &[&[X]],
-    dot: impl Fn(&[W], &[X]) -> f32,
-) -> Option<usize> {
-    let n = out.len().min(xs.len());
-    if nb == 0 || xs[..n].iter().any(|x| x.len() < nb) {
-        gemm_by(out, w, nb, xs, dot);
-        return None;
-    }
-    let rows = out[..n].iter().map(|o| o.len()).min().unwrap_or(0);
-    Some(rows.min(w.len() / nb))
-}
-
 /// A gemm over tiles of GEMM_ROWS x GEMM_TOKENS_PER_TILE (1 row or 1 token at the edges),
 /// each tile computed by `$tile::<R, T>(out, w, nb, xs, row, token)`.
 macro_rules! tiled_gemm {
@@ -255,7 +236,8 @@ macro_rules! tiled_gemm {
         // w (rows, nb) @ xs[t] (nb) -> out[t] (rows), each output the bits of `$dot`.
         #[target_feature(enable = "avx2,fma,f16c")]
         fn $name(out: &mut [&mut [f32]], w: &[$w], nb: usize, xs: &[&[$x]]) {
-            let Some(rows) = gemm_rows(out, w, nb, xs, |w, x| $dot(w, x)) else {
+            let Some(rows) = super::gemm::rows_or_fallback(out, w, nb, xs, |w, x| $dot(w, x))
+            else {
                 return;
             };
             const R: usize = GEMM_ROWS;
