@@ -20,10 +20,12 @@
 mod common;
 
 use common::hostile::{invalid_gguf_cases, mkfifo, write_invalid_gguf, InvalidGguf};
+// What one child did: its exit status, stderr, and peak RSS in bytes.
+use common::peak_rss::{wait_with_peak_rss, Finished as Outcome};
 use edge_formats::gguf::{GgufFile, Value, ValueType};
 use serde_json::json;
 use std::ffi::OsString;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -132,17 +134,8 @@ fn newest_source(crates: &[&str]) -> SystemTime {
     newest
 }
 
-/// What one child did: its exit status, stderr, and peak RSS in bytes.
-struct Outcome {
-    status: std::process::ExitStatus,
-    stderr: String,
-    peak_rss: u64,
-}
-
 /// Runs `run` with its cwd and TMPDIR in `scratch`, under the address-space cap, and measures
 /// its peak RSS from `wait4`.
-// The child is reaped by wait4 (which gives its rusage), not by std's `wait`.
-#[allow(clippy::zombie_processes)]
 fn execute(run: &Run, scratch: &Path) -> Outcome {
     let mut cmd = Command::new(binary(run.bin));
     cmd.args(&run.args)
@@ -175,40 +168,7 @@ fn execute(run: &Run, scratch: &Path) -> Outcome {
             let _ = stdin.write_all(&bytes);
         });
     }
-    let mut stderr_pipe = child.stderr.take().expect("stderr");
-    let reader = std::thread::spawn(move || {
-        let mut text = Vec::new();
-        let _ = stderr_pipe.read_to_end(&mut text);
-        text
-    });
-    let pid = child.id() as libc::pid_t;
-    let started = Instant::now();
-    let (status, peak_rss) = loop {
-        let mut wstatus = 0;
-        // SAFETY: rusage is plain data that wait4 fills.
-        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-        // SAFETY: `pid` is our child, not yet reaped (std's Child is never waited on here).
-        let got = unsafe { libc::wait4(pid, &mut wstatus, libc::WNOHANG, &mut usage) };
-        if got == pid {
-            // ru_maxrss is in KiB on Linux.
-            break (
-                std::process::ExitStatus::from_raw(wstatus),
-                usage.ru_maxrss as u64 * 1024,
-            );
-        }
-        assert!(got == 0, "wait4: {}", std::io::Error::last_os_error());
-        if started.elapsed() > TIMEOUT {
-            let _ = child.kill();
-            panic!("{:?} {:?} blocked", run.bin, run.args);
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    };
-    let stderr = String::from_utf8_lossy(&reader.join().expect("stderr reader")).into_owned();
-    Outcome {
-        status,
-        stderr,
-        peak_rss,
-    }
+    wait_with_peak_rss(child, TIMEOUT, &format!("{:?} {:?}", run.bin, run.args))
 }
 
 /// The suite's assertions on one run; a description of what failed, if anything.

@@ -4,40 +4,28 @@
 
 mod common;
 
-use std::io::Read;
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 /// What the bound allows above the mapped file and the KV cache: code, the thread stacks,
 /// the scratch buffers, the tokenizer and the page tables.
 const SLACK_BYTES: u64 = 30_000_000;
 
-/// (peak resident bytes, stderr) of `command` run to its end, from the kernel's own
-/// account of that child (wait4's ru_maxrss).
-#[allow(clippy::zombie_processes)] // reaped by wait4, which std's Child does not see
+/// (peak resident bytes, stderr) of `command` run to its end (a successful one).
 fn peak_rss(mut command: Command) -> (u64, String) {
-    let mut child = command
+    let child = command
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .expect("start run-edge");
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .expect("piped stderr")
-        .read_to_string(&mut stderr)
-        .expect("read stderr");
-    let mut status = 0;
-    // SAFETY: an all-zero rusage is a valid value of the plain C struct wait4 fills.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: the pid is our unwaited child's; status and usage are valid for writes.
-    let waited = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
-    assert_eq!(waited, child.id() as libc::pid_t, "wait4 failed");
+    let end = common::peak_rss::wait_with_peak_rss(child, Duration::from_secs(600), "run-edge");
     assert!(
-        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        "run-edge failed ({status}): {stderr}"
+        end.status.success(),
+        "run-edge failed ({}): {}",
+        end.status,
+        end.stderr
     );
-    (usage.ru_maxrss as u64 * 1024, stderr)
+    (end.peak_rss, end.stderr)
 }
 
 /// The KV cache's size in bytes from run-edge's `memory:` line ("KV cache 23.6 MB (...").

@@ -5,6 +5,7 @@
 pub mod counting_alloc;
 pub mod hostile;
 pub mod kernel_inputs;
+pub mod peak_rss;
 pub mod tokenizer;
 
 use std::path::{Path, PathBuf};

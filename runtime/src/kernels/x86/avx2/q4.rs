@@ -2,6 +2,7 @@
 
 use super::{f16_to_f32, hsum_f32x8, hsum_i32x8, load_q8, mul_sum_u8_i8_f32, mul_sum_u8_i8_i32};
 use crate::kernels::isa_glue::safe_entry;
+use crate::kernels::x86::{prefetch, PREFETCH_AHEAD};
 use crate::kernels::{generic, TypeKernels};
 use edge_formats::{BlockQ4_0, BlockQ4_1, BlockQ8_0, BlockQ8_1, QK};
 use std::arch::x86_64::*;
@@ -77,12 +78,6 @@ pub(super) fn dot_q4_0_q8_0_avx2(w: &[BlockQ4_0], x: &[BlockQ8_0]) -> f32 {
     acc
 }
 
-/// How far ahead of the 8-row group it reads the Q4_0 matvec prefetches, in bytes. Eight
-/// rows read side by side are eight interleaved streams that the hardware prefetchers
-/// follow poorly: without this, decode from DRAM ran at a third of the bandwidth (SmolLM2
-/// Q4_0, 82 against 213 tokens/s at 1 thread; 4 KiB gave 171, 16 KiB 213, 32 KiB 197).
-const PREFETCH_AHEAD: usize = 8192;
-
 /// Blocks of x whose offsets and scales `matvec_q4_0_avx2` computes at a time.
 const MATVEC_BLOCKS: usize = 64;
 
@@ -119,10 +114,8 @@ fn matvec_q4_0_avx2(out: &mut [f32], w: &[BlockQ4_0], nb: usize, x: &[BlockQ8_0]
             for (i, xb) in xc.iter().enumerate() {
                 // The bytes PREFETCH_AHEAD on, at the rate the group reads (a prefetch never
                 // faults, wherever it points).
-                let p = ahead.wrapping_add((c0 + i) * 8 * std::mem::size_of::<BlockQ4_0>());
-                _mm_prefetch::<_MM_HINT_T0>(p);
-                _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(64));
-                _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(128));
+                let step = 8 * std::mem::size_of::<BlockQ4_0>();
+                prefetch(ahead.wrapping_add((c0 + i) * step), step);
                 let qy = load_q8(&xb.qs);
                 let row_block = |j: usize| &w8[j * nb + c0 + i];
                 let sums: [__m256i; 8] = std::array::from_fn(|j| {
@@ -166,8 +159,7 @@ fn dot_q4_1_by(w: &[BlockQ4_1], x: &[BlockQ8_1], ahead: usize) -> f32 {
     let mut summs = 0.0f32;
     for (a, b) in w.iter().zip(x) {
         if ahead != 0 {
-            let p = (a as *const BlockQ4_1).cast::<i8>().wrapping_add(ahead);
-            _mm_prefetch::<_MM_HINT_T0>(p);
+            prefetch((a as *const BlockQ4_1).cast::<i8>().wrapping_add(ahead), 1);
         }
         summs += f16_to_f32(a.m) * f16_to_f32(b.s);
         let d = _mm256_set1_ps(f16_to_f32(a.d) * f16_to_f32(b.d));

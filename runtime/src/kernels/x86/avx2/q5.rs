@@ -3,6 +3,7 @@
 
 use super::{f16_to_f32, hsum_f32x8, load_q8, mul_sum_u8_i8_i32};
 use crate::kernels::isa_glue::safe_entry;
+use crate::kernels::x86::{prefetch, PREFETCH_AHEAD};
 use crate::kernels::TypeKernels;
 use edge_formats::blocks::{BlockQ5_0, BlockQ5_1};
 use edge_formats::{BlockQ8_0, BlockQ8_1, QK};
@@ -113,19 +114,15 @@ fn dot_q5_1_q8_1_avx2(w: &[BlockQ5_1], x: &[BlockQ8_1]) -> f32 {
     hsum_f32x8(acc) + summs
 }
 
-/// How far ahead of the 8-row group the matvecs prefetch, in bytes (as the Q4_0 matvec:
-/// eight interleaved row streams defeat the hardware prefetchers).
-const PREFETCH_AHEAD: usize = 8192;
-
 /// Prefetches the bytes `PREFETCH_AHEAD` past `base`, at the rate an 8-row group reads them
-/// (step `i`, 8 blocks of `block_bytes` per step). A prefetch never faults, wherever it points.
+/// (step `i`, 8 blocks of `block_bytes` per step).
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 fn prefetch_step(base: *const i8, i: usize, block_bytes: usize) {
-    let p = base.wrapping_add(PREFETCH_AHEAD + i * 8 * block_bytes);
-    for line in (0..8 * block_bytes).step_by(64) {
-        _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(line));
-    }
+    prefetch(
+        base.wrapping_add(PREFETCH_AHEAD + i * 8 * block_bytes),
+        8 * block_bytes,
+    );
 }
 
 /// Eight f16 values as f32 lanes.

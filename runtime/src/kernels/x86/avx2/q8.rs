@@ -2,6 +2,7 @@
 
 use super::{f16_to_f32, hsum_f32x8, load_q8, mul_sum_i8_f32};
 use crate::kernels::isa_glue::safe_entry;
+use crate::kernels::x86::{prefetch, PREFETCH_AHEAD};
 use crate::kernels::{generic, TypeKernels};
 use edge_formats::BlockQ8_0;
 use std::arch::x86_64::*;
@@ -14,11 +15,6 @@ safe_entry! {
     fn dot_q8_0_q8_0(w: &[BlockQ8_0], x: &[BlockQ8_0]) -> f32 => dot_q8_0_q8_0_avx2;
     fn matvec_q8_0(out: &mut [f32], w: &[BlockQ8_0], row_len: usize, x: &[BlockQ8_0]) => matvec_q8_0_avx2;
 }
-
-/// How far ahead of the block it reads the Q8_0 matvec prefetches, in bytes: one row after
-/// the other is one stream, yet the hardware prefetchers leave the load stalls of decode from
-/// DRAM (SmolLM2 Q8_0, 1 thread, a shared machine: about 8% less CPU time per run).
-const PREFETCH_AHEAD: usize = 8192;
 
 // w (rows, nb) @ x (nb) -> out (rows): row after row, each the bits of the dot.
 #[target_feature(enable = "avx2,fma,f16c")]
@@ -40,8 +36,7 @@ fn dot_q8_0_by(w: &[BlockQ8_0], x: &[BlockQ8_0], ahead: usize) -> f32 {
     let mut acc = _mm256_setzero_ps();
     for (a, b) in w.iter().zip(x) {
         if ahead != 0 {
-            let p = (a as *const BlockQ8_0).cast::<i8>().wrapping_add(ahead);
-            _mm_prefetch::<_MM_HINT_T0>(p);
+            prefetch((a as *const BlockQ8_0).cast::<i8>().wrapping_add(ahead), 1);
         }
         let d = _mm256_set1_ps(f16_to_f32(a.d) * f16_to_f32(b.d));
         let q = mul_sum_i8_f32(load_q8(&a.qs), load_q8(&b.qs));

@@ -3,6 +3,7 @@
 
 use super::super::avx2::{f16_to_f32, hsum_i32x8, load_q8};
 use crate::kernels::isa_glue::safe_entry;
+use crate::kernels::x86::prefetch;
 use edge_formats::{BlockQ4_0, BlockQ8_0, QK};
 use std::arch::x86_64::*;
 
@@ -14,9 +15,9 @@ safe_entry! {
 /// Rows per pass of the matvec (lane j of a 16-lane accumulator = row j).
 const ROWS: usize = 16;
 
-/// How far ahead of the 16-row group it reads the matvec prefetches, in bytes: sixteen rows
-/// read side by side are interleaved streams the hardware prefetchers follow poorly (see
-/// the AVX2 Q4_0 matvec; 8, 16 and 32 KiB measured alike, 4 KiB and none worse).
+/// How far ahead of the 16-row group it reads the matvec prefetches, in bytes: twice
+/// [`super::super::PREFETCH_AHEAD`], as the group is twice the AVX2 one's (8, 16 and 32 KiB
+/// measured alike, 4 KiB and none worse).
 const PREFETCH_AHEAD: usize = 16384;
 
 /// Blocks of x whose offsets and scales the matvec computes at a time.
@@ -157,10 +158,8 @@ fn matvec_q4_0_avx512(out: &mut [f32], w: &[BlockQ4_0], nb: usize, x: &[BlockQ8_
             for (i, xb) in xc.iter().enumerate() {
                 // The bytes PREFETCH_AHEAD on, at the rate the group reads (288 bytes a
                 // block; a prefetch never faults, wherever it points).
-                let p = ahead.wrapping_add((c0 + i) * ROWS * std::mem::size_of::<BlockQ4_0>());
-                for line in 0..5 {
-                    _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(64 * line));
-                }
+                let step = ROWS * std::mem::size_of::<BlockQ4_0>();
+                prefetch(ahead.wrapping_add((c0 + i) * step), step);
                 // SAFETY: each row has nb blocks and i < xc.len() <= nb - c0: block c0 + i of
                 // row r is in w16.
                 let row_block = |r: usize| unsafe { &*blocks[r].add(i) };

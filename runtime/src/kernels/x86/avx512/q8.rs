@@ -4,6 +4,7 @@
 use super::super::avx2::{f16_to_f32, hsum_f32x8, load_q8};
 use crate::kernels::generic;
 use crate::kernels::isa_glue::safe_entry;
+use crate::kernels::x86::{prefetch, PREFETCH_AHEAD};
 use edge_formats::BlockQ8_0;
 use std::arch::x86_64::*;
 
@@ -11,9 +12,6 @@ safe_entry! {
     pub(super) fn dot_q8_0_q8_0(w: &[BlockQ8_0], x: &[BlockQ8_0]) -> f32 => dot_q8_0_q8_0_avx512;
     pub(super) fn matvec_q8_0(out: &mut [f32], w: &[BlockQ8_0], row_len: usize, x: &[BlockQ8_0]) => matvec_q8_0_avx512;
 }
-
-/// How far ahead of the block it reads the matvec prefetches, in bytes (as the AVX2 one).
-const PREFETCH_AHEAD: usize = 8192;
 
 /// Lane j: sum of the 4 products w_i y_i, i in 4 j .. 4 j + 4, exactly (the i32 lanes of
 /// ggml's mul_sum_i8_pairs): VNNI multiplies unsigned by signed bytes, so it takes
@@ -53,9 +51,10 @@ fn dot_q8_0_by(w: &[BlockQ8_0], x: &[BlockQ8_0], ahead: usize) -> f32 {
     let mut xp = x.chunks_exact(2);
     for (a, b) in (&mut wp).zip(&mut xp) {
         if ahead != 0 {
-            let p = a.as_ptr().cast::<i8>().wrapping_add(ahead);
-            _mm_prefetch::<_MM_HINT_T0>(p);
-            _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(64));
+            prefetch(
+                a.as_ptr().cast::<i8>().wrapping_add(ahead),
+                2 * std::mem::size_of::<BlockQ8_0>(),
+            );
         }
         let two = |lo: &BlockQ8_0, hi: &BlockQ8_0| {
             _mm512_inserti64x4::<1>(_mm512_castsi256_si512(load_q8(&lo.qs)), load_q8(&hi.qs))
