@@ -83,8 +83,18 @@ fn strings(needles: &[&str]) -> Vec<String> {
     needles.iter().map(|s| s.to_string()).collect()
 }
 
-/// Where the two binaries are: beside this test's executable's folder (target/release).
+/// Where the two binaries are, checked once per test process (the check walks the sources).
 fn binary(bin: Bin) -> PathBuf {
+    static PATHS: std::sync::OnceLock<[PathBuf; 2]> = std::sync::OnceLock::new();
+    let [quantize, run_edge] = PATHS.get_or_init(|| [locate(Bin::Quantize), locate(Bin::RunEdge)]);
+    match bin {
+        Bin::Quantize => quantize.clone(),
+        Bin::RunEdge => run_edge.clone(),
+    }
+}
+
+/// A binary beside this test's executable's folder (target/release), built after its sources.
+fn locate(bin: Bin) -> PathBuf {
     let exe = std::env::current_exe().expect("test executable");
     let release = exe
         .parent()
