@@ -21,6 +21,7 @@ pub mod generic;
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 mod isa_glue;
 mod matrix;
+pub mod repacked;
 #[cfg(target_arch = "x86_64")]
 pub mod x86;
 
