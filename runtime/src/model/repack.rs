@@ -1,0 +1,128 @@
+//! Weights repacked at load for the dotprod kernels: every Q4_0 and Q8_0 matrix whose row
+//! count is a multiple of 4 gets a copy in the four-row layout of `kernels::repacked`, its
+//! views then read the copy, and the mapped pages of what was copied are given back to the
+//! kernel (`release_mapped`), so resident memory stays about the file's size. Only when the
+//! ISA the process detects is dotprod (`EDGE_ISA` honoured): elsewhere the file's layout is
+//! read in place.
+
+use crate::kernels::repacked::{repack_q4_0, repack_q8_0, BlockQ4_0x4, BlockQ8_0x4};
+use crate::kernels::{MatData, Matrix};
+use crate::{Error, Isa, Result};
+use std::collections::HashMap;
+
+/// A repacked copy of one matrix.
+enum Copy {
+    Q4_0(Box<[BlockQ4_0x4]>),
+    Q8_0(Box<[BlockQ8_0x4]>),
+}
+
+/// The repacked copies of one model's matrices, by the address of the data they copy (a
+/// tied output shares token_embd's copy). The heap buffers never move, so views into them
+/// stay valid while this lives.
+#[derive(Default)]
+pub(crate) struct Repacked {
+    copies: HashMap<usize, Copy>,
+    bytes: u64,
+}
+
+/// True when matrices should be repacked: the kernels the process detects are dotprod's.
+pub(crate) fn wanted() -> bool {
+    Isa::detect().is_ok_and(|isa| isa.name() == "dotprod")
+}
+
+impl Repacked {
+    /// Copies every Q4_0 and Q8_0 matrix of `matrices` with a multiple of 4 rows (each data
+    /// range once). Errors: [`Error::Model`] when a copy cannot be allocated.
+    pub(crate) fn of<'m>(matrices: impl Iterator<Item = &'m Matrix<'m>>) -> Result<Self> {
+        let mut out = Repacked::default();
+        for m in matrices {
+            let nb = m.k / edge_formats::QK;
+            let (key, bytes) = match m.data {
+                MatData::Q4_0(d) => (d.as_ptr() as usize, std::mem::size_of_val(d)),
+                MatData::Q8_0(d) => (d.as_ptr() as usize, std::mem::size_of_val(d)),
+                _ => continue,
+            };
+            if !m.rows.is_multiple_of(4) || out.copies.contains_key(&key) {
+                continue;
+            }
+            let no_room = || {
+                Error::Model(format!(
+                    "{} matrix ({}, {}): cannot allocate {bytes} bytes to repack it",
+                    m.data.ggml_type(),
+                    m.rows,
+                    m.k
+                ))
+            };
+            let copy = match m.data {
+                MatData::Q4_0(d) => Copy::Q4_0(repack_q4_0(d, nb).ok_or_else(no_room)?.into()),
+                MatData::Q8_0(d) => Copy::Q8_0(repack_q8_0(d, nb).ok_or_else(no_room)?.into()),
+                _ => continue,
+            };
+            out.bytes += bytes as u64;
+            out.copies.insert(key, copy);
+        }
+        Ok(out)
+    }
+
+    /// The view of `m` in its repacked copy, or `m` itself when it has none.
+    pub(crate) fn view<'a>(&'a self, m: Matrix<'a>) -> Matrix<'a> {
+        let key = match m.data {
+            MatData::Q4_0(d) => d.as_ptr() as usize,
+            MatData::Q8_0(d) => d.as_ptr() as usize,
+            _ => return m,
+        };
+        let data = match self.copies.get(&key) {
+            Some(Copy::Q4_0(c)) => MatData::Q4_0x4(c),
+            Some(Copy::Q8_0(c)) => MatData::Q8_0x4(c),
+            None => return m,
+        };
+        Matrix { data, ..m }
+    }
+
+    /// Bytes of the copies (the same as the data they copy).
+    pub(crate) fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// The data ranges that were copied: (address, bytes).
+    pub(crate) fn sources(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
+        self.copies.iter().map(|(&at, c)| {
+            let n = match c {
+                Copy::Q4_0(c) => std::mem::size_of_val(&**c),
+                Copy::Q8_0(c) => std::mem::size_of_val(&**c),
+            };
+            (at, n)
+        })
+    }
+}
+
+/// Gives back to the kernel the resident pages of `range` (a slice of the read-only file
+/// mapping `mapping`): the whole pages inside it. Nothing happens for a range outside the
+/// mapping (an aligned copy's) or where the platform has no `madvise`.
+pub(crate) fn release_mapped(mapping: &[u8], range: (usize, usize)) {
+    let (start, len) = range;
+    let map_start = mapping.as_ptr() as usize;
+    if start < map_start || start + len > map_start + mapping.len() {
+        return;
+    }
+    #[cfg(unix)]
+    {
+        // SAFETY: sysconf has no preconditions.
+        let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(0);
+        if page == 0 {
+            return;
+        }
+        let first = start.next_multiple_of(page);
+        let end = (start + len) / page * page;
+        if end > first {
+            // SAFETY: [first, end) is whole pages inside the mapping, which is a private,
+            // read-only mapping of a file we never write: MADV_DONTNEED only drops its
+            // resident pages, and a later read (none is expected: the views now point at the
+            // copies) faults the same bytes back in from the file. No reference sees other
+            // contents, so it is sound even though `&[u8]` views of the range still exist.
+            unsafe {
+                libc::madvise(first as *mut libc::c_void, end - first, libc::MADV_DONTNEED);
+            }
+        }
+    }
+}
