@@ -126,3 +126,56 @@ pub(crate) fn release_mapped(mapping: &[u8], range: (usize, usize)) {
         }
     }
 }
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    /// The process's resident file-backed bytes (RssFile of /proc/self/status).
+    fn rss_file() -> u64 {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        let line = status.lines().find(|l| l.starts_with("RssFile:"));
+        let kib = line.and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok());
+        kib.unwrap_or(0) * 1024
+    }
+
+    #[test]
+    fn releasing_a_range_drops_its_pages_and_keeps_its_bytes() {
+        const LEN: usize = 32 << 20;
+        let mut file = tempfile::tempfile().unwrap();
+        let data: Vec<u8> = (0..LEN).map(|i| (i * 7 % 251) as u8).collect();
+        file.write_all(&data).unwrap();
+        use std::os::fd::AsRawFd;
+        // SAFETY: a fresh read-only private mapping of LEN bytes of a file we own, unmapped
+        // below; nothing else refers to it.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                LEN,
+                libc::PROT_READ,
+                libc::MAP_PRIVATE,
+                file.as_raw_fd(),
+                0,
+            )
+        };
+        assert_ne!(ptr, libc::MAP_FAILED);
+        // SAFETY: the mapping is LEN readable bytes and lives until munmap below.
+        let mapping = unsafe { std::slice::from_raw_parts(ptr as *const u8, LEN) };
+        let sum = |s: &[u8]| s.iter().map(|&b| u64::from(b)).sum::<u64>();
+        let before = sum(mapping);
+        let resident = rss_file();
+        // A range with ragged ends: its whole pages go, the partial ones at its ends stay.
+        release_mapped(mapping, (ptr as usize + 100, LEN - 200));
+        let released = resident.saturating_sub(rss_file());
+        assert!(
+            released >= (LEN as u64) * 9 / 10,
+            "{released} of {LEN} bytes released"
+        );
+        assert_eq!(sum(mapping), before, "the bytes read back from the file");
+        // A range outside the mapping is left alone.
+        release_mapped(&mapping[..4096], (ptr as usize + 8192, 4096));
+        // SAFETY: the mapping made above, no longer referenced.
+        unsafe { libc::munmap(ptr, LEN) };
+    }
+}
