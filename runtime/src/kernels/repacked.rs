@@ -46,11 +46,19 @@ const NIBBLE_FLIP: u8 = 0x88;
 
 /// w (rows, nb) -> (rows / 4, nb) blocks of four rows: group g's blocks are
 /// `[g * nb, (g + 1) * nb)`. None when rows is not a multiple of 4 or w is not rows * nb
-/// blocks (the matrix then keeps the file's layout).
+/// blocks (the matrix then keeps the file's layout), or the copy cannot be allocated.
 pub fn repack_q4_0(w: &[BlockQ4_0], nb: usize) -> Option<Vec<BlockQ4_0x4>> {
-    let groups = groups_of(w.len(), nb)?;
     let mut out = Vec::new();
-    out.try_reserve_exact(groups * nb).ok()?;
+    out.try_reserve_exact(w.len() / ROWS).ok()?;
+    extend_q4_0(&mut out, w, nb)?;
+    Some(out)
+}
+
+/// [`repack_q4_0`] appending to `out` (which then holds the groups of several calls in
+/// order: a matrix can be repacked a few rows at a time). None, and nothing appended, when w
+/// is not whole groups of rows of nb blocks.
+pub fn extend_q4_0(out: &mut Vec<BlockQ4_0x4>, w: &[BlockQ4_0], nb: usize) -> Option<()> {
+    let groups = groups_of(w.len(), nb)?;
     for g in 0..groups {
         for b in 0..nb {
             let row = |r: usize| &w[(ROWS * g + r) * nb + b];
@@ -67,14 +75,20 @@ pub fn repack_q4_0(w: &[BlockQ4_0], nb: usize) -> Option<Vec<BlockQ4_0x4>> {
             out.push(block);
         }
     }
-    Some(out)
+    Some(())
 }
 
 /// w (rows, nb) -> (rows / 4, nb) blocks of four rows, as [`repack_q4_0`].
 pub fn repack_q8_0(w: &[BlockQ8_0], nb: usize) -> Option<Vec<BlockQ8_0x4>> {
-    let groups = groups_of(w.len(), nb)?;
     let mut out = Vec::new();
-    out.try_reserve_exact(groups * nb).ok()?;
+    out.try_reserve_exact(w.len() / ROWS).ok()?;
+    extend_q8_0(&mut out, w, nb)?;
+    Some(out)
+}
+
+/// [`repack_q8_0`] appending to `out`, as [`extend_q4_0`].
+pub fn extend_q8_0(out: &mut Vec<BlockQ8_0x4>, w: &[BlockQ8_0], nb: usize) -> Option<()> {
+    let groups = groups_of(w.len(), nb)?;
     for g in 0..groups {
         for b in 0..nb {
             let row = |r: usize| &w[(ROWS * g + r) * nb + b];
@@ -91,7 +105,7 @@ pub fn repack_q8_0(w: &[BlockQ8_0], nb: usize) -> Option<Vec<BlockQ8_0x4>> {
             out.push(block);
         }
     }
-    Some(out)
+    Some(())
 }
 
 /// Groups of four rows in `len` blocks of rows of `nb` blocks (None: not whole groups).

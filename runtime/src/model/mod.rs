@@ -49,13 +49,10 @@ impl Model {
         let realigned = Realigned::of(&file)?;
         let weights = Weights::load(&file, &realigned, &config)?;
         let repacked = match repack::wanted() {
-            true => Repacked::of(weights.matrices())?,
+            true => Repacked::of(weights.matrices(), file.bytes())?,
             false => Repacked::default(),
         };
         let weights = weights.map_matrices(|m| repacked.view(m));
-        for range in repacked.sources() {
-            repack::release_mapped(file.bytes(), range);
-        }
         // SAFETY: the views point into the memory map owned by `file` and into the boxed
         // buffers owned by `realigned` and `repacked`, whose addresses do not change when
         // `file` (a handle to the mapping) or `realigned` and `repacked` (maps of boxes)

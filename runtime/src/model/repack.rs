@@ -1,11 +1,12 @@
 //! Weights repacked at load for the dotprod kernels: every Q4_0 and Q8_0 matrix whose row
 //! count is a multiple of 4 gets a copy in the four-row layout of `kernels::repacked`, its
 //! views then read the copy, and the mapped pages of what was copied are given back to the
-//! kernel (`release_mapped`), so resident memory stays about the file's size. Only when the
+//! kernel as the copy proceeds (`release_mapped`), so resident memory stays about the file's
+//! size (the copies are as large as what they copy). Only when the
 //! ISA the process detects is dotprod (`EDGE_ISA` honoured): elsewhere the file's layout is
 //! read in place.
 
-use crate::kernels::repacked::{repack_q4_0, repack_q8_0, BlockQ4_0x4, BlockQ8_0x4};
+use crate::kernels::repacked::{extend_q4_0, extend_q8_0, BlockQ4_0x4, BlockQ8_0x4, ROWS};
 use crate::kernels::{MatData, Matrix};
 use crate::{Error, Isa, Result};
 use std::collections::HashMap;
@@ -25,6 +26,30 @@ pub(crate) struct Repacked {
     bytes: u64,
 }
 
+/// Rows repacked between two releases of mapped pages (a multiple of 4).
+const CHUNK_ROWS: usize = 256;
+
+/// w (rows, nb) repacked by `extend` CHUNK_ROWS rows at a time, each chunk's mapped pages
+/// released once copied. None when the copy cannot be allocated or w is not whole groups.
+fn by_chunks<B, P>(
+    w: &[B],
+    nb: usize,
+    mapping: &[u8],
+    extend: fn(&mut Vec<P>, &[B], usize) -> Option<()>,
+) -> Option<Vec<P>> {
+    let mut out = Vec::new();
+    out.try_reserve_exact(w.len() / ROWS).ok()?;
+    // Each release also covers the previous chunk, so the page two chunks share goes too.
+    let mut previous = w.as_ptr() as usize;
+    for chunk in w.chunks(CHUNK_ROWS * nb) {
+        extend(&mut out, chunk, nb)?;
+        let end = chunk.as_ptr() as usize + std::mem::size_of_val(chunk);
+        release_mapped(mapping, (previous, end - previous));
+        previous = chunk.as_ptr() as usize;
+    }
+    Some(out)
+}
+
 /// True when matrices should be repacked: the kernels the process detects are dotprod's.
 pub(crate) fn wanted() -> bool {
     Isa::detect().is_ok_and(|isa| isa.name() == "dotprod")
@@ -32,8 +57,14 @@ pub(crate) fn wanted() -> bool {
 
 impl Repacked {
     /// Copies every Q4_0 and Q8_0 matrix of `matrices` with a multiple of 4 rows (each data
-    /// range once). Errors: [`Error::Model`] when a copy cannot be allocated.
-    pub(crate) fn of<'m>(matrices: impl Iterator<Item = &'m Matrix<'m>>) -> Result<Self> {
+    /// range once), [`CHUNK_ROWS`] rows at a time, giving back the mapped pages of each chunk
+    /// of `mapping` (the file) once it is copied: resident memory grows by about one chunk
+    /// over the file's size, never by a second copy of the weights. Errors: [`Error::Model`]
+    /// when a copy cannot be allocated.
+    pub(crate) fn of<'m>(
+        matrices: impl Iterator<Item = &'m Matrix<'m>>,
+        mapping: &[u8],
+    ) -> Result<Self> {
         let mut out = Repacked::default();
         for m in matrices {
             let nb = m.k / edge_formats::QK;
@@ -42,7 +73,7 @@ impl Repacked {
                 MatData::Q8_0(d) => (d.as_ptr() as usize, std::mem::size_of_val(d)),
                 _ => continue,
             };
-            if !m.rows.is_multiple_of(4) || out.copies.contains_key(&key) {
+            if nb == 0 || !m.rows.is_multiple_of(4) || out.copies.contains_key(&key) {
                 continue;
             }
             let no_room = || {
@@ -54,8 +85,16 @@ impl Repacked {
                 ))
             };
             let copy = match m.data {
-                MatData::Q4_0(d) => Copy::Q4_0(repack_q4_0(d, nb).ok_or_else(no_room)?.into()),
-                MatData::Q8_0(d) => Copy::Q8_0(repack_q8_0(d, nb).ok_or_else(no_room)?.into()),
+                MatData::Q4_0(d) => Copy::Q4_0(
+                    by_chunks(d, nb, mapping, extend_q4_0)
+                        .ok_or_else(no_room)?
+                        .into(),
+                ),
+                MatData::Q8_0(d) => Copy::Q8_0(
+                    by_chunks(d, nb, mapping, extend_q8_0)
+                        .ok_or_else(no_room)?
+                        .into(),
+                ),
                 _ => continue,
             };
             out.bytes += bytes as u64;
@@ -82,17 +121,6 @@ impl Repacked {
     /// Bytes of the copies (the same as the data they copy).
     pub(crate) fn bytes(&self) -> u64 {
         self.bytes
-    }
-
-    /// The data ranges that were copied: (address, bytes).
-    pub(crate) fn sources(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
-        self.copies.iter().map(|(&at, c)| {
-            let n = match c {
-                Copy::Q4_0(c) => std::mem::size_of_val(&**c),
-                Copy::Q8_0(c) => std::mem::size_of_val(&**c),
-            };
-            (at, n)
-        })
     }
 }
 
