@@ -166,8 +166,9 @@ fn every_table_gives_the_bits_of_its_dot_on_repacked_rows() {
         let (dot4, dot8) = reference_dot(&k);
         for nb in [1, 2, 7] {
             let xs = activations(&k, &mut rng, nb);
-            // 4..8 rows: one partial pass; 20, 36: whole passes of 16 rows, then groups of 4.
-            for rows in [4, 8, 20, 36] {
+            // Passes of 8 groups of 4 rows, then of 4 groups, then of 1: 36 rows = 8 + 1
+            // groups, 52 = 8 + 4 + 1, 20 = 4 + 1, 8 = 1 + 1.
+            for rows in [4, 8, 20, 36, 52] {
                 let q4 = weights_q4_0(&mut rng, rows * nb);
                 let q8 = weights_q8_0(&mut rng, rows * nb);
                 let (p4, p8) = (repack_q4_0(&q4, nb).unwrap(), repack_q8_0(&q8, nb).unwrap());

@@ -17,9 +17,9 @@ safe_entry! {
     pub(super) fn matvec_q8_0x4(out: &mut [f32], w: &[BlockQ8_0x4], row_len: usize, x: &[BlockQ8_0]) => matvec_q8_0x4_sdot;
 }
 
-/// Groups of four rows per pass (16 rows: the accumulators, x and the temporaries fit the 32
-/// vector registers).
-const PASS_GROUPS: usize = 4;
+/// Groups of four rows per pass (32 rows: the accumulators, x and the temporaries fit the 32
+/// vector registers); what is left of a matrix runs in passes of 4 groups, then of 1.
+const PASS_GROUPS: usize = 8;
 
 /// acc (4 rows) + the next repacked Q4_0 block at `*p` . x's block (values xl, xh; scale dx);
 /// *p moves on by one block. Per row: fma(f32(sumi), d_w * d_x, acc), sumi exact: the
@@ -148,6 +148,10 @@ fn matvec_by_groups<W>(
             let acc = pass::<W, PASS_GROUPS>(w, row_len, first, x, n, &step);
             store(out, first, &acc);
             first += PASS_GROUPS;
+        } else if first + 4 <= groups {
+            let acc = pass::<W, 4>(w, row_len, first, x, n, &step);
+            store(out, first, &acc);
+            first += 4;
         } else {
             let acc = pass::<W, 1>(w, row_len, first, x, n, &step);
             store(out, first, &acc);
