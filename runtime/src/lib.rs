@@ -71,6 +71,8 @@ pub use tokenizer::{StreamDecoder, Tokenizer};
 pub mod internals {
     /// Tokens a prompt step runs per weight read (`tests/forward_model.rs`).
     pub use crate::forward::MAX_BATCH;
+    /// The four-row repacked Q4_0 and Q8_0 layouts (`tests/kernels_repacked.rs`).
+    pub use crate::kernels::repacked;
     /// The kernel table and its generic reference (`tests/kernels_generic.rs`,
     /// `benches/kernels.rs`).
     pub use crate::kernels::{

@@ -3,6 +3,7 @@
 //! startup from the CPU's features (DESIGN convention 3). Every ISA fills the same table with
 //! functions of identical signatures; an entry an ISA does not specialize is the generic one.
 
+use super::repacked::{self, BlockQ4_0x4, BlockQ8_0x4};
 use super::{generic, Activation, ActivationForm, ActivationInput, MatData, Matrix};
 use crate::Result;
 use edge_formats::blocks::{
@@ -255,6 +256,11 @@ pub struct Kernels {
     pub f32: TypeKernels<f32, f32>,
     pub f16: TypeKernels<f16, f32>,
     pub bf16: TypeKernels<bf16, f32>,
+    /// Q4_0 repacked four rows at a time (`MatData::Q4_0x4`): each row the bits of this
+    /// table's `q4_0.dot` on ARM, of the generic dot elsewhere (`kernels::repacked`).
+    pub q4_0x4: MatvecFn<BlockQ4_0x4, BlockQ8_0>,
+    /// Q8_0 repacked four rows at a time (`MatData::Q8_0x4`), as `q4_0x4`.
+    pub q8_0x4: MatvecFn<BlockQ8_0x4, BlockQ8_0>,
     /// gate (n), up (n) -> gate (n): silu(gate) * up, ggml's arithmetic (`generic::swiglu`).
     pub swiglu: fn(gate: &mut [f32], up: &[f32]),
     /// Attention over an f16 KV cache: the value updates and the q rounding.
@@ -283,6 +289,8 @@ const GENERIC: Kernels = Kernels {
     f32: generic::F32,
     f16: generic::F16,
     bf16: generic::BF16,
+    q4_0x4: repacked::matvec_q4_0x4,
+    q8_0x4: repacked::matvec_q8_0x4,
     swiglu: generic::swiglu,
     attention_f16: generic::ATTENTION_F16,
 };
@@ -404,6 +412,8 @@ impl Kernels {
             MatData::F32(d) => self.f32.matvec_activation(out, d, w.k, x),
             MatData::F16(d) => self.f16.matvec_activation(out, d, w.k, x),
             MatData::BF16(d) => self.bf16.matvec_activation(out, d, w.k, x),
+            MatData::Q4_0x4(d) => matvec_repacked(self.q4_0x4, out, d, w.k, x),
+            MatData::Q8_0x4(d) => matvec_repacked(self.q8_0x4, out, d, w.k, x),
         }
     }
 
@@ -452,6 +462,31 @@ impl Kernels {
             MatData::F32(d) => self.f32.matmul_activations(out, d, w.k, xs, batch),
             MatData::F16(d) => self.f16.matmul_activations(out, d, w.k, xs, batch),
             MatData::BF16(d) => self.bf16.matmul_activations(out, d, w.k, xs, batch),
+            // One matvec per token: each output the bits of its token's matvec.
+            MatData::Q4_0x4(d) => {
+                for (o, x) in out.iter_mut().zip(xs) {
+                    matvec_repacked(self.q4_0x4, o, d, w.k, x);
+                }
+            }
+            MatData::Q8_0x4(d) => {
+                for (o, x) in out.iter_mut().zip(xs) {
+                    matvec_repacked(self.q8_0x4, o, d, w.k, x);
+                }
+            }
         }
     }
+}
+
+/// w (rows, k) @ x (k) -> out (rows) for a repacked matrix, reading x's Q8_0 form.
+#[inline(always)]
+fn matvec_repacked<W>(
+    matvec: MatvecFn<W, BlockQ8_0>,
+    out: &mut [f32],
+    w: &[W],
+    k: usize,
+    x: &Activation,
+) {
+    let xs = BlockQ8_0::of(x);
+    let row_len = k / BlockQ8_0::ELEMENTS;
+    matvec(out, w, row_len, &xs[..row_len.min(xs.len())])
 }

@@ -1,5 +1,6 @@
 //! Weight matrices: typed views of the GGUF mapping, one variant per weight type.
 
+use super::repacked::{BlockQ4_0x4, BlockQ8_0x4, ROWS};
 use crate::{Error, Result};
 use edge_formats::blocks::{
     BlockQ2_K, BlockQ3_K, BlockQ4_K, BlockQ5_0, BlockQ5_1, BlockQ5_K, BlockQ6_K,
@@ -8,7 +9,9 @@ use edge_formats::{BlockQ4_0, BlockQ4_1, BlockQ8_0, GgmlType};
 use half::{bf16, f16};
 
 /// The storage of a weight matrix (rows, k): row r is elements [r*k, (r+1)*k) (in blocks of
-/// 32, or of 256 for the K-quants). Borrowed from the GGUF mapping.
+/// 32, or of 256 for the K-quants). Borrowed from the GGUF mapping, but for the repacked
+/// variants (`Q4_0x4`, `Q8_0x4`: four rows interleaved, see `kernels::repacked`), borrowed
+/// from the model's copies.
 #[derive(Clone, Copy, Debug)]
 #[allow(non_camel_case_types)] // ggml's spelling: Q4_K, Q8_K
 pub enum MatData<'a> {
@@ -25,6 +28,11 @@ pub enum MatData<'a> {
     Q4_K(&'a [BlockQ4_K]),
     Q5_K(&'a [BlockQ5_K]),
     Q6_K(&'a [BlockQ6_K]),
+    /// Q4_0 rows repacked four at a time: group g of rows 4g..4g+4 is blocks
+    /// [g * k/32, (g+1) * k/32); rows is a multiple of 4.
+    Q4_0x4(&'a [BlockQ4_0x4]),
+    /// Q8_0 rows repacked four at a time, as `Q4_0x4`.
+    Q8_0x4(&'a [BlockQ8_0x4]),
 }
 
 impl MatData<'_> {
@@ -34,8 +42,8 @@ impl MatData<'_> {
             MatData::F32(_) => GgmlType::F32,
             MatData::F16(_) => GgmlType::F16,
             MatData::BF16(_) => GgmlType::BF16,
-            MatData::Q8_0(_) => GgmlType::Q8_0,
-            MatData::Q4_0(_) => GgmlType::Q4_0,
+            MatData::Q8_0(_) | MatData::Q8_0x4(_) => GgmlType::Q8_0,
+            MatData::Q4_0(_) | MatData::Q4_0x4(_) => GgmlType::Q4_0,
             MatData::Q4_1(_) => GgmlType::Q4_1,
             MatData::Q5_0(_) => GgmlType::Q5_0,
             MatData::Q5_1(_) => GgmlType::Q5_1,
@@ -113,11 +121,18 @@ impl<'a> Matrix<'a> {
     }
 
     /// The sub-view of rows [start, end) (clamped to the matrix; an empty range gives 0 rows).
+    /// A repacked matrix is cut at whole groups of 4 rows: start and end are rounded down to
+    /// a multiple of 4 (the matrix's end excepted), so callers cut it at multiples of 4.
     pub fn rows(&self, start: usize, end: usize) -> Matrix<'a> {
-        let end = end.min(self.rows);
-        let start = start.min(end);
+        let mut end = end.min(self.rows);
+        let mut start = start.min(end);
         let per_row = self.k / self.data.ggml_type().block_size();
-        let (a, b) = (start * per_row, end * per_row);
+        let (mut a, mut b) = (start * per_row, end * per_row);
+        if let MatData::Q4_0x4(_) | MatData::Q8_0x4(_) = self.data {
+            debug_assert!(start.is_multiple_of(ROWS) && end.is_multiple_of(ROWS));
+            (start, end) = (start - start % ROWS, end - end % ROWS);
+            (a, b) = (start / ROWS * per_row, end / ROWS * per_row);
+        }
         fn cut<T>(s: &[T], a: usize, b: usize) -> &[T] {
             s.get(a..b).unwrap_or(&[])
         }
@@ -135,6 +150,8 @@ impl<'a> Matrix<'a> {
             MatData::Q4_K(s) => MatData::Q4_K(cut(s, a, b)),
             MatData::Q5_K(s) => MatData::Q5_K(cut(s, a, b)),
             MatData::Q6_K(s) => MatData::Q6_K(cut(s, a, b)),
+            MatData::Q4_0x4(s) => MatData::Q4_0x4(cut(s, a, b)),
+            MatData::Q8_0x4(s) => MatData::Q8_0x4(cut(s, a, b)),
         };
         Matrix {
             data,

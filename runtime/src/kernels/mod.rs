@@ -5,9 +5,11 @@
 //! [`Kernels`] table, as a [`TypeKernels`]; per ISA (`generic`, `x86::avx2`, `arm::neon`,
 //! `arm::dotprod`) the kernels live in one file per type family (`q4`, `q5`, `q8`, `k_quants`,
 //! `float`) plus the activation quantizers and SwiGLU; a family an ISA has no file for runs
-//! the generic kernels through `Kernels::scalar()`. Adding a weight type: its block in `edge-formats`, its
-//! encoder in `edge-quantize`, its generic kernel, its SIMD kernels, one line in each table
-//! ([`MatData`], [`Kernels`], each ISA's `kernels()`).
+//! the generic kernels through `Kernels::scalar()`. `repacked` is the four-row Q4_0/Q8_0
+//! layout the model makes at load for the dotprod kernels, with an entry in every table.
+//! Adding a weight type: its block in `edge-formats`, its encoder in `edge-quantize`, its
+//! generic kernel, its SIMD kernels, one line in each table ([`MatData`], [`Kernels`], each
+//! ISA's `kernels()`).
 //!
 //! Rounding (DESIGN convention 6): the activation quantizers round half to even, as ggml's
 //! SIMD path does (`_mm256_round_ps(_, _MM_ROUND_NEAREST)`, `vcvtnq_s32_f32`); the file
@@ -21,6 +23,7 @@ pub mod generic;
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 mod isa_glue;
 mod matrix;
+pub mod repacked;
 #[cfg(target_arch = "x86_64")]
 pub mod x86;
 

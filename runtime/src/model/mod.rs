@@ -1,6 +1,7 @@
 //! A GGUF model: typed config and weights as views into the mapping.
 
 mod realign;
+mod repack;
 mod weights;
 
 pub(crate) use edge_formats::validate::ModelConfig;
@@ -12,18 +13,21 @@ use edge_formats::gguf::{GgufFile, Metadata};
 use edge_formats::validate::{self, Part, TensorShape};
 use edge_formats::FileType;
 use realign::Realigned;
+use repack::Repacked;
 use std::collections::HashMap;
 use std::path::Path;
 
 /// A mapped GGUF file with its config and weight views. Shared by sessions through `Arc`.
 pub struct Model {
     // Field order matters: `weights` borrows from `file`'s mapping and from `realigned`'s
-    // buffers, and is dropped first.
+    // and `repacked`'s buffers, and is dropped first.
     weights: Weights<'static>,
     config: ModelConfig,
     file: GgufFile,
     /// Aligned copies of the tensors the file misaligns (none for an aligned file).
     realigned: Realigned,
+    /// The Q4_0 and Q8_0 matrices in the dotprod kernels' layout (none on other ISAs).
+    repacked: Repacked,
 }
 
 impl std::fmt::Debug for Model {
@@ -44,17 +48,24 @@ impl Model {
         let config = validate_weights(&file)?;
         let realigned = Realigned::of(&file)?;
         let weights = Weights::load(&file, &realigned, &config)?;
+        let repacked = match repack::wanted() {
+            true => Repacked::of(weights.matrices(), file.bytes())?,
+            false => Repacked::default(),
+        };
+        let weights = weights.map_matrices(|m| repacked.view(m));
         // SAFETY: the views point into the memory map owned by `file` and into the boxed
-        // buffers owned by `realigned`, whose addresses do not change when `file` (a handle to
-        // the mapping) or `realigned` (a map of boxes) moves. `Model` keeps both alive and
-        // immutable for as long as `weights` exists (it is declared first, so dropped first),
-        // and `weights()` hands the views out only with a lifetime bound to `&self`.
+        // buffers owned by `realigned` and `repacked`, whose addresses do not change when
+        // `file` (a handle to the mapping) or `realigned` and `repacked` (maps of boxes)
+        // move. `Model` keeps them alive and immutable for as long as `weights` exists (it is
+        // declared first, so dropped first), and `weights()` hands the views out only with a
+        // lifetime bound to `&self`.
         let weights: Weights<'static> = unsafe { std::mem::transmute::<Weights<'_>, _>(weights) };
         Ok(Model {
             weights,
             config,
             file,
             realigned,
+            repacked,
         })
     }
 
@@ -83,6 +94,13 @@ impl Model {
     /// be read from (0 for an aligned file, whose weights are views of the mapping).
     pub fn n_realigned_tensors(&self) -> usize {
         self.realigned.len()
+    }
+
+    /// Bytes of the matrices copied at load into the dotprod kernels' layout (0 on other
+    /// ISAs); counted in [`Model::weights_bytes`] in place of their mapped pages, which are
+    /// released.
+    pub fn repacked_bytes(&self) -> u64 {
+        self.repacked.bytes()
     }
 
     /// Bytes of weight data one token reads (the output matrix counted once when tied).

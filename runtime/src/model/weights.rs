@@ -130,6 +130,45 @@ impl<'a> Weights<'a> {
         }
     }
 
+    /// Every weight matrix (output included when tied: it then repeats token_embd).
+    pub fn matrices(&self) -> impl Iterator<Item = &Matrix<'a>> {
+        let per_layer = self.layers.iter().flat_map(|l| {
+            let [q, k, v, o, gate, up] = l.matrices_reading_embd();
+            [q, k, v, o, gate, up, &l.ffn_down]
+        });
+        [&self.token_embd, &self.output]
+            .into_iter()
+            .chain(per_layer)
+    }
+
+    /// Replaces every weight matrix by `view(matrix)` (the same shape, another storage).
+    pub fn map_matrices<'b>(self, view: impl Fn(Matrix<'a>) -> Matrix<'b>) -> Weights<'b>
+    where
+        'a: 'b,
+    {
+        Weights {
+            token_embd: view(self.token_embd),
+            layers: self
+                .layers
+                .into_iter()
+                .map(|l| LayerWeights {
+                    attn_norm: l.attn_norm,
+                    attn_q: view(l.attn_q),
+                    attn_k: view(l.attn_k),
+                    attn_v: view(l.attn_v),
+                    attn_output: view(l.attn_output),
+                    ffn_norm: l.ffn_norm,
+                    ffn_gate: view(l.ffn_gate),
+                    ffn_up: view(l.ffn_up),
+                    ffn_down: view(l.ffn_down),
+                })
+                .collect(),
+            output_norm: self.output_norm,
+            output: view(self.output),
+            tied_output: self.tied_output,
+        }
+    }
+
     /// Bytes of weight data the views cover (output counted once when tied).
     pub fn n_bytes(&self) -> u64 {
         let norm = |n: &Cow<'_, [f32]>| (n.len() * 4) as u64;
@@ -170,6 +209,8 @@ pub fn matrix_bytes(m: &Matrix<'_>) -> u64 {
         MatData::Q4_K(d) => std::mem::size_of_val(d),
         MatData::Q5_K(d) => std::mem::size_of_val(d),
         MatData::Q6_K(d) => std::mem::size_of_val(d),
+        MatData::Q4_0x4(d) => std::mem::size_of_val(d),
+        MatData::Q8_0x4(d) => std::mem::size_of_val(d),
     };
     bytes as u64
 }

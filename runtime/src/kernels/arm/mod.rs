@@ -11,6 +11,10 @@
 //! see `dotprod::k_quants`). The quantizers are bit-identical to `generic`
 //! (`vcvtnq_s32_f32` rounds half to even). Float dots use fma lanes and differ from generic
 //! by f32 rounding only. `f16` converts f16 scales inline.
+//!
+//! Where the detected ISA is dotprod, the model repacks Q4_0 and Q8_0 matrices four rows at a
+//! time at load (`kernels::repacked`, `model::repack`); `dotprod::repacked` multiplies them
+//! with SDOT by element (no horizontal sums), each row still the bits of the dot above.
 
 pub mod dotprod;
 mod f16;

@@ -61,6 +61,11 @@ pub fn dequantize_row(w: &Matrix, row: usize, out: &mut [f32]) {
     if row >= w.rows {
         return;
     }
+    match w.data {
+        MatData::Q4_0x4(s) => return super::repacked::dequantize_row_q4_0x4(s, w.k, row, out),
+        MatData::Q8_0x4(s) => return super::repacked::dequantize_row_q8_0x4(s, w.k, row, out),
+        _ => {}
+    }
     let one_row = w.rows(row, row + 1);
     match one_row.data {
         MatData::F32(s) => dequantize(s, out),
@@ -76,5 +81,6 @@ pub fn dequantize_row(w: &Matrix, row: usize, out: &mut [f32]) {
         MatData::Q4_K(s) => dequantize(s, out),
         MatData::Q5_K(s) => dequantize(s, out),
         MatData::Q6_K(s) => dequantize(s, out),
+        MatData::Q4_0x4(_) | MatData::Q8_0x4(_) => {} // decoded above
     }
 }

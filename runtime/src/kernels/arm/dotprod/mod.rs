@@ -5,6 +5,7 @@ mod k_quants;
 mod q4;
 mod q5;
 mod q8;
+mod repacked;
 
 use super::neon;
 use crate::kernels::Kernels;
@@ -26,6 +27,8 @@ pub fn kernels() -> Option<Kernels> {
         q4_k: k_quants::Q4_K,
         q5_k: k_quants::Q5_K,
         q6_k: k_quants::Q6_K,
+        q4_0x4: repacked::matvec_q4_0x4,
+        q8_0x4: repacked::matvec_q8_0x4,
         ..neon::kernels()?.named("dotprod")
     })
 }

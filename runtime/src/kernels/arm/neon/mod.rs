@@ -9,6 +9,7 @@ pub(super) mod k_quants;
 pub(super) mod q4;
 pub(super) mod q5;
 pub(super) mod q8;
+mod repacked;
 mod swiglu;
 
 use super::f16::f16x4_to_f32;
@@ -36,6 +37,8 @@ pub fn kernels() -> Option<Kernels> {
         f32: float::F32,
         f16: float::F16,
         bf16: float::BF16,
+        q4_0x4: repacked::matvec_q4_0x4,
+        q8_0x4: repacked::matvec_q8_0x4,
         swiglu: swiglu::swiglu,
         attention_f16: attention::ATTENTION_F16,
         ..Kernels::scalar().named("neon")
