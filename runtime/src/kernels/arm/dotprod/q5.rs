@@ -3,7 +3,7 @@
 
 use super::sdot;
 use crate::kernels::arm::neon::q5::q5_kernels;
-use crate::kernels::arm::neon::sum_rows_i32;
+use crate::kernels::arm::neon::{map4, sum_rows_i32};
 use crate::kernels::isa_glue::safe_entry;
 use crate::kernels::TypeKernels;
 use edge_formats::blocks::{BlockQ5_0, BlockQ5_1};
@@ -28,7 +28,7 @@ safe_entry! {
 #[inline]
 #[target_feature(enable = "neon,dotprod")]
 fn group_sums(w: [(int8x16_t, int8x16_t); 4], x: (int8x16_t, int8x16_t)) -> int32x4_t {
-    sum_rows_i32(w.map(|q| sdot(sdot(vdupq_n_s32(0), q.0, x.0), q.1, x.1)))
+    sum_rows_i32(map4(w, |q| sdot(sdot(vdupq_n_s32(0), q.0, x.0), q.1, x.1)))
 }
 
 q5_kernels!(

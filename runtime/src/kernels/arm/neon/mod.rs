@@ -74,6 +74,14 @@ pub(super) fn pass_len<W, X, const G: usize>(rows: &Rows<W, G>, x: &[X]) -> usiz
     rows.iter().flatten().fold(x.len(), |n, r| n.min(r.len()))
 }
 
+/// `a.map(f)` for four elements, always inlined: LLVM may leave `array::map` and its closure
+/// as calls in the multi-row kernels (it did in the Q5 passes once the crate grew).
+#[inline(always)]
+pub(in crate::kernels::arm) fn map4<T, U>(a: [T; 4], mut f: impl FnMut(T) -> U) -> [U; 4] {
+    let [a, b, c, d] = a;
+    [f(a), f(b), f(c), f(d)]
+}
+
 /// Pointers to the first block of each row of a pass, for the `next_*_group` loaders.
 #[inline(always)]
 pub(super) fn row_cursors<W, const G: usize>(rows: &Rows<W, G>) -> [[*const u8; 4]; G] {

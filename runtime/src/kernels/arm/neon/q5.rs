@@ -89,7 +89,7 @@ pub(in crate::kernels::arm) fn q5_1_offset(x: (int8x16_t, int8x16_t)) -> int32x4
 #[inline]
 #[target_feature(enable = "neon")]
 fn group_sums(w: [(int8x16_t, int8x16_t); 4], x: (int8x16_t, int8x16_t)) -> int32x4_t {
-    vpaddlq_s16(sum_rows_i16(w.map(|q| products_i16_asm(q, x))))
+    vpaddlq_s16(sum_rows_i16(super::map4(w, |q| products_i16_asm(q, x))))
 }
 
 /// `products_i16` (super) as one asm block: SMULL, SMLAL2, SMLAL, SMLAL2. LLVM otherwise
@@ -144,17 +144,17 @@ macro_rules! q5_kernels {
         ) -> [std::arch::aarch64::float32x4_t; G] {
             use std::arch::aarch64::*;
             use $crate::kernels::arm::neon::k_quants::f16_to_f32;
-            use $crate::kernels::arm::neon::pass_len;
             use $crate::kernels::arm::neon::q5::{f16x4, load_q8, q5_minus_16};
+            use $crate::kernels::arm::neon::{map4, pass_len};
             let n = pass_len(&rows, x);
-            let rows = rows.map(|group| group.map(|row| &row[..n]));
             let mut acc = [vdupq_n_f32(0.0); G];
             for (b, xb) in x[..n].iter().enumerate() {
                 let xq = load_q8(&xb.qs);
                 let dx = f16_to_f32(xb.d);
                 for (a, group) in acc.iter_mut().zip(&rows) {
-                    let blocks = group.map(|row| &row[b]);
-                    let q = blocks.map(|w| q5_minus_16(&w.qh, &w.qs));
+                    // SAFETY: b < n <= every row's length (`pass_len`).
+                    let blocks = map4(*group, |row| unsafe { row.get_unchecked(b) });
+                    let q = map4(blocks, |w| q5_minus_16(&w.qh, &w.qs));
                     let d = vmulq_n_f32(f16x4(&blocks, |w| w.d), dx);
                     *a = vaddq_f32(*a, vmulq_f32(d, vcvtq_f32_s32($sums(q, xq))));
                 }
@@ -170,18 +170,18 @@ macro_rules! q5_kernels {
         ) -> [std::arch::aarch64::float32x4_t; G] {
             use std::arch::aarch64::*;
             use $crate::kernels::arm::neon::k_quants::f16_to_f32;
-            use $crate::kernels::arm::neon::pass_len;
             use $crate::kernels::arm::neon::q5::{f16x4, load_q8, q5_1_offset, q5_minus_16};
+            use $crate::kernels::arm::neon::{map4, pass_len};
             let n = pass_len(&rows, x);
-            let rows = rows.map(|group| group.map(|row| &row[..n]));
             let mut acc = [vdupq_n_f32(0.0); G];
             for (b, xb) in x[..n].iter().enumerate() {
                 let xq = load_q8(&xb.qs);
                 let offset = q5_1_offset(xq);
                 let (dx, sx) = (f16_to_f32(xb.d), f16_to_f32(xb.s));
                 for (a, group) in acc.iter_mut().zip(&rows) {
-                    let blocks = group.map(|row| &row[b]);
-                    let q = blocks.map(|w| q5_minus_16(&w.qh, &w.qs));
+                    // SAFETY: b < n <= every row's length (`pass_len`).
+                    let blocks = map4(*group, |row| unsafe { row.get_unchecked(b) });
+                    let q = map4(blocks, |w| q5_minus_16(&w.qh, &w.qs));
                     let sumi = vaddq_s32($sums(q, xq), offset);
                     let d = vmulq_n_f32(f16x4(&blocks, |w| w.d), dx);
                     let ms = vmulq_n_f32(f16x4(&blocks, |w| w.m), sx);
