@@ -45,7 +45,8 @@ pub fn max_threads() -> usize {
 /// What a session holds in memory.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MemoryPlan {
-    /// Mapped weight bytes (read once per token).
+    /// Weight bytes read once per token: the mapping, or the repacked copies that replace
+    /// parts of it (ARM dotprod).
     pub weights_bytes: u64,
     /// Keys and values of every layer and position.
     pub kv_bytes: u64,
