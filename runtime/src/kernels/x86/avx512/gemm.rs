@@ -9,6 +9,7 @@ use super::q4::{dot_q4_0_q8_0_avx512, offset_sum};
 use crate::kernels::dispatch::GEMM_TOKENS;
 use crate::kernels::generic::gemm_by;
 use crate::kernels::isa_glue::safe_entry;
+use crate::kernels::x86::prefetch;
 use edge_formats::{BlockQ4_0, BlockQ8_0};
 use std::arch::x86_64::*;
 
@@ -105,6 +106,11 @@ fn gemm_q4_0_avx512(out: &mut [&mut [f32]], w: &[BlockQ4_0], nb: usize, xs: &[&[
         .zip(xs[..n].chunks(GEMM_TOKENS))
     {
         let groups = rows / ROWS;
+        // the first group (the later ones are fetched while the one before computes)
+        prefetch(
+            w.as_ptr().cast(),
+            (ROWS * nb).min(w.len()) * size_of::<BlockQ4_0>(),
+        );
         for c0 in (0..nb).step_by(BLOCKS) {
             let cn = BLOCKS.min(nb - c0);
             // per token and block of the chunk: 8 * sum(x), and x's scale
@@ -118,6 +124,11 @@ fn gemm_q4_0_avx512(out: &mut [&mut [f32]], w: &[BlockQ4_0], nb: usize, xs: &[&[
             }
             for g in 0..groups {
                 let w16 = &w[g * ROWS * nb..(g + 1) * ROWS * nb];
+                // The first pass over the blocks brings the next group's rows into cache
+                // while this one computes (spread over its blocks); later passes find them.
+                let next = w16.as_ptr_range().end.cast::<i8>();
+                let group_bytes = size_of_val(w16);
+                let per_block = if c0 == 0 { group_bytes.div_ceil(cn) } else { 0 };
                 let mut acc = [_mm512_setzero_ps(); GEMM_TOKENS];
                 if c0 > 0 {
                     for (a, o) in acc.iter_mut().zip(out.iter()) {
@@ -127,6 +138,9 @@ fn gemm_q4_0_avx512(out: &mut [&mut [f32]], w: &[BlockQ4_0], nb: usize, xs: &[&[
                 }
                 for i in 0..cn {
                     let b = c0 + i;
+                    if per_block > 0 {
+                        prefetch(next.wrapping_add(i * per_block), per_block);
+                    }
                     let blocks: [&BlockQ4_0; ROWS] = std::array::from_fn(|j| &w16[j * nb + b]);
                     let tile = tile(&blocks);
                     for (t, x) in xs.iter().enumerate() {
