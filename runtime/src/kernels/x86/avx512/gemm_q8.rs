@@ -4,13 +4,19 @@
 //! arithmetic of `dot_q8_0_q8_0_avx2` (per block 8 exact i32 lane sums of 4 products, then
 //! acc = fma(d_w * d_x, lane_sum, acc) block after block, then ggml's hsum_float_8), so every
 //! output is the bits of the AVX2 dot (the contract of `dispatch::GemmFn`).
+//!
+//! A row group's blocks are prepared once per call, CHUNK blocks at a time, for every token
+//! (each row pair's two blocks in one register, their scales spread to 8 lanes each, the
+//! correction of the u8 bias): the tiles then read them from L1 as memory operands.
 
 use super::super::avx2::{hsum_f32x8, load_q8};
 use super::q8::dot_q8_0_q8_0;
+use crate::kernels::dispatch::GEMM_TOKENS;
 use crate::kernels::generic::gemm_by;
 use crate::kernels::isa_glue::safe_entry;
 use crate::kernels::x86::prefetch;
 use edge_formats::BlockQ8_0;
+use half::f16;
 use std::arch::x86_64::*;
 
 safe_entry! {
@@ -19,13 +25,27 @@ safe_entry! {
 
 /// Row pairs of a tile (one 512-bit register of weights each).
 const PAIRS: usize = 4;
+/// Rows of a group.
+const ROWS: usize = 2 * PAIRS;
 /// Tokens of a tile.
 const TOKENS: usize = 4;
+/// Blocks of a row group prepared at a time (3 x 8 KiB on the stack).
+const CHUNK: usize = 32;
 
-// w (rows, nb) @ xs[t] (nb) -> out[t] (rows). Row groups outer (a tile's 2 * PAIRS weight
-// rows stay in L1 while the tokens pass), token groups inner. Tiles at the edges repeat the
-// last row or token and write only the outputs that exist. Calls with row_len 0 or a token
-// shorter than a row go through the dot, output by output.
+/// A row group's blocks c0.. prepared for the tiles: `wq[i][c]` holds rows 2i | 2i + 1 of
+/// block c0 + c, `dw[i][c]` their scales (8 lanes each), `neg[i][c]` -128 times the sum of
+/// each lane's 4 weights (VNNI multiplies unsigned by signed bytes: the tiles take
+/// (y + 128) w, and `neg` removes what the 128 adds, lane by lane and exactly).
+struct Prepared {
+    wq: [[__m512i; CHUNK]; PAIRS],
+    dw: [[__m512; CHUNK]; PAIRS],
+    neg: [[__m512i; CHUNK]; PAIRS],
+}
+
+// w (rows, nb) @ xs[t] (nb) -> out[t] (rows). Row groups outer (a group's prepared blocks stay
+// in L1 while the tokens pass), then block chunks, then token groups. Groups at the edges
+// repeat the last row or token and write only the outputs that exist. Calls with row_len 0
+// or a token shorter than a row go through the dot, output by output.
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
 fn gemm_q8_0_avx512(out: &mut [&mut [f32]], w: &[BlockQ8_0], nb: usize, xs: &[&[BlockQ8_0]]) {
     let n = out.len().min(xs.len());
@@ -35,108 +55,145 @@ fn gemm_q8_0_avx512(out: &mut [&mut [f32]], w: &[BlockQ8_0], nb: usize, xs: &[&[
     }
     let rows = out[..n].iter().map(|o| o.len()).min().unwrap_or(0);
     let rows = rows.min(w.len() / nb);
-    if rows == 0 || n == 0 {
+    if rows == 0 {
         return;
     }
-    let group_bytes = 2 * PAIRS * nb * size_of::<BlockQ8_0>();
+    let mut prep = Prepared {
+        wq: [[_mm512_setzero_si512(); CHUNK]; PAIRS],
+        dw: [[_mm512_setzero_ps(); CHUNK]; PAIRS],
+        neg: [[_mm512_setzero_si512(); CHUNK]; PAIRS],
+    };
+    // the running sums of every token group of a row group between chunks
+    let mut carry = [[[_mm512_setzero_ps(); PAIRS]; TOKENS]; GEMM_TOKENS / TOKENS];
     // the first row group (the later ones are fetched while the one before computes)
-    prefetch(w.as_ptr().cast(), group_bytes);
-    for r in (0..rows).step_by(2 * PAIRS) {
-        // the first token group brings the next row group into cache, a block's share at a
-        // time
-        let next = w.as_ptr().wrapping_add((r + 2 * PAIRS) * nb).cast::<i8>();
-        tile(out, w, nb, xs, (r, rows), (0, n), next);
-        for t in (TOKENS..n).step_by(TOKENS) {
-            tile(out, w, nb, xs, (r, rows), (t, n), std::ptr::null());
+    prefetch(
+        w.as_ptr().cast(),
+        ROWS.min(rows) * nb * size_of::<BlockQ8_0>(),
+    );
+    for (out, xs) in out[..n]
+        .chunks_mut(GEMM_TOKENS)
+        .zip(xs[..n].chunks(GEMM_TOKENS))
+    {
+        let n = xs.len();
+        for r0 in (0..rows).step_by(ROWS) {
+            let w_rows: [&[BlockQ8_0]; ROWS] = std::array::from_fn(|k| {
+                let r = (r0 + k).min(rows - 1);
+                &w[r * nb..(r + 1) * nb]
+            });
+            let next = w.as_ptr().wrapping_add((r0 + ROWS) * nb);
+            for c0 in (0..nb).step_by(CHUNK) {
+                let cn = CHUNK.min(nb - c0);
+                prepare(&mut prep, &w_rows, c0, cn);
+                let groups = n.div_ceil(TOKENS);
+                for (g, t0) in (0..n).step_by(TOKENS).enumerate() {
+                    // token group g brings in rows g, g + groups, ... of the next row group
+                    // (their blocks of this chunk)
+                    for k in (g..ROWS).step_by(groups) {
+                        let seg = next.wrapping_add(k * nb + c0).cast::<i8>();
+                        prefetch(seg, cn * size_of::<BlockQ8_0>());
+                    }
+                    let x_rows: [&[BlockQ8_0]; TOKENS] =
+                        std::array::from_fn(|j| &xs[(t0 + j).min(n - 1)][c0..c0 + cn]);
+                    let carry = &mut carry[g];
+                    let acc = tile(&prep, &x_rows, (c0 > 0).then_some(&*carry));
+                    if c0 + cn < nb {
+                        *carry = acc;
+                    } else {
+                        write(out, &acc, (r0, rows), (t0, n));
+                    }
+                }
+            }
         }
     }
 }
 
-// The outputs of rows r0..r0 + 2 PAIRS (below `rows`) and tokens t0..t0 + TOKENS (below `n`):
-// rows and tokens past the end repeat the last one, and their outputs are not written. When
-// `ahead` is not null, the 2 PAIRS rows of blocks there are prefetched (a block of each per
-// block step).
+// Rows 2i | 2i + 1 of blocks c0..c0 + cn -> `prep` (see `Prepared`).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+fn prepare(prep: &mut Prepared, w_rows: &[&[BlockQ8_0]; ROWS], c0: usize, cn: usize) {
+    let bias = _mm512_set1_epi8(-128);
+    let zero = _mm512_setzero_si512();
+    // lanes 0..8 take scale 2i, lanes 8..16 scale 2i + 1
+    let spread: [__m512i; PAIRS] = std::array::from_fn(|i| {
+        let (a, b) = (2 * i as i32, 2 * i as i32 + 1);
+        _mm512_setr_epi32(a, a, a, a, a, a, a, a, b, b, b, b, b, b, b, b)
+    });
+    for c in 0..cn {
+        let b = c0 + c;
+        let scales = f16s_to_f32x8(std::array::from_fn::<_, ROWS, _>(|k| w_rows[k][b].d));
+        for i in 0..PAIRS {
+            let lo = _mm512_castsi256_si512(load_q8(&w_rows[2 * i][b].qs));
+            let pair = _mm512_inserti64x4::<1>(lo, load_q8(&w_rows[2 * i + 1][b].qs));
+            prep.wq[i][c] = pair;
+            prep.neg[i][c] = _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(zero, bias, pair));
+            prep.dw[i][c] = _mm512_permutexvar_ps(spread[i], scales);
+        }
+    }
+}
+
+// The PAIRS x TOKENS accumulators after the prepared blocks, from `carry` (or zero).
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
 fn tile(
-    out: &mut [&mut [f32]],
-    w: &[BlockQ8_0],
-    nb: usize,
-    xs: &[&[BlockQ8_0]],
-    (r0, rows): (usize, usize),
-    (t0, n): (usize, usize),
-    ahead: *const i8,
-) {
-    let step = 2 * PAIRS * size_of::<BlockQ8_0>();
-    let row_of = |k: usize| (r0 + k).min(rows - 1);
-    let w_rows: [&[BlockQ8_0]; 2 * PAIRS] =
-        std::array::from_fn(|k| &w[row_of(k) * nb..(row_of(k) + 1) * nb]);
-    let x_rows: [&[BlockQ8_0]; TOKENS] = std::array::from_fn(|j| &xs[(t0 + j).min(n - 1)][..nb]);
+    prep: &Prepared,
+    x_rows: &[&[BlockQ8_0]; TOKENS],
+    carry: Option<&[[__m512; PAIRS]; TOKENS]>,
+) -> [[__m512; PAIRS]; TOKENS] {
     let bias = _mm512_set1_epi8(-128);
-    let zero = _mm512_setzero_si512();
-    let mut acc = [[_mm512_setzero_ps(); TOKENS]; PAIRS];
-    for b in 0..nb {
-        if !ahead.is_null() {
-            prefetch(ahead.wrapping_add(b * step), step);
-        }
-        // rows 2i | 2i + 1 of block b, biased to u8 (w + 128), and their scales (8 lanes each)
-        let wq: [__m512i; PAIRS] = std::array::from_fn(|i| {
-            let lo = _mm512_castsi256_si512(load_q8(&w_rows[2 * i][b].qs));
-            _mm512_xor_si512(
-                _mm512_inserti64x4::<1>(lo, load_q8(&w_rows[2 * i + 1][b].qs)),
-                bias,
-            )
-        });
-        // the rows' scales (8 lanes each) and the tokens' scales, one conversion each
-        let dw_all = f16s_to_f32::<{ 2 * PAIRS }>(std::array::from_fn(|k| w_rows[k][b].d));
-        let dw: [__m512; PAIRS] = std::array::from_fn(|i| {
-            let lo = _mm512_castps256_ps512(_mm256_set1_ps(dw_all[2 * i]));
-            let hi = _mm256_castps_pd(_mm256_set1_ps(dw_all[2 * i + 1]));
-            _mm512_castpd_ps(_mm512_insertf64x4::<1>(_mm512_castps_pd(lo), hi))
-        });
-        let dx_all = f16s_to_f32::<TOKENS>(std::array::from_fn(|j| x_rows[j][b].d));
-        for (j, x) in x_rows.iter().enumerate() {
-            let y = _mm512_broadcast_i64x4(load_q8(&x[b].qs));
-            // -128 times each lane's 4 y: what the bias adds to (w + 128) y
-            let neg = _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(zero, bias, y));
-            let dx = _mm512_set1_ps(dx_all[j]);
+    let mut acc = [[_mm512_setzero_ps(); PAIRS]; TOKENS];
+    if let Some(carry) = carry {
+        acc = *carry;
+    }
+    let cn = x_rows[0].len().min(CHUNK);
+    for c in 0..cn {
+        let dx = f16s_to_f32x8(std::array::from_fn::<_, TOKENS, _>(|j| x_rows[j][c].d));
+        for j in 0..TOKENS {
+            // y + 128, as u8
+            let y = _mm512_xor_si512(_mm512_broadcast_i64x4(load_q8(&x_rows[j][c].qs)), bias);
+            let dx_j = _mm512_permutexvar_ps(_mm512_set1_epi32(j as i32), dx);
             for i in 0..PAIRS {
-                let sums = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(neg, wq[i], y));
-                acc[i][j] = _mm512_fmadd_ps(_mm512_mul_ps(dw[i], dx), sums, acc[i][j]);
+                let sums = _mm512_dpbusd_epi32(prep.neg[i][c], y, prep.wq[i][c]);
+                let sums = _mm512_cvtepi32_ps(sums);
+                acc[j][i] = _mm512_fmadd_ps(_mm512_mul_ps(prep.dw[i][c], dx_j), sums, acc[j][i]);
             }
         }
     }
-    for (i, acc_pair) in acc.iter().enumerate() {
-        for (j, a) in acc_pair.iter().enumerate() {
-            let (t, r) = (t0 + j, r0 + 2 * i);
-            if t >= n {
-                continue;
-            }
+    acc
+}
+
+// The outputs of a tile: rows r0..r0 + ROWS below `rows`, tokens t0..t0 + TOKENS below `n`.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+fn write(
+    out: &mut [&mut [f32]],
+    acc: &[[__m512; PAIRS]; TOKENS],
+    (r0, rows): (usize, usize),
+    (t0, n): (usize, usize),
+) {
+    for (acc_t, o) in acc.iter().zip(out[t0..n.min(t0 + TOKENS)].iter_mut()) {
+        for (i, a) in acc_t.iter().enumerate() {
+            let r = r0 + 2 * i;
             if r < rows {
-                out[t][r] = hsum_f32x8(_mm512_castps512_ps256(*a));
+                o[r] = hsum_f32x8(_mm512_castps512_ps256(*a));
             }
             if r + 1 < rows {
-                out[t][r + 1] = hsum_f32x8(high_half(*a));
+                o[r + 1] = hsum_f32x8(high_half(*a));
             }
         }
     }
 }
 
-/// N <= 8 f16 values as f32, in one conversion (the f32 of each is exact, as `f16_to_f32`).
+/// Up to 8 f16 values as f32 lanes, in one conversion (each exact, as `f16_to_f32`).
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
-fn f16s_to_f32<const N: usize>(h: [half::f16; N]) -> [f32; N] {
+fn f16s_to_f32x8<const N: usize>(h: [f16; N]) -> __m512 {
     let mut bits = [0u16; 8];
     for (b, h) in bits.iter_mut().zip(h) {
         *b = h.to_bits();
     }
-    let mut f = [0f32; 8];
-    // SAFETY: bits is 8 u16 = 16 bytes; f is 8 f32 = 32 bytes.
-    unsafe {
-        let v = _mm256_cvtph_ps(_mm_loadu_si128(bits.as_ptr() as *const __m128i));
-        _mm256_storeu_ps(f.as_mut_ptr(), v);
-    }
-    std::array::from_fn(|i| f[i])
+    // SAFETY: bits is 8 u16 = 16 bytes.
+    let v = _mm256_cvtph_ps(unsafe { _mm_loadu_si128(bits.as_ptr() as *const __m128i) });
+    _mm512_castps256_ps512(v)
 }
 
 /// Lanes 8..16.
