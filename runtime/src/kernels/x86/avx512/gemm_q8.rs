@@ -92,8 +92,10 @@ fn gemm_q8_0_avx512(out: &mut [&mut [f32]], w: &[BlockQ8_0], nb: usize, xs: &[&[
                         let seg = next.wrapping_add(k * nb + c0).cast::<i8>();
                         prefetch(seg, cn * size_of::<BlockQ8_0>());
                     }
-                    let x_rows: [&[BlockQ8_0]; TOKENS] =
-                        std::array::from_fn(|j| &xs[(t0 + j).min(n - 1)][c0..c0 + cn]);
+                    let mut x_rows: [&[BlockQ8_0]; TOKENS] = [&[]; TOKENS];
+                    for (j, x) in x_rows.iter_mut().enumerate() {
+                        *x = &xs[(t0 + j).min(n - 1)][c0..c0 + cn];
+                    }
                     let carry = &mut carry[g];
                     let acc = tile(&prep, &x_rows, (c0 > 0).then_some(&*carry));
                     if c0 + cn < nb {
