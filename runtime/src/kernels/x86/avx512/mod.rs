@@ -1,5 +1,5 @@
 //! AVX-512 (F, BW, VL) + VNNI kernels on top of the AVX2 table: the Q4_0 and Q8_0 dots and
-//! matvecs and gemms with `vpdpbusd`; every other entry is the AVX2 one.
+//! matvecs and gemms, and the Q4_1 gemm, with `vpdpbusd`; every other entry is the AVX2 one.
 //!
 //! Each row's arithmetic is the AVX2 entry's to the bit (tests/kernels_generic.rs): a VNNI
 //! i32 lane sums the same 4 adjacent byte products that `maddubs` + `madd` sum (exactly: no
@@ -10,6 +10,7 @@
 //! confirms every feature at run time, never from the build target.
 
 mod gemm;
+mod gemm_q4_1;
 mod gemm_q8;
 mod q4;
 mod q8;
@@ -41,6 +42,7 @@ pub fn kernels() -> Option<Kernels> {
             ..base.q8_0
         }
         .with_gemm(gemm_q8::gemm_q8_0),
+        q4_1: base.q4_1.with_gemm(gemm_q4_1::gemm_q4_1),
         ..base.named("avx512")
     })
 }
