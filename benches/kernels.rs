@@ -66,6 +66,7 @@ fn matmul(c: &mut Criterion) {
     for ty in [
         GgmlType::Q4_0,
         GgmlType::Q8_0,
+        GgmlType::Q4_1,
         GgmlType::Q5_0,
         GgmlType::Q5_1,
     ] {

@@ -15,7 +15,7 @@ use edge_formats::blocks::q6_k::unpack_q6_k;
 use edge_formats::blocks::{
     BlockQ2_K, BlockQ3_K, BlockQ4_K, BlockQ5_0, BlockQ5_1, BlockQ5_K, BlockQ6_K, BlockQ8_K, QK_K,
 };
-use edge_formats::{BlockQ4_0, BlockQ8_0, BlockQ8_1, GgmlType};
+use edge_formats::{BlockQ4_0, BlockQ4_1, BlockQ8_0, BlockQ8_1, GgmlType};
 use half::f16;
 mod common;
 use common::kernel_inputs::Rng;
@@ -99,6 +99,20 @@ fn q5_bits(rng: &mut Rng, i: usize) -> ([u8; 4], [u8; 16]) {
     }
 }
 
+fn q4_1_blocks(rng: &mut Rng, n: usize) -> Vec<BlockQ4_1> {
+    (0..n)
+        .map(|i| BlockQ4_1 {
+            d: scale(rng),
+            m: scale(rng),
+            qs: if i % 4 == 3 {
+                [if i % 8 == 3 { 0xFF } else { 0x00 }; 16]
+            } else {
+                std::array::from_fn(|_| rng.next() as u8)
+            },
+        })
+        .collect()
+}
+
 fn q8_1_blocks(rng: &mut Rng, n: usize) -> Vec<BlockQ8_1> {
     (0..n)
         .map(|i| BlockQ8_1 {
@@ -162,6 +176,7 @@ fn every_gemm_output_is_the_bits_of_its_dot() {
                 let w8 = q8_0_blocks(&mut rng, rows * nb);
                 let w5_0 = q5_0_blocks(&mut rng, rows * nb);
                 let w5_1 = q5_1_blocks(&mut rng, rows * nb);
+                let w4_1 = q4_1_blocks(&mut rng, rows * nb);
                 for &n_tok in &TOKENS {
                     let xs: Vec<Vec<BlockQ8_0>> =
                         (0..n_tok).map(|_| q8_0_blocks(&mut rng, nb)).collect();
@@ -187,6 +202,10 @@ fn every_gemm_output_is_the_bits_of_its_dot() {
                     }
                     if let Some(gemm) = k.q5_1.gemm {
                         check_gemm(&label("q5_1"), gemm, k.q5_1.dot, &w5_1, nb, &xs1, rows);
+                        checked += 1;
+                    }
+                    if let Some(gemm) = k.q4_1.gemm {
+                        check_gemm(&label("q4_1"), gemm, k.q4_1.dot, &w4_1, nb, &xs1, rows);
                         checked += 1;
                     }
                 }
@@ -222,6 +241,13 @@ fn gemm_edge_shapes_follow_the_dot() {
                 check_gemm(label, g, k.q5_0.dot, &w5, nb, &xs, n_rows);
             }
             xs[3] = q8_0_blocks(&mut rng, nb);
+        }
+        if let Some(g) = k.q4_1.gemm {
+            let w4_1 = q4_1_blocks(&mut rng, rows * nb);
+            let mut xs1: Vec<Vec<BlockQ8_1>> = (0..40).map(|_| q8_1_blocks(&mut rng, nb)).collect();
+            check_gemm("q4_1 short out", g, k.q4_1.dot, &w4_1, nb, &xs1, 11);
+            xs1[3].truncate(2);
+            check_gemm("q4_1 short x", g, k.q4_1.dot, &w4_1, nb, &xs1, rows);
         }
         if let Some(g) = k.q4_0.gemm {
             let mut got = outputs(3, 2);

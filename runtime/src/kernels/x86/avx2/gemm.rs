@@ -11,6 +11,7 @@ use super::{f16_to_f32, hsum_f32x8, load_q8};
 use crate::kernels::dispatch::GEMM_TOKENS;
 use crate::kernels::generic::gemm_by;
 use crate::kernels::isa_glue::safe_entry;
+use crate::kernels::x86::prefetch;
 use edge_formats::{BlockQ4_0, BlockQ8_0};
 use std::arch::x86_64::*;
 
@@ -130,6 +131,11 @@ fn gemm_q4_0_avx2(out: &mut [&mut [f32]], w: &[BlockQ4_0], nb: usize, xs: &[&[Bl
         .zip(xs[..n].chunks(GEMM_TOKENS))
     {
         let groups = rows / 8;
+        // the first group (the later ones are fetched while the one before computes)
+        prefetch(
+            w.as_ptr().cast(),
+            (8 * nb).min(w.len()) * size_of::<BlockQ4_0>(),
+        );
         for c0 in (0..nb).step_by(Q4_0_BLOCKS) {
             let cn = Q4_0_BLOCKS.min(nb - c0);
             // per token and block of the chunk: 8 * sum(x), and x's scale
@@ -143,6 +149,14 @@ fn gemm_q4_0_avx2(out: &mut [&mut [f32]], w: &[BlockQ4_0], nb: usize, xs: &[&[Bl
             }
             for g in 0..groups {
                 let w8 = &w[g * 8 * nb..(g + 1) * 8 * nb];
+                // The first pass over the blocks brings the next group's rows into cache
+                // while this one computes (spread over its blocks); later passes find them.
+                let next = w8.as_ptr_range().end.cast::<i8>();
+                let per_block = if c0 == 0 {
+                    size_of_val(w8).div_ceil(cn)
+                } else {
+                    0
+                };
                 let mut acc = [_mm256_setzero_ps(); GEMM_TOKENS];
                 if c0 > 0 {
                     for (a, o) in acc.iter_mut().zip(out.iter()) {
@@ -151,6 +165,9 @@ fn gemm_q4_0_avx2(out: &mut [&mut [f32]], w: &[BlockQ4_0], nb: usize, xs: &[&[Bl
                     }
                 }
                 for i in 0..cn {
+                    if per_block > 0 {
+                        prefetch(next.wrapping_add(i * per_block), per_block);
+                    }
                     let tile = q4_0_tile(w8, nb, c0 + i);
                     for (t, x) in xs.iter().enumerate() {
                         let sums = q4_0_tile_sums(&tile, &x[c0 + i].qs);

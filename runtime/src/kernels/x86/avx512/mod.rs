@@ -1,5 +1,5 @@
 //! AVX-512 (F, BW, VL) + VNNI kernels on top of the AVX2 table: the Q4_0 and Q8_0 dots and
-//! matvecs and the Q4_0 gemm with `vpdpbusd`; every other entry is the AVX2 one.
+//! matvecs and gemms, and the Q4_1 gemm, with `vpdpbusd`; every other entry is the AVX2 one.
 //!
 //! Each row's arithmetic is the AVX2 entry's to the bit (tests/kernels_generic.rs): a VNNI
 //! i32 lane sums the same 4 adjacent byte products that `maddubs` + `madd` sum (exactly: no
@@ -10,6 +10,8 @@
 //! confirms every feature at run time, never from the build target.
 
 mod gemm;
+mod gemm_q4_1;
+mod gemm_q8;
 mod q4;
 mod q8;
 
@@ -28,8 +30,6 @@ pub fn kernels() -> Option<Kernels> {
     }
     let base = avx2::kernels()?;
     Some(Kernels {
-        // Q8_0's gemm stays AVX2's: each of its outputs is the bits of the AVX2 dot, which
-        // this dot equals.
         q4_0: TypeKernels {
             dot: q4::dot_q4_0_q8_0,
             matvec: q4::matvec_q4_0,
@@ -40,7 +40,9 @@ pub fn kernels() -> Option<Kernels> {
             dot: q8::dot_q8_0_q8_0,
             matvec: q8::matvec_q8_0,
             ..base.q8_0
-        },
+        }
+        .with_gemm(gemm_q8::gemm_q8_0),
+        q4_1: base.q4_1.with_gemm(gemm_q4_1::gemm_q4_1),
         ..base.named("avx512")
     })
 }
