@@ -1,5 +1,5 @@
-//! AVX-512 (F, BW, VL) + VNNI kernels on top of the AVX2 table: the Q4_0 and Q8_0 dots and
-//! matvecs and the Q4_0 gemm with `vpdpbusd`; every other entry is the AVX2 one.
+//! AVX-512 (F, BW, VL) + VNNI kernels on top of the AVX2 table: the Q4_0, Q5_0, Q5_1 and Q8_0
+//! dots and matvecs and the Q4_0 gemm with `vpdpbusd`; every other entry is the AVX2 one.
 //!
 //! Each row's arithmetic is the AVX2 entry's to the bit (tests/kernels_generic.rs): a VNNI
 //! i32 lane sums the same 4 adjacent byte products that `maddubs` + `madd` sum (exactly: no
@@ -11,6 +11,7 @@
 
 mod gemm;
 mod q4;
+mod q5;
 mod q8;
 
 use super::avx2;
@@ -36,6 +37,18 @@ pub fn kernels() -> Option<Kernels> {
             ..base.q4_0
         }
         .with_gemm(gemm::gemm_q4_0),
+        // The Q5 gemms stay AVX2's: each output is the bits of the AVX2 dot, which these
+        // dots equal.
+        q5_0: TypeKernels {
+            dot: q5::dot_q5_0_q8_0,
+            matvec: q5::matvec_q5_0,
+            ..base.q5_0
+        },
+        q5_1: TypeKernels {
+            dot: q5::dot_q5_1_q8_1,
+            matvec: q5::matvec_q5_1,
+            ..base.q5_1
+        },
         q8_0: TypeKernels {
             dot: q8::dot_q8_0_q8_0,
             matvec: q8::matvec_q8_0,
