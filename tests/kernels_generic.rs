@@ -1652,6 +1652,67 @@ fn avx512_q5_entries_are_the_bits_of_their_avx2_twins() {
     }
 }
 
+/// The avx512 Q4_K entries (VNNI, 16 rows per pass) are the bits of their AVX2 twins: ragged
+/// row counts 1..=40, zero blocks, extreme scales, minimums and nibbles, the Q8_K activation
+/// cases plus blocks of -128 and 127. Skipped, with a note, without AVX-512.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn avx512_q4_k_entries_are_the_bits_of_their_avx2_twins() {
+    let (Some(avx2), Some(avx512)) = (Kernels::by_name("avx2"), Kernels::by_name("avx512")) else {
+        eprintln!("no AVX-512 F/BW/VL/VNNI on this CPU: the avx512 Q4_K entries were not checked");
+        return;
+    };
+    let mut rng = Rng(0x4_0512);
+    let same = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(&x, &y)| same_bits(x, y));
+    for nb in [1usize, 2, 3, 6] {
+        let mut xs = q8_k_cases(&mut rng, nb);
+        xs.push(
+            (0..nb)
+                .map(|_| {
+                    let mut b = BlockQ8_K::zeroed();
+                    b.d = 1e-3;
+                    b.qs = std::array::from_fn(|_| [127, -128][rng.below(2) as usize]);
+                    for (s, chunk) in b.bsums.iter_mut().zip(b.qs.chunks_exact(16)) {
+                        *s = chunk.iter().map(|&q| i16::from(q)).sum();
+                    }
+                    b
+                })
+                .collect(),
+        );
+        for rows in (1..=40).step_by(3).chain([16, 32]) {
+            for kind in 0..3 {
+                // Weights: random, extreme nibbles and 6-bit scales, half the blocks zero.
+                let w = random_blocks::<BlockQ4_K>(&mut rng, rows * nb, |b, r| {
+                    (b.d, b.dmin) = (edge_f16(r), edge_f16(r));
+                    match kind {
+                        1 => {
+                            b.qs = [[0x00, 0xFF, 0x0F, 0xF0][r.below(4) as usize]; 128];
+                            b.scales = [[0xFF, 0x00, 0xC0, 0x3F][r.below(4) as usize]; 12];
+                        }
+                        2 if r.below(2) == 0 => *b = BlockQ4_K::zeroed(),
+                        _ => {}
+                    }
+                });
+                for (xi, x) in xs.iter().enumerate() {
+                    let name = |t: &str| format!("{t} nb={nb} rows={rows} w{kind} x{xi}");
+                    let (mut got, mut want) = (vec![f32::NAN; rows], vec![f32::NAN; rows]);
+                    (avx512.q4_k.matvec)(&mut got, &w, nb, x);
+                    (avx2.q4_k.matvec)(&mut want, &w, nb, x);
+                    assert!(
+                        same(&got, &want),
+                        "{}: {got:?} {want:?}",
+                        name("q4_k matvec")
+                    );
+                    for row in w.chunks_exact(nb) {
+                        let (a, b) = ((avx512.q4_k.dot)(row, x), (avx2.q4_k.dot)(row, x));
+                        assert!(same_bits(a, b), "{}: {a} {b}", name("q4_k dot"));
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// The avx512 table's own entries (Q4_0 and Q8_0 with VNNI, 16 and 8 rows per pass) are the
 /// bits of their AVX2 twins, which the greedy texts equal to llama.cpp's rely on: ragged row
 /// counts 1..=40, block counts across the Q4_0 matvec's 64-block chunks, zero blocks, extreme

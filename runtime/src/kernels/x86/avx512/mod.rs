@@ -1,5 +1,5 @@
-//! AVX-512 (F, BW, VL) + VNNI kernels on top of the AVX2 table: the Q4_0, Q5_0, Q5_1 and Q8_0
-//! dots and matvecs and the Q4_0 gemm with `vpdpbusd`; every other entry is the AVX2 one.
+//! AVX-512 (F, BW, VL) + VNNI kernels on top of the AVX2 table: the Q4_0, Q5_0, Q5_1, Q8_0 and
+//! Q4_K dots and matvecs and the Q4_0 gemm with `vpdpbusd`; every other entry is the AVX2 one.
 //!
 //! Each row's arithmetic is the AVX2 entry's to the bit (tests/kernels_generic.rs): a VNNI
 //! i32 lane sums the same 4 adjacent byte products that `maddubs` + `madd` sum (exactly: no
@@ -10,6 +10,7 @@
 //! confirms every feature at run time, never from the build target.
 
 mod gemm;
+mod k_quants;
 mod q4;
 mod q5;
 mod q8;
@@ -48,6 +49,12 @@ pub fn kernels() -> Option<Kernels> {
             dot: q5::dot_q5_1_q8_1,
             matvec: q5::matvec_q5_1,
             ..base.q5_1
+        },
+        // Q4_K's gemm stays AVX2's: llama.cpp's batch order, not the dot's.
+        q4_k: TypeKernels {
+            dot: k_quants::dot_q4_k_q8_k,
+            matvec: k_quants::matvec_q4_k,
+            ..base.q4_k
         },
         q8_0: TypeKernels {
             dot: q8::dot_q8_0_q8_0,

@@ -1,0 +1,193 @@
+//! Q4_K weights against Q8_K activations: the AVX2 arithmetic (llama.cpp's repacked gemv
+//! order: two running f32 sums per row, one fma each per super-block) with VNNI, sixteen rows
+//! per pass (lane r = row r).
+//!
+//! The per-super-block integer sums isum = sum of sc * q . y and imin = sum of m * bsums are
+//! exact in i32 whatever the instruction order, so each row is the bits of the AVX2 dot.
+
+use super::super::avx2::f16_to_f32;
+use crate::kernels::isa_glue::safe_entry;
+use crate::kernels::x86::prefetch;
+use edge_formats::blocks::{BlockQ4_K, BlockQ8_K};
+use std::arch::x86_64::*;
+
+safe_entry! {
+    pub(super) fn dot_q4_k_q8_k(w: &[BlockQ4_K], x: &[BlockQ8_K]) -> f32 => dot_q4_k_avx512;
+    pub(super) fn matvec_q4_k(out: &mut [f32], w: &[BlockQ4_K], row_len: usize, x: &[BlockQ8_K]) => matvec_q4_k_avx512;
+}
+
+/// Rows per pass of the matvec.
+const ROWS: usize = 16;
+
+/// How far ahead of the 16-row group it reads the matvec prefetches, in bytes (as the Q4_0
+/// matvec's 16-row group).
+const PREFETCH_AHEAD: usize = 16384;
+
+/// A Q4_K block's 6-bit sub-block scales and minimums (`scale_min_k4` for j = 0..8), as the
+/// bytes of two little-endian u64: bytes 0..4 are the low 6 bits of packed bytes 0..4 (scales)
+/// and 4..8 (minimums); bytes 4..8 take their low 4 bits from the nibbles of packed bytes
+/// 8..12 and their top 2 from the top bits of bytes 0..4 (scales) and 4..8 (minimums).
+#[inline(always)]
+fn scales_and_mins(packed: &[u8; 12]) -> (u64, u64) {
+    let word = |i: usize| {
+        u32::from_le_bytes([
+            packed[4 * i],
+            packed[4 * i + 1],
+            packed[4 * i + 2],
+            packed[4 * i + 3],
+        ])
+    };
+    let (a, b, c) = (word(0), word(1), word(2));
+    let low6 = 0x3F3F_3F3F;
+    let (nibble, top2) = (0x0F0F_0F0F, 0x3030_3030);
+    let scales_hi = (c & nibble) | ((a >> 2) & top2);
+    let mins_hi = ((c >> 4) & nibble) | ((b >> 2) & top2);
+    (
+        u64::from(a & low6) | u64::from(scales_hi) << 32,
+        u64::from(b & low6) | u64::from(mins_hi) << 32,
+    )
+}
+
+/// A Q8_K block's values as four 64-byte registers (elements 64 j .. 64 j + 64 in register j).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+fn load_y(b: &BlockQ8_K) -> [__m512i; 4] {
+    // SAFETY: qs has 256 bytes; register j reads bytes 64 j .. 64 j + 64.
+    std::array::from_fn(|j| unsafe { _mm512_loadu_si512(b.qs.as_ptr().add(64 * j).cast()) })
+}
+
+/// Lane j (j < 8): bsums[2 j] + bsums[2 j + 1], the sums of the 32 values of sub-block j.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+fn sub_block_sums(b: &BlockQ8_K) -> __m256i {
+    // SAFETY: bsums is 16 i16 = 32 bytes.
+    let bsums = unsafe { _mm256_loadu_si256(b.bsums.as_ptr().cast()) };
+    _mm256_madd_epi16(bsums, _mm256_set1_epi16(1))
+}
+
+/// Permutation indices that spread scale 2 j over lanes 0..8 and scale 2 j + 1 over 8..16.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+fn scale_spreads() -> [__m512i; 4] {
+    std::array::from_fn(|j| {
+        _mm512_inserti64x4::<1>(
+            _mm512_castsi256_si512(_mm256_set1_epi32(2 * j as i32)),
+            _mm256_set1_epi32(2 * j as i32 + 1),
+        )
+    })
+}
+
+/// (isum, imin) of one block: sum of sc * q . y and sum of m * (the sums of 32), exactly.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+fn block_sums(
+    a: &BlockQ4_K,
+    y: &[__m512i; 4],
+    sub_sums: __m256i,
+    spreads: &[__m512i; 4],
+) -> (i32, i32) {
+    let (scales, mins) = scales_and_mins(&a.scales);
+    let scales = _mm512_cvtepu8_epi32(_mm_cvtsi64_si128(scales as i64));
+    let mut sumi = _mm512_setzero_si512();
+    for (j, (yj, spread)) in y.iter().zip(spreads).enumerate() {
+        // SAFETY: qs has 128 bytes; this reads bytes 32 j .. 32 j + 32.
+        let raw = unsafe { _mm256_loadu_si256(a.qs.as_ptr().add(32 * j).cast()) };
+        // low nibbles (sub-block 2 j) in the low half, high nibbles (2 j + 1) in the high
+        let both = _mm512_broadcast_i64x4(raw);
+        let shifted = _mm512_srlv_epi64(both, _mm512_setr_epi64(0, 0, 0, 0, 4, 4, 4, 4));
+        let q = _mm512_and_si512(shifted, _mm512_set1_epi8(0x0F));
+        let lanes = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q, *yj);
+        let sc = _mm512_permutexvar_epi32(*spread, scales);
+        sumi = _mm512_add_epi32(sumi, _mm512_mullo_epi32(lanes, sc));
+    }
+    let mins = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(mins as i64));
+    let imin = _mm256_mullo_epi32(mins, sub_sums);
+    (
+        _mm512_reduce_add_epi32(sumi),
+        _mm512_reduce_add_epi32(_mm512_castsi256_si512(imin)),
+    )
+}
+
+// w (nb) . x (nb) -> f32; ggml's repacked q4_K_8x8 gemv, one row of the eight (the AVX2 dot):
+// acc = fma(isum, d_w d_x, acc), acc_m = fma(imin, dmin_w d_x, acc_m), then acc - acc_m.
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+fn dot_q4_k_avx512(w: &[BlockQ4_K], x: &[BlockQ8_K]) -> f32 {
+    let spreads = scale_spreads();
+    let (mut acc, mut acc_m) = (0.0f32, 0.0f32);
+    for (a, b) in w.iter().zip(x) {
+        let (isum, imin) = block_sums(a, &load_y(b), sub_block_sums(b), &spreads);
+        acc = (isum as f32).mul_add(f16_to_f32(a.d) * b.d, acc);
+        acc_m = (imin as f32).mul_add(f16_to_f32(a.dmin) * b.d, acc_m);
+    }
+    acc - acc_m
+}
+
+/// Sixteen f16 values as f32 lanes.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+fn f16x16(bits: [u16; ROWS]) -> __m512 {
+    // SAFETY: bits is 16 u16 = 32 bytes.
+    _mm512_cvtph_ps(unsafe { _mm256_loadu_si256(bits.as_ptr() as *const __m256i) })
+}
+
+/// Sixteen i32 as f32 lanes.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+fn i32x16_as_f32(v: [i32; ROWS]) -> __m512 {
+    // SAFETY: v is 16 i32 = 64 bytes.
+    _mm512_cvtepi32_ps(unsafe { _mm512_loadu_si512(v.as_ptr().cast()) })
+}
+
+// w (rows, nb) @ x (nb) -> out (rows): sixteen rows at a time (lane r = row r), each row with
+// exactly the arithmetic of `dot_q4_k_avx512`; leftover rows through that dot.
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+fn matvec_q4_k_avx512(out: &mut [f32], w: &[BlockQ4_K], nb: usize, x: &[BlockQ8_K]) {
+    if nb == 0 {
+        out.fill(0.0);
+        return;
+    }
+    let rows = out.len().min(w.len() / nb);
+    let x = &x[..nb.min(x.len())];
+    let (groups, rest) = out[..rows].split_at_mut(rows - rows % ROWS);
+    let spreads = scale_spreads();
+    let step = ROWS * std::mem::size_of::<BlockQ4_K>();
+    for (g, out16) in groups.chunks_exact_mut(ROWS).enumerate() {
+        let w16 = &w[g * ROWS * nb..(g + 1) * ROWS * nb];
+        let ahead = w16.as_ptr().cast::<i8>().wrapping_add(PREFETCH_AHEAD);
+        // Block 0 of each row (raw pointers: the release profile checks overflow, and index
+        // arithmetic per block and row would cost more than the dot).
+        let blocks: [*const BlockQ4_K; ROWS] = std::array::from_fn(|r| w16[r * nb..].as_ptr());
+        let (mut acc, mut acc_m) = (_mm512_setzero_ps(), _mm512_setzero_ps());
+        for (i, xb) in x.iter().enumerate() {
+            // The bytes PREFETCH_AHEAD on, at the rate the group reads (a prefetch never
+            // faults, wherever it points).
+            prefetch(ahead.wrapping_add(i * step), step);
+            // SAFETY: each row has nb blocks and i < x.len() <= nb: block i of row r is in w16.
+            let row_block = |r: usize| unsafe { &*blocks[r].add(i) };
+            let y = load_y(xb);
+            let sub_sums = sub_block_sums(xb);
+            let (mut isum, mut imin) = ([0i32; ROWS], [0i32; ROWS]);
+            for r in 0..ROWS {
+                (isum[r], imin[r]) = block_sums(row_block(r), &y, sub_sums, &spreads);
+            }
+            let dx = _mm512_set1_ps(xb.d);
+            let d = _mm512_mul_ps(
+                f16x16(std::array::from_fn(|r| row_block(r).d.to_bits())),
+                dx,
+            );
+            let dmin = _mm512_mul_ps(
+                f16x16(std::array::from_fn(|r| row_block(r).dmin.to_bits())),
+                dx,
+            );
+            acc = _mm512_fmadd_ps(i32x16_as_f32(isum), d, acc);
+            acc_m = _mm512_fmadd_ps(i32x16_as_f32(imin), dmin, acc_m);
+        }
+        // SAFETY: out16 has exactly 16 f32.
+        unsafe { _mm512_storeu_ps(out16.as_mut_ptr(), _mm512_sub_ps(acc, acc_m)) };
+    }
+    let first = rows - rest.len();
+    for (r, o) in rest.iter_mut().enumerate() {
+        let row = first + r;
+        *o = dot_q4_k_avx512(&w[row * nb..(row + 1) * nb], x);
+    }
+}
