@@ -77,6 +77,27 @@ fn scale_spreads() -> [__m512i; 4] {
     })
 }
 
+/// Chunk J of a block (its 32 bytes of nibbles at `qs` + 32 J) against x's register J: 16
+/// i32 lanes, sub-block 2 J's 8 lane sums (low nibbles) times its scale, then sub-block
+/// 2 J + 1's (high nibbles) times its scale.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+fn chunk_lanes<const J: usize>(
+    qs: &[u8; 128],
+    y: __m512i,
+    spread: __m512i,
+    scales: __m512i,
+) -> __m512i {
+    // SAFETY: qs has 128 bytes; this reads bytes 32 J .. 32 J + 32 (J < 4).
+    let raw = unsafe { _mm256_loadu_si256(qs.as_ptr().add(32 * J).cast()) };
+    // low nibbles (sub-block 2 J) in the low half, high nibbles (2 J + 1) in the high
+    let both = _mm512_broadcast_i64x4(raw);
+    let shifted = _mm512_srlv_epi64(both, _mm512_setr_epi64(0, 0, 0, 0, 4, 4, 4, 4));
+    let q = _mm512_and_si512(shifted, _mm512_set1_epi8(0x0F));
+    let lanes = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q, y);
+    _mm512_mullo_epi32(lanes, _mm512_permutexvar_epi32(spread, scales))
+}
+
 /// (isum, imin) of one block: sum of sc * q . y and sum of m * (the sums of 32), exactly.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
@@ -88,24 +109,31 @@ fn block_sums(
 ) -> (i32, i32) {
     let (scales, mins) = scales_and_mins(&a.scales);
     let scales = _mm512_cvtepu8_epi32(_mm_cvtsi64_si128(scales as i64));
-    let mut sumi = _mm512_setzero_si512();
-    for (j, (yj, spread)) in y.iter().zip(spreads).enumerate() {
-        // SAFETY: qs has 128 bytes; this reads bytes 32 j .. 32 j + 32.
-        let raw = unsafe { _mm256_loadu_si256(a.qs.as_ptr().add(32 * j).cast()) };
-        // low nibbles (sub-block 2 j) in the low half, high nibbles (2 j + 1) in the high
-        let both = _mm512_broadcast_i64x4(raw);
-        let shifted = _mm512_srlv_epi64(both, _mm512_setr_epi64(0, 0, 0, 0, 4, 4, 4, 4));
-        let q = _mm512_and_si512(shifted, _mm512_set1_epi8(0x0F));
-        let lanes = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q, *yj);
-        let sc = _mm512_permutexvar_epi32(*spread, scales);
-        sumi = _mm512_add_epi32(sumi, _mm512_mullo_epi32(lanes, sc));
-    }
-    let mins = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(mins as i64));
-    let imin = _mm256_mullo_epi32(mins, sub_sums);
-    (
-        _mm512_reduce_add_epi32(sumi),
-        _mm512_reduce_add_epi32(_mm512_castsi256_si512(imin)),
-    )
+    let s01 = _mm512_add_epi32(
+        chunk_lanes::<0>(&a.qs, y[0], spreads[0], scales),
+        chunk_lanes::<1>(&a.qs, y[1], spreads[1], scales),
+    );
+    let s23 = _mm512_add_epi32(
+        chunk_lanes::<2>(&a.qs, y[2], spreads[2], scales),
+        chunk_lanes::<3>(&a.qs, y[3], spreads[3], scales),
+    );
+    let sumi = _mm512_add_epi32(s01, s23);
+    let sumi = _mm256_add_epi32(
+        _mm512_castsi512_si256(sumi),
+        _mm512_extracti64x4_epi64::<1>(sumi),
+    );
+    let imin = _mm256_mullo_epi32(
+        _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(mins as i64)),
+        sub_sums,
+    );
+    // both horizontal sums at once: [isum, imin, isum, imin] after two pairwise adds
+    let pairs = _mm256_hadd_epi32(sumi, imin);
+    let pairs = _mm256_hadd_epi32(pairs, pairs);
+    let both = _mm_add_epi32(
+        _mm256_castsi256_si128(pairs),
+        _mm256_extracti128_si256::<1>(pairs),
+    );
+    (_mm_cvtsi128_si32(both), _mm_extract_epi32::<1>(both))
 }
 
 // w (nb) . x (nb) -> f32; ggml's repacked q4_K_8x8 gemv, one row of the eight (the AVX2 dot):

@@ -1,6 +1,6 @@
 //! Q5_0 and Q5_1 weights against Q8_0 and Q8_1 activations: the AVX2 arithmetic with VNNI and
 //! mask registers, two rows per 512-bit register (each row its own 8 f32 lanes, as in the
-//! AVX2 dot), sixteen rows per pass.
+//! AVX2 dot), eight rows per pass.
 //!
 //! The fifth bit comes from `qh` as a mask register (bit j = byte j). A VNNI lane sums the
 //! same 4 products q y as the AVX2 `maddubs` + `madd` (q in [0, 31]: no i16 saturation), and
@@ -20,15 +20,15 @@ safe_entry! {
     pub(super) fn matvec_q5_1(out: &mut [f32], w: &[BlockQ5_1], row_len: usize, x: &[BlockQ8_1]) => matvec_q5_1_avx512;
 }
 
-/// Rows per pass of the matvecs (two per 512-bit accumulator).
-const ROWS: usize = 16;
+/// Rows per pass of the matvecs (two per 512-bit accumulator; with 16, the row pointers
+/// spilled to the stack).
+const ROWS: usize = 8;
 
 /// Accumulators per pass: register p holds rows 2 p (low 8 lanes) and 2 p + 1 (high 8).
 const PAIRS: usize = ROWS / 2;
 
-/// How far ahead of the 16-row group it reads the matvecs prefetch, in bytes (the Q4_0
-/// matvec's figure for its 16-row group).
-const PREFETCH_AHEAD: usize = 16384;
+/// How far ahead of the 8-row group it reads the matvecs prefetch, in bytes.
+const PREFETCH_AHEAD: usize = crate::kernels::x86::PREFETCH_AHEAD;
 
 /// What a Q5 block is to the kernels here: its fifth bits and its low nibbles.
 trait Q5Block {
@@ -128,16 +128,16 @@ fn dot_q5_1_q8_1_avx512(w: &[BlockQ5_1], x: &[BlockQ8_1]) -> f32 {
     hsum_f32x8(acc) + summs
 }
 
-/// Sixteen f16 values as f32 lanes.
+/// Eight f16 values as f32 lanes.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
-fn f16x16(bits: [u16; ROWS]) -> __m512 {
-    // SAFETY: bits is 16 u16 = 32 bytes.
-    _mm512_cvtph_ps(unsafe { _mm256_loadu_si256(bits.as_ptr() as *const __m256i) })
+fn f16x8(bits: [u16; ROWS]) -> __m256 {
+    // SAFETY: bits is 8 u16 = 16 bytes.
+    _mm256_cvtph_ps(unsafe { _mm_loadu_si128(bits.as_ptr() as *const __m128i) })
 }
 
-/// Permutation indices that spread lane 2 p of a 16-lane vector over the low 8 lanes and lane
-/// 2 p + 1 over the high 8: a pair's scales, laid out as its accumulator.
+/// Permutation indices that spread lane 2 p of a vector over the low 8 lanes and lane 2 p + 1
+/// over the high 8: a pair's scales, laid out as its accumulator.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
 fn pair_spreads() -> [__m512i; PAIRS] {
@@ -158,7 +158,7 @@ fn pair_sums(acc: __m512) -> [f32; 2] {
     [hsum_f32x8(_mm512_castps512_ps256(acc)), hsum_f32x8(high)]
 }
 
-/// Block 0 of each row of the 16-row group at `group` (rows of `nb` blocks; raw pointers:
+/// Block 0 of each row of the 8-row group at `group` (rows of `nb` blocks; raw pointers:
 /// the release profile checks overflow, and index arithmetic per block and row would cost
 /// more than the dot).
 #[inline(always)]
@@ -166,7 +166,7 @@ fn group_rows<B>(group: &[B], nb: usize) -> [*const B; ROWS] {
     std::array::from_fn(|r| group[r * nb..].as_ptr())
 }
 
-/// Prefetches the bytes at `ahead`, the `i`th step of a 16-row group of `B` blocks (a
+/// Prefetches the bytes at `ahead`, the `i`th step of an 8-row group of `B` blocks (a
 /// prefetch never faults, wherever it points).
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
@@ -175,7 +175,7 @@ fn prefetch_step<B>(ahead: *const i8, i: usize) {
     prefetch(ahead.wrapping_add(i * bytes), bytes);
 }
 
-// w (rows, nb) @ x (nb) -> out (rows): sixteen rows at a time, two per register, each row's
+// w (rows, nb) @ x (nb) -> out (rows): eight rows at a time, two per register, each row's
 // 8 lanes updated exactly as in `dot_q5_0_q8_0_avx512`; leftover rows through that dot.
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
 fn matvec_q5_0_avx512(out: &mut [f32], w: &[BlockQ5_0], nb: usize, x: &[BlockQ8_0]) {
@@ -187,20 +187,20 @@ fn matvec_q5_0_avx512(out: &mut [f32], w: &[BlockQ5_0], nb: usize, x: &[BlockQ8_
     let x = &x[..nb.min(x.len())];
     let (groups, rest) = out[..rows].split_at_mut(rows - rows % ROWS);
     let spreads = pair_spreads();
-    for (g, out16) in groups.chunks_exact_mut(ROWS).enumerate() {
-        let w16 = &w[g * ROWS * nb..(g + 1) * ROWS * nb];
-        let ahead = w16.as_ptr().cast::<i8>().wrapping_add(PREFETCH_AHEAD);
-        let blocks = group_rows(w16, nb);
+    for (g, out_g) in groups.chunks_exact_mut(ROWS).enumerate() {
+        let w_g = &w[g * ROWS * nb..(g + 1) * ROWS * nb];
+        let ahead = w_g.as_ptr().cast::<i8>().wrapping_add(PREFETCH_AHEAD);
+        let blocks = group_rows(w_g, nb);
         let mut acc = [_mm512_setzero_ps(); PAIRS];
         for (i, xb) in x.iter().enumerate() {
             prefetch_step::<BlockQ5_0>(ahead, i);
-            // SAFETY: each row has nb blocks and i < x.len() <= nb: block i of row r is in w16.
+            // SAFETY: each row has nb blocks and i < x.len() <= nb: block i of row r is in w_g.
             let row_block = |r: usize| unsafe { &*blocks[r].add(i) };
             let qy256 = load_q8(&xb.qs);
             let qy = _mm512_broadcast_i64x4(qy256);
             let start = _mm512_broadcast_i64x4(q5_0_start(qy256));
-            let dw = f16x16(std::array::from_fn(|r| row_block(r).d.to_bits()));
-            let d = _mm512_mul_ps(dw, _mm512_set1_ps(f16_to_f32(xb.d)));
+            let dw = f16x8(std::array::from_fn(|r| row_block(r).d.to_bits()));
+            let d = _mm512_castps256_ps512(_mm256_mul_ps(dw, _mm256_set1_ps(f16_to_f32(xb.d))));
             for (p, a) in acc.iter_mut().enumerate() {
                 let q = q5_values_x2(row_block(2 * p), row_block(2 * p + 1));
                 let lanes = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(start, q, qy));
@@ -208,7 +208,7 @@ fn matvec_q5_0_avx512(out: &mut [f32], w: &[BlockQ5_0], nb: usize, x: &[BlockQ8_
                 *a = _mm512_fmadd_ps(dp, lanes, *a);
             }
         }
-        for (o, a) in out16.chunks_exact_mut(2).zip(acc) {
+        for (o, a) in out_g.chunks_exact_mut(2).zip(acc) {
             o.copy_from_slice(&pair_sums(a));
         }
     }
@@ -220,7 +220,7 @@ fn matvec_q5_0_avx512(out: &mut [f32], w: &[BlockQ5_0], nb: usize, x: &[BlockQ8_
 }
 
 // w (rows, nb) @ x (nb) -> out (rows): as `matvec_q5_0_avx512`, with the arithmetic of
-// `dot_q5_1_q8_1_avx512` (the 16 rows' sums of m * s in one vector).
+// `dot_q5_1_q8_1_avx512` (the 8 rows' sums of m * s in one vector).
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
 fn matvec_q5_1_avx512(out: &mut [f32], w: &[BlockQ5_1], nb: usize, x: &[BlockQ8_1]) {
     if nb == 0 {
@@ -231,21 +231,21 @@ fn matvec_q5_1_avx512(out: &mut [f32], w: &[BlockQ5_1], nb: usize, x: &[BlockQ8_
     let x = &x[..nb.min(x.len())];
     let (groups, rest) = out[..rows].split_at_mut(rows - rows % ROWS);
     let spreads = pair_spreads();
-    for (g, out16) in groups.chunks_exact_mut(ROWS).enumerate() {
-        let w16 = &w[g * ROWS * nb..(g + 1) * ROWS * nb];
-        let ahead = w16.as_ptr().cast::<i8>().wrapping_add(PREFETCH_AHEAD);
-        let mut summs = _mm512_setzero_ps();
-        let blocks = group_rows(w16, nb);
+    for (g, out_g) in groups.chunks_exact_mut(ROWS).enumerate() {
+        let w_g = &w[g * ROWS * nb..(g + 1) * ROWS * nb];
+        let ahead = w_g.as_ptr().cast::<i8>().wrapping_add(PREFETCH_AHEAD);
+        let mut summs = _mm256_setzero_ps();
+        let blocks = group_rows(w_g, nb);
         let mut acc = [_mm512_setzero_ps(); PAIRS];
         for (i, xb) in x.iter().enumerate() {
             prefetch_step::<BlockQ5_1>(ahead, i);
-            // SAFETY: each row has nb blocks and i < x.len() <= nb: block i of row r is in w16.
+            // SAFETY: each row has nb blocks and i < x.len() <= nb: block i of row r is in w_g.
             let row_block = |r: usize| unsafe { &*blocks[r].add(i) };
             let qy = _mm512_broadcast_i64x4(load_q8(&xb.qs));
-            let dw = f16x16(std::array::from_fn(|r| row_block(r).d.to_bits()));
-            let mw = f16x16(std::array::from_fn(|r| row_block(r).m.to_bits()));
-            summs = _mm512_add_ps(summs, _mm512_mul_ps(mw, _mm512_set1_ps(f16_to_f32(xb.s))));
-            let d = _mm512_mul_ps(dw, _mm512_set1_ps(f16_to_f32(xb.d)));
+            let dw = f16x8(std::array::from_fn(|r| row_block(r).d.to_bits()));
+            let mw = f16x8(std::array::from_fn(|r| row_block(r).m.to_bits()));
+            summs = _mm256_add_ps(summs, _mm256_mul_ps(mw, _mm256_set1_ps(f16_to_f32(xb.s))));
+            let d = _mm512_castps256_ps512(_mm256_mul_ps(dw, _mm256_set1_ps(f16_to_f32(xb.d))));
             let zero = _mm512_setzero_si512();
             for (p, a) in acc.iter_mut().enumerate() {
                 let q = q5_values_x2(row_block(2 * p), row_block(2 * p + 1));
@@ -255,9 +255,9 @@ fn matvec_q5_1_avx512(out: &mut [f32], w: &[BlockQ5_1], nb: usize, x: &[BlockQ8_
             }
         }
         let mut m = [0f32; ROWS];
-        // SAFETY: m has 16 f32.
-        unsafe { _mm512_storeu_ps(m.as_mut_ptr(), summs) };
-        for ((o, a), s) in out16.chunks_exact_mut(2).zip(acc).zip(m.chunks_exact(2)) {
+        // SAFETY: m has 8 f32.
+        unsafe { _mm256_storeu_ps(m.as_mut_ptr(), summs) };
+        for ((o, a), s) in out_g.chunks_exact_mut(2).zip(acc).zip(m.chunks_exact(2)) {
             let [s0, s1] = pair_sums(a);
             o.copy_from_slice(&[s0 + s[0], s1 + s[1]]);
         }
