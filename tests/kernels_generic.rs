@@ -1652,14 +1652,16 @@ fn avx512_q5_entries_are_the_bits_of_their_avx2_twins() {
     }
 }
 
-/// The avx512 Q4_K entries (VNNI, 16 rows per pass) are the bits of their AVX2 twins: ragged
-/// row counts 1..=40, zero blocks, extreme scales, minimums and nibbles, the Q8_K activation
-/// cases plus blocks of -128 and 127. Skipped, with a note, without AVX-512.
+/// The avx512 Q4_K and Q6_K entries (16 and 8 rows per pass) are the bits of their AVX2 twins:
+/// ragged row counts 1..=40, zero blocks, extreme scales, minimums and quants, the Q8_K
+/// activation cases plus blocks of -128 and 127. Skipped, with a note, without AVX-512.
 #[cfg(target_arch = "x86_64")]
 #[test]
-fn avx512_q4_k_entries_are_the_bits_of_their_avx2_twins() {
+fn avx512_k_quant_entries_are_the_bits_of_their_avx2_twins() {
     let (Some(avx2), Some(avx512)) = (Kernels::by_name("avx2"), Kernels::by_name("avx512")) else {
-        eprintln!("no AVX-512 F/BW/VL/VNNI on this CPU: the avx512 Q4_K entries were not checked");
+        eprintln!(
+            "no AVX-512 F/BW/VL/VNNI on this CPU: the avx512 K-quant entries were not checked"
+        );
         return;
     };
     let mut rng = Rng(0x4_0512);
@@ -1693,6 +1695,18 @@ fn avx512_q4_k_entries_are_the_bits_of_their_avx2_twins() {
                         _ => {}
                     }
                 });
+                let w6 = random_blocks::<BlockQ6_K>(&mut rng, rows * nb, |b, r| {
+                    b.d = edge_f16(r);
+                    match kind {
+                        1 => {
+                            b.ql = [[0x00, 0xFF, 0x0F, 0xF0][r.below(4) as usize]; 128];
+                            b.qh = [[0x00, 0xFF, 0x33, 0xCC][r.below(4) as usize]; 64];
+                            b.scales = [[-128, 127, 0, -1][r.below(4) as usize]; 16];
+                        }
+                        2 if r.below(2) == 0 => *b = BlockQ6_K::zeroed(),
+                        _ => {}
+                    }
+                });
                 for (xi, x) in xs.iter().enumerate() {
                     let name = |t: &str| format!("{t} nb={nb} rows={rows} w{kind} x{xi}");
                     let (mut got, mut want) = (vec![f32::NAN; rows], vec![f32::NAN; rows]);
@@ -1706,6 +1720,17 @@ fn avx512_q4_k_entries_are_the_bits_of_their_avx2_twins() {
                     for row in w.chunks_exact(nb) {
                         let (a, b) = ((avx512.q4_k.dot)(row, x), (avx2.q4_k.dot)(row, x));
                         assert!(same_bits(a, b), "{}: {a} {b}", name("q4_k dot"));
+                    }
+                    (avx512.q6_k.matvec)(&mut got, &w6, nb, x);
+                    (avx2.q6_k.matvec)(&mut want, &w6, nb, x);
+                    assert!(
+                        same(&got, &want),
+                        "{}: {got:?} {want:?}",
+                        name("q6_k matvec")
+                    );
+                    for row in w6.chunks_exact(nb) {
+                        let (a, b) = ((avx512.q6_k.dot)(row, x), (avx2.q6_k.dot)(row, x));
+                        assert!(same_bits(a, b), "{}: {a} {b}", name("q6_k dot"));
                     }
                 }
             }

@@ -1,19 +1,22 @@
-//! Q4_K weights against Q8_K activations: the AVX2 arithmetic (llama.cpp's repacked gemv
-//! order: two running f32 sums per row, one fma each per super-block) with VNNI, sixteen rows
-//! per pass (lane r = row r).
+//! Q4_K and Q6_K weights against Q8_K activations, each row the bits of the AVX2 dot.
+//!
+//! Q4_K: the AVX2 arithmetic (llama.cpp's repacked gemv order: two running f32 sums per row,
+//! one fma each per super-block) with VNNI, sixteen rows per pass (lane r = row r).
 //!
 //! The per-super-block integer sums isum = sum of sc * q . y and imin = sum of m * bsums are
 //! exact in i32 whatever the instruction order, so each row is the bits of the AVX2 dot.
 
-use super::super::avx2::f16_to_f32;
+use super::super::avx2::{f16_to_f32, hsum_f32x8};
 use crate::kernels::isa_glue::safe_entry;
 use crate::kernels::x86::prefetch;
-use edge_formats::blocks::{BlockQ4_K, BlockQ8_K};
+use edge_formats::blocks::{BlockQ4_K, BlockQ6_K, BlockQ8_K};
 use std::arch::x86_64::*;
 
 safe_entry! {
     pub(super) fn dot_q4_k_q8_k(w: &[BlockQ4_K], x: &[BlockQ8_K]) -> f32 => dot_q4_k_avx512;
     pub(super) fn matvec_q4_k(out: &mut [f32], w: &[BlockQ4_K], row_len: usize, x: &[BlockQ8_K]) => matvec_q4_k_avx512;
+    pub(super) fn dot_q6_k_q8_k(w: &[BlockQ6_K], x: &[BlockQ8_K]) -> f32 => dot_q6_k_avx512;
+    pub(super) fn matvec_q6_k(out: &mut [f32], w: &[BlockQ6_K], row_len: usize, x: &[BlockQ8_K]) => matvec_q6_k_avx512;
 }
 
 /// Rows per pass of the matvec.
@@ -218,4 +221,162 @@ fn matvec_q4_k_avx512(out: &mut [f32], w: &[BlockQ4_K], nb: usize, x: &[BlockQ8_
         let row = first + r;
         *o = dot_q4_k_avx512(&w[row * nb..(row + 1) * nb], x);
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Q6_K: ggml_vec_dot_q6_K_q8_K's AVX2 order (eight exact i32 lanes per super-block, lane i the
+// elements e with (e % 32) / 4 == i times their scale, less 32 * (bsums * scales) of
+// sub-blocks 2 i and 2 i + 1; acc = fma(d_x d_w, lanes, acc); one hsum_float_8 at the end).
+// Here 64 elements (two chunks of 32) per register, so lane i of each half is that chunk's
+// lane i, and the two halves add up to the AVX2 lanes exactly.
+
+/// Permutation indices of the 16 i16 scales for half `h`, chunks 2 kp and 2 kp + 1: 128-bit
+/// lane l takes scale 8 h + 4 kp + l (sub-blocks of 16 elements in element order).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+fn q6_k_scale_spreads() -> [__m512i; 4] {
+    std::array::from_fn(|hk| {
+        let first = 4 * hk as i16;
+        _mm512_inserti64x4::<1>(
+            _mm512_castsi256_si512(_mm256_set_m128i(
+                _mm_set1_epi16(first + 1),
+                _mm_set1_epi16(first),
+            )),
+            _mm256_set_m128i(_mm_set1_epi16(first + 3), _mm_set1_epi16(first + 2)),
+        )
+    })
+}
+
+/// The eight exact i32 lanes of one Q6_K block against x (`y`: its four 64-byte registers;
+/// `bsums`: its 16 sums of 16), as the AVX2 path forms them.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+fn q6_k_lanes(a: &BlockQ6_K, y: &[__m512i; 4], bsums: __m256i, spreads: &[__m512i; 4]) -> __m256i {
+    // SAFETY: scales is 16 i8 = 16 bytes.
+    let scales = _mm256_cvtepi8_epi16(unsafe { _mm_loadu_si128(a.scales.as_ptr().cast()) });
+    let scales512 = _mm512_castsi256_si512(scales);
+    let (low4, top2) = (_mm512_set1_epi8(0x0F), _mm512_set1_epi8(0x30));
+    let mut sumi = _mm512_setzero_si512();
+    for h in 0..2 {
+        // SAFETY: ql has 128 bytes and qh 64: these read ql[64 h..64 h + 64] and
+        // qh[32 h..32 h + 32].
+        let (ql, qh) = unsafe {
+            (
+                _mm512_loadu_si512(a.ql.as_ptr().add(64 * h).cast()),
+                _mm512_broadcast_i64x4(_mm256_loadu_si256(a.qh.as_ptr().add(32 * h).cast())),
+            )
+        };
+        // chunks 0, 1 of the half: low nibbles, bits 0-1 and 2-3 of qh as bits 4-5
+        let hi01 = _mm512_and_si512(
+            _mm512_sllv_epi64(qh, _mm512_setr_epi64(4, 4, 4, 4, 2, 2, 2, 2)),
+            top2,
+        );
+        let q01 = _mm512_or_si512(_mm512_and_si512(ql, low4), hi01);
+        // chunks 2, 3: high nibbles, bits 4-5 and 6-7 of qh as bits 4-5
+        let hi23 = _mm512_and_si512(
+            _mm512_srlv_epi64(qh, _mm512_setr_epi64(0, 0, 0, 0, 2, 2, 2, 2)),
+            top2,
+        );
+        let q23 = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16::<4>(ql), low4), hi23);
+        for (kp, q) in [q01, q23].into_iter().enumerate() {
+            let p16 = _mm512_maddubs_epi16(q, y[2 * h + kp]);
+            let sc = _mm512_permutexvar_epi16(spreads[2 * h + kp], scales512);
+            sumi = _mm512_add_epi32(sumi, _mm512_madd_epi16(p16, sc));
+        }
+    }
+    let sumi = _mm256_add_epi32(
+        _mm512_castsi512_si256(sumi),
+        _mm512_extracti64x4_epi64::<1>(sumi),
+    );
+    let offsets = _mm256_slli_epi32::<5>(_mm256_madd_epi16(bsums, scales));
+    _mm256_sub_epi32(sumi, offsets)
+}
+
+/// A Q8_K block's 16 sums of 16 as i16 lanes.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+fn load_bsums(b: &BlockQ8_K) -> __m256i {
+    // SAFETY: bsums is 16 i16 = 32 bytes.
+    unsafe { _mm256_loadu_si256(b.bsums.as_ptr().cast()) }
+}
+
+// w (nb) . x (nb) -> f32; the AVX2 Q6_K dot.
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+fn dot_q6_k_avx512(w: &[BlockQ6_K], x: &[BlockQ8_K]) -> f32 {
+    let spreads = q6_k_scale_spreads();
+    let mut acc = _mm256_setzero_ps();
+    for (a, b) in w.iter().zip(x) {
+        let d = b.d * f16_to_f32(a.d);
+        let lanes = q6_k_lanes(a, &load_y(b), load_bsums(b), &spreads);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(lanes), acc);
+    }
+    hsum_f32x8(acc)
+}
+
+/// Rows per pass of the Q6_K matvec (two per 512-bit accumulator).
+const Q6_K_ROWS: usize = 8;
+
+// w (rows, nb) @ x (nb) -> out (rows): eight rows at a time, two per register (each row its
+// own 8 lanes), each row with exactly the arithmetic of `dot_q6_k_avx512`; leftover rows
+// through that dot.
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+fn matvec_q6_k_avx512(out: &mut [f32], w: &[BlockQ6_K], nb: usize, x: &[BlockQ8_K]) {
+    const R: usize = Q6_K_ROWS;
+    if nb == 0 {
+        out.fill(0.0);
+        return;
+    }
+    let rows = out.len().min(w.len() / nb);
+    let x = &x[..nb.min(x.len())];
+    let (groups, rest) = out[..rows].split_at_mut(rows - rows % R);
+    let spreads = q6_k_scale_spreads();
+    let step = R * std::mem::size_of::<BlockQ6_K>();
+    for (g, out_g) in groups.chunks_exact_mut(R).enumerate() {
+        let w_g = &w[g * R * nb..(g + 1) * R * nb];
+        let ahead = w_g
+            .as_ptr()
+            .cast::<i8>()
+            .wrapping_add(crate::kernels::x86::PREFETCH_AHEAD);
+        // Block 0 of each row (raw pointers, as in the Q4_K matvec).
+        let blocks: [*const BlockQ6_K; R] = std::array::from_fn(|r| w_g[r * nb..].as_ptr());
+        let mut acc = [_mm512_setzero_ps(); R / 2];
+        for (i, xb) in x.iter().enumerate() {
+            prefetch(ahead.wrapping_add(i * step), step);
+            // SAFETY: each row has nb blocks and i < x.len() <= nb: block i of row r is in w_g.
+            let row_block = |r: usize| unsafe { &*blocks[r].add(i) };
+            let y = load_y(xb);
+            let bsums = load_bsums(xb);
+            for (p, a) in acc.iter_mut().enumerate() {
+                let (r0, r1) = (row_block(2 * p), row_block(2 * p + 1));
+                let lanes = _mm512_inserti64x4::<1>(
+                    _mm512_castsi256_si512(q6_k_lanes(r0, &y, bsums, &spreads)),
+                    q6_k_lanes(r1, &y, bsums, &spreads),
+                );
+                let d = halves(
+                    _mm256_set1_ps(xb.d * f16_to_f32(r0.d)),
+                    _mm256_set1_ps(xb.d * f16_to_f32(r1.d)),
+                );
+                *a = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(lanes), *a);
+            }
+        }
+        for (o, a) in out_g.chunks_exact_mut(2).zip(acc) {
+            let high = _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(a)));
+            o.copy_from_slice(&[hsum_f32x8(_mm512_castps512_ps256(a)), hsum_f32x8(high)]);
+        }
+    }
+    let first = rows - rest.len();
+    for (r, o) in rest.iter_mut().enumerate() {
+        let row = first + r;
+        *o = dot_q6_k_avx512(&w[row * nb..(row + 1) * nb], x);
+    }
+}
+
+/// `lo` in the low 8 lanes, `hi` in the high 8 (AVX-512 F only: no DQ insertf32x8).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+fn halves(lo: __m256, hi: __m256) -> __m512 {
+    _mm512_castpd_ps(_mm512_insertf64x4::<1>(
+        _mm512_castpd256_pd512(_mm256_castps_pd(lo)),
+        _mm256_castps_pd(hi),
+    ))
 }

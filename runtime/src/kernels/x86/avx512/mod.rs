@@ -1,5 +1,5 @@
-//! AVX-512 (F, BW, VL) + VNNI kernels on top of the AVX2 table: the Q4_0, Q5_0, Q5_1, Q8_0 and
-//! Q4_K dots and matvecs and the Q4_0 gemm with `vpdpbusd`; every other entry is the AVX2 one.
+//! AVX-512 (F, BW, VL) + VNNI kernels on top of the AVX2 table: the Q4_0, Q5_0, Q5_1, Q8_0, Q4_K
+//! and Q6_K dots and matvecs and the Q4_0 gemm with `vpdpbusd`; every other entry is the AVX2 one.
 //!
 //! Each row's arithmetic is the AVX2 entry's to the bit (tests/kernels_generic.rs): a VNNI
 //! i32 lane sums the same 4 adjacent byte products that `maddubs` + `madd` sum (exactly: no
@@ -55,6 +55,12 @@ pub fn kernels() -> Option<Kernels> {
             dot: k_quants::dot_q4_k_q8_k,
             matvec: k_quants::matvec_q4_k,
             ..base.q4_k
+        },
+        // Q6_K's gemm stays AVX2's: the tiled matmul's order, not the dot's.
+        q6_k: TypeKernels {
+            dot: k_quants::dot_q6_k_q8_k,
+            matvec: k_quants::matvec_q6_k,
+            ..base.q6_k
         },
         q8_0: TypeKernels {
             dot: q8::dot_q8_0_q8_0,
