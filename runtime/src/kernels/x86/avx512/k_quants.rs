@@ -22,8 +22,8 @@ safe_entry! {
 /// Rows per pass of the matvec.
 const ROWS: usize = 16;
 
-/// How far ahead of the 16-row group it reads the matvec prefetches, in bytes (as the Q4_0
-/// matvec's 16-row group).
+/// How far ahead of the row group it reads each matvec here prefetches, in bytes (as the Q4_0
+/// matvec's 16-row group; for Q4_K and Q6_K from DRAM 8 KiB was slower, 32 KiB the same).
 const PREFETCH_AHEAD: usize = 16384;
 
 /// A Q4_K block's 6-bit sub-block scales and minimums (`scale_min_k4` for j = 0..8), as the
@@ -190,15 +190,16 @@ fn matvec_q4_k_avx512(out: &mut [f32], w: &[BlockQ4_K], nb: usize, x: &[BlockQ8_
         let blocks: [*const BlockQ4_K; ROWS] = std::array::from_fn(|r| w16[r * nb..].as_ptr());
         let (mut acc, mut acc_m) = (_mm512_setzero_ps(), _mm512_setzero_ps());
         for (i, xb) in x.iter().enumerate() {
-            // The bytes PREFETCH_AHEAD on, at the rate the group reads (a prefetch never
-            // faults, wherever it points).
-            prefetch(ahead.wrapping_add(i * step), step);
             // SAFETY: each row has nb blocks and i < x.len() <= nb: block i of row r is in w16.
             let row_block = |r: usize| unsafe { &*blocks[r].add(i) };
             let y = load_y(xb);
             let sub_sums = sub_block_sums(xb);
             let (mut isum, mut imin) = ([0i32; ROWS], [0i32; ROWS]);
+            let block_bytes = std::mem::size_of::<BlockQ4_K>();
             for r in 0..ROWS {
+                // The bytes PREFETCH_AHEAD on, at the rate the group reads, a block's worth
+                // per row between the rows' sums (a prefetch never faults, wherever it points).
+                prefetch(ahead.wrapping_add(i * step + r * block_bytes), block_bytes);
                 (isum[r], imin[r]) = block_sums(row_block(r), &y, sub_sums, &spreads);
             }
             let dx = _mm512_set1_ps(xb.d);
@@ -333,20 +334,20 @@ fn matvec_q6_k_avx512(out: &mut [f32], w: &[BlockQ6_K], nb: usize, x: &[BlockQ8_
     let step = R * std::mem::size_of::<BlockQ6_K>();
     for (g, out_g) in groups.chunks_exact_mut(R).enumerate() {
         let w_g = &w[g * R * nb..(g + 1) * R * nb];
-        let ahead = w_g
-            .as_ptr()
-            .cast::<i8>()
-            .wrapping_add(crate::kernels::x86::PREFETCH_AHEAD);
+        let ahead = w_g.as_ptr().cast::<i8>().wrapping_add(PREFETCH_AHEAD);
         // Block 0 of each row (raw pointers, as in the Q4_K matvec).
         let blocks: [*const BlockQ6_K; R] = std::array::from_fn(|r| w_g[r * nb..].as_ptr());
         let mut acc = [_mm512_setzero_ps(); R / 2];
         for (i, xb) in x.iter().enumerate() {
-            prefetch(ahead.wrapping_add(i * step), step);
             // SAFETY: each row has nb blocks and i < x.len() <= nb: block i of row r is in w_g.
             let row_block = |r: usize| unsafe { &*blocks[r].add(i) };
             let y = load_y(xb);
             let bsums = load_bsums(xb);
             for (p, a) in acc.iter_mut().enumerate() {
+                // The bytes PREFETCH_AHEAD on, at the rate the group reads, two blocks' worth
+                // per row pair (spread out: a burst of a whole step's lines stalled the loads).
+                let pair_bytes = 2 * std::mem::size_of::<BlockQ6_K>();
+                prefetch(ahead.wrapping_add(i * step + p * pair_bytes), pair_bytes);
                 let (r0, r1) = (row_block(2 * p), row_block(2 * p + 1));
                 let lanes = _mm512_inserti64x4::<1>(
                     _mm512_castsi256_si512(q6_k_lanes(r0, &y, bsums, &spreads)),

@@ -27,7 +27,8 @@ const ROWS: usize = 8;
 /// Accumulators per pass: register p holds rows 2 p (low 8 lanes) and 2 p + 1 (high 8).
 const PAIRS: usize = ROWS / 2;
 
-/// How far ahead of the 8-row group it reads the matvecs prefetch, in bytes.
+/// How far ahead of the 8-row group it reads the matvecs prefetch, in bytes (the AVX2 8-row
+/// figure; 16 and 32 KiB measured alike from DRAM).
 const PREFETCH_AHEAD: usize = crate::kernels::x86::PREFETCH_AHEAD;
 
 /// What a Q5 block is to the kernels here: its fifth bits and its low nibbles.
