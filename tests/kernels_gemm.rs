@@ -407,7 +407,7 @@ fn k_quant_gemm_selection_is_llamacpp_s() {
     let at = |len, first| LlamaBatch { len, first };
     let tiled = GemmTakes::BatchOfAtLeast(8);
     let groups = GemmTakes::WholeGroupsOf(4);
-    // avx512 takes AVX2's K-quant entries.
+    // avx512 takes AVX2's K-quant gemms.
     for k in Kernels::available().filter(|k| matches!(k.name(), "avx2" | "avx512")) {
         for ty in K_TYPES {
             let takes = match ty {

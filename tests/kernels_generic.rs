@@ -1557,6 +1557,187 @@ fn attention_f16_generic_rounds_to_nearest_even() {
     assert_eq!(acc, [1.0]);
 }
 
+/// The avx512 Q5_0 and Q5_1 entries (VNNI, fifth bits through mask registers, two rows per
+/// register, 16 rows per pass) are the bits of their AVX2 twins: ragged row counts 1..=40,
+/// zero blocks, extreme scales, all-ones and all-zero fifth bits, q8 values +-127. Skipped,
+/// with a note, without AVX-512.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn avx512_q5_entries_are_the_bits_of_their_avx2_twins() {
+    let (Some(avx2), Some(avx512)) = (Kernels::by_name("avx2"), Kernels::by_name("avx512")) else {
+        eprintln!("no AVX-512 F/BW/VL/VNNI on this CPU: the avx512 Q5 entries were not checked");
+        return;
+    };
+    let mut rng = Rng(0xA5_0512);
+    let same = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(&x, &y)| same_bits(x, y));
+    for nb in [1usize, 2, 5, 18, 48] {
+        // Activations: random, all-zero blocks, extreme scales with +-127 (Q8_1: the same
+        // values with a random or extreme sum).
+        let x0s: Vec<Vec<BlockQ8_0>> = (0..3)
+            .map(|kind| {
+                (0..nb)
+                    .map(|_| match kind {
+                        0 => BlockQ8_0 {
+                            d: rand_f16_scale(&mut rng, 1e-2),
+                            qs: std::array::from_fn(|_| (rng.below(255) as i32 - 127) as i8),
+                        },
+                        1 if rng.below(2) == 0 => BlockQ8_0::zeroed(),
+                        _ => BlockQ8_0 {
+                            d: edge_f16(&mut rng),
+                            qs: std::array::from_fn(|_| [127, -127][rng.below(2) as usize]),
+                        },
+                    })
+                    .collect()
+            })
+            .collect();
+        let x1s: Vec<Vec<BlockQ8_1>> = x0s
+            .iter()
+            .map(|x| {
+                x.iter()
+                    .map(|b| BlockQ8_1 {
+                        d: b.d,
+                        s: edge_f16(&mut rng),
+                        qs: b.qs,
+                    })
+                    .collect()
+            })
+            .collect();
+        for rows in 1..=40 {
+            for kind in 0..3 {
+                // Weights: random, extreme nibbles and fifth bits, half the blocks zero.
+                let fix_qs = |qs: &mut [u8; 16], qh: &mut [u8; 4], rng: &mut Rng| match kind {
+                    1 => {
+                        *qs = [[0x00, 0xFF, 0x0F, 0xF0][rng.below(4) as usize]; 16];
+                        *qh = [[0x00, 0xFF, 0x55][rng.below(3) as usize]; 4];
+                    }
+                    2 if rng.below(2) == 0 => (*qs, *qh) = ([0; 16], [0; 4]),
+                    _ => {}
+                };
+                let w0 = random_blocks::<BlockQ5_0>(&mut rng, rows * nb, |b, r| {
+                    b.d = edge_f16(r);
+                    fix_qs(&mut b.qs, &mut b.qh, r);
+                });
+                let w1 = random_blocks::<BlockQ5_1>(&mut rng, rows * nb, |b, r| {
+                    (b.d, b.m) = (edge_f16(r), edge_f16(r));
+                    fix_qs(&mut b.qs, &mut b.qh, r);
+                });
+                for (xi, (x0, x1)) in x0s.iter().zip(&x1s).enumerate() {
+                    let name = |t: &str| format!("{t} nb={nb} rows={rows} w{kind} x{xi}");
+                    let (mut got, mut want) = (vec![f32::NAN; rows], vec![f32::NAN; rows]);
+                    (avx512.q5_0.matvec)(&mut got, &w0, nb, x0);
+                    (avx2.q5_0.matvec)(&mut want, &w0, nb, x0);
+                    assert!(
+                        same(&got, &want),
+                        "{}: {got:?} {want:?}",
+                        name("q5_0 matvec")
+                    );
+                    for row in w0.chunks_exact(nb) {
+                        let (a, b) = ((avx512.q5_0.dot)(row, x0), (avx2.q5_0.dot)(row, x0));
+                        assert!(same_bits(a, b), "{}: {a} {b}", name("q5_0 dot"));
+                    }
+                    (avx512.q5_1.matvec)(&mut got, &w1, nb, x1);
+                    (avx2.q5_1.matvec)(&mut want, &w1, nb, x1);
+                    assert!(
+                        same(&got, &want),
+                        "{}: {got:?} {want:?}",
+                        name("q5_1 matvec")
+                    );
+                    for row in w1.chunks_exact(nb) {
+                        let (a, b) = ((avx512.q5_1.dot)(row, x1), (avx2.q5_1.dot)(row, x1));
+                        assert!(same_bits(a, b), "{}: {a} {b}", name("q5_1 dot"));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The avx512 Q4_K and Q6_K entries (16 and 8 rows per pass) are the bits of their AVX2 twins:
+/// ragged row counts 1..=40, zero blocks, extreme scales, minimums and quants, the Q8_K
+/// activation cases plus blocks of -128 and 127. Skipped, with a note, without AVX-512.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn avx512_k_quant_entries_are_the_bits_of_their_avx2_twins() {
+    let (Some(avx2), Some(avx512)) = (Kernels::by_name("avx2"), Kernels::by_name("avx512")) else {
+        eprintln!(
+            "no AVX-512 F/BW/VL/VNNI on this CPU: the avx512 K-quant entries were not checked"
+        );
+        return;
+    };
+    let mut rng = Rng(0x4_0512);
+    let same = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(&x, &y)| same_bits(x, y));
+    for nb in [1usize, 2, 3, 6] {
+        let mut xs = q8_k_cases(&mut rng, nb);
+        xs.push(
+            (0..nb)
+                .map(|_| {
+                    let mut b = BlockQ8_K::zeroed();
+                    b.d = 1e-3;
+                    b.qs = std::array::from_fn(|_| [127, -128][rng.below(2) as usize]);
+                    for (s, chunk) in b.bsums.iter_mut().zip(b.qs.chunks_exact(16)) {
+                        *s = chunk.iter().map(|&q| i16::from(q)).sum();
+                    }
+                    b
+                })
+                .collect(),
+        );
+        for rows in (1..=40).step_by(3).chain([16, 32]) {
+            for kind in 0..3 {
+                // Weights: random, extreme nibbles and 6-bit scales, half the blocks zero.
+                let w = random_blocks::<BlockQ4_K>(&mut rng, rows * nb, |b, r| {
+                    (b.d, b.dmin) = (edge_f16(r), edge_f16(r));
+                    match kind {
+                        1 => {
+                            b.qs = [[0x00, 0xFF, 0x0F, 0xF0][r.below(4) as usize]; 128];
+                            b.scales = [[0xFF, 0x00, 0xC0, 0x3F][r.below(4) as usize]; 12];
+                        }
+                        2 if r.below(2) == 0 => *b = BlockQ4_K::zeroed(),
+                        _ => {}
+                    }
+                });
+                let w6 = random_blocks::<BlockQ6_K>(&mut rng, rows * nb, |b, r| {
+                    b.d = edge_f16(r);
+                    match kind {
+                        1 => {
+                            b.ql = [[0x00, 0xFF, 0x0F, 0xF0][r.below(4) as usize]; 128];
+                            b.qh = [[0x00, 0xFF, 0x33, 0xCC][r.below(4) as usize]; 64];
+                            b.scales = [[-128, 127, 0, -1][r.below(4) as usize]; 16];
+                        }
+                        2 if r.below(2) == 0 => *b = BlockQ6_K::zeroed(),
+                        _ => {}
+                    }
+                });
+                for (xi, x) in xs.iter().enumerate() {
+                    let name = |t: &str| format!("{t} nb={nb} rows={rows} w{kind} x{xi}");
+                    let (mut got, mut want) = (vec![f32::NAN; rows], vec![f32::NAN; rows]);
+                    (avx512.q4_k.matvec)(&mut got, &w, nb, x);
+                    (avx2.q4_k.matvec)(&mut want, &w, nb, x);
+                    assert!(
+                        same(&got, &want),
+                        "{}: {got:?} {want:?}",
+                        name("q4_k matvec")
+                    );
+                    for row in w.chunks_exact(nb) {
+                        let (a, b) = ((avx512.q4_k.dot)(row, x), (avx2.q4_k.dot)(row, x));
+                        assert!(same_bits(a, b), "{}: {a} {b}", name("q4_k dot"));
+                    }
+                    (avx512.q6_k.matvec)(&mut got, &w6, nb, x);
+                    (avx2.q6_k.matvec)(&mut want, &w6, nb, x);
+                    assert!(
+                        same(&got, &want),
+                        "{}: {got:?} {want:?}",
+                        name("q6_k matvec")
+                    );
+                    for row in w6.chunks_exact(nb) {
+                        let (a, b) = ((avx512.q6_k.dot)(row, x), (avx2.q6_k.dot)(row, x));
+                        assert!(same_bits(a, b), "{}: {a} {b}", name("q6_k dot"));
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// The avx512 table's own entries (Q4_0 and Q8_0 with VNNI, 16 and 8 rows per pass) are the
 /// bits of their AVX2 twins, which the greedy texts equal to llama.cpp's rely on: ragged row
 /// counts 1..=40, block counts across the Q4_0 matvec's 64-block chunks, zero blocks, extreme
