@@ -173,6 +173,51 @@ fn simd_quantizers_are_bit_identical_to_generic() {
     }
 }
 
+#[test]
+fn simd_q8_k_quantizers_are_bit_identical_to_generic() {
+    let mut rng = Rng(12);
+    for k in simd_tables() {
+        for n in [0usize, 1, 255, 256, 257, 576, 1536] {
+            let mut cases = activation_cases(&mut rng, n);
+            // the first of equal magnitudes sets the sign; NaN, infinities, a subnormal max
+            let specials: [fn(usize) -> f32; 4] = [
+                |i| [0.5, -5.0, 5.0, -5.0][i % 4],
+                |i| {
+                    if i % 9 == 4 {
+                        f32::NAN
+                    } else {
+                        i as f32 - 100.0
+                    }
+                },
+                |i| {
+                    if i % 13 == 6 {
+                        f32::NEG_INFINITY
+                    } else {
+                        1.0 + i as f32
+                    }
+                },
+                |i| if i % 5 == 0 { -1e-40 } else { 1e-41 },
+            ];
+            cases.extend(specials.iter().map(|f| (0..n).map(f).collect::<Vec<f32>>()));
+            for x in cases {
+                let nk = n.div_ceil(QK_K);
+                let (mut a, mut b) = (vec![BlockQ8_K::zeroed(); nk], vec![BlockQ8_K::zeroed(); nk]);
+                generic::quantize_q8_k(&x, &mut a);
+                k.quantize_q8_k(&x, &mut b);
+                for (i, (a, b)) in a.iter().zip(&b).enumerate() {
+                    assert_eq!(
+                        (a.d.to_bits(), a.qs, a.bsums),
+                        (b.d.to_bits(), b.qs, b.bsums),
+                        "{} q8_k n={n} block {i} x[0]={:?}",
+                        k.name(),
+                        x.first()
+                    );
+                }
+            }
+        }
+    }
+}
+
 fn rand_f16_scale(rng: &mut Rng, scale: f32) -> f16 {
     f16::from_f32(scale * (0.25 + 0.75 * (rng.sym() + 1.0) / 2.0))
 }

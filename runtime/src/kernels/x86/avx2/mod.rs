@@ -53,6 +53,7 @@ pub fn kernels() -> Option<Kernels> {
     Some(Kernels {
         quantize_q8_0: activation::quantize_q8_0,
         quantize_q8_1: activation::quantize_q8_1,
+        quantize_q8_k: activation::quantize_q8_k,
         q4_0: q4::Q4_0,
         q4_1: q4::Q4_1,
         q5_0: q5::Q5_0,
