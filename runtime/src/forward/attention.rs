@@ -2,6 +2,13 @@
 //! time: each key and value row is read once per tile, and every query still takes its keys
 //! in order with the arithmetic of a lone query, so a batch gives the bits of its tokens one
 //! by one.
+//!
+//! The exception: over an f16 cache, a prompt batch of [`FA_TILE_Q`] or more tokens (in
+//! llama.cpp's batch, `LlamaBatch::len`) takes ggml's tiled flash attention as llama.cpp does
+//! ([`attend_tiled`]: f32 arithmetic on the widened keys and values, q not rounded to f16),
+//! whose bits differ from the one-token path's (f16 value accumulator, q rounded): a batch of
+//! 64+ tokens is within the f16 rounding of its tokens one by one, not their bits. Each
+//! query's result still depends on nothing but its own inputs (any tiling, any threads).
 
 /// The cache types, now in `kv_cache` (this path kept for existing callers).
 pub use super::kv_cache::{KvCache, KvShape};
@@ -10,6 +17,13 @@ use crate::kernels::Kernels;
 
 /// Queries of one head that share each key and value read.
 pub const QUERY_TILE: usize = 8;
+
+/// Queries of one head per [`attend_tiled`] call: each key tile is widened once for them.
+pub const TILED_QUERY_TILE: usize = 16;
+
+/// Tokens in llama.cpp's batch from which its flash attention over an f16 cache takes the
+/// tiled path (`GGML_FA_TILE_Q`, the query rows of one of its tiles).
+pub const FA_TILE_Q: usize = 64;
 
 /// What one attention call needs besides the per-query buffers.
 #[derive(Clone, Copy, Debug)]
@@ -22,6 +36,9 @@ pub struct AttentionArgs<'a> {
     /// 1 / sqrt(head_dim)
     pub scale: f32,
     pub kernels: Kernels,
+    /// Over an f16 cache: ggml's tiled flash attention ([`attend_tiled`]), for a batch of
+    /// [`FA_TILE_Q`] or more tokens in llama.cpp's batch; the queries are then not rounded.
+    pub tiled: bool,
 }
 
 /// Causal attention of query head `head` for the queries at positions first_pos.. (one per
@@ -118,6 +135,57 @@ pub fn attend_tile(
                 for o in out.iter_mut() {
                     *o *= inv;
                 }
+            }
+        }
+    }
+}
+
+/// Causal attention of query head `head` over an f16 cache in ggml's tiled flash-attention
+/// arithmetic (`AttentionF16Kernels::attend_tiled`), for the queries at positions
+/// first_pos.. (any number; q as it is, not rounded): query i attends positions
+/// 0..=first_pos + i with k and v of KV head `head / group`. An f32 cache takes
+/// [`attend_tile`]'s path (which is also ggml's f32 arithmetic), QUERY_TILE at a time.
+// queries[i] (head_dim), scores[i] (>= first_pos + i + 1, f32 cache only) -> outs[i] (head_dim)
+pub fn attend_tiled(
+    args: &AttentionArgs<'_>,
+    head: usize,
+    first_pos: usize,
+    queries: &[&[f32]],
+    scores: &mut [&mut [f32]],
+    outs: &mut [&mut [f32]],
+) {
+    let n = queries.len().min(outs.len());
+    let (queries, outs) = (&queries[..n], &mut outs[..n]);
+    match args.cache {
+        KvCache::F16 { k, v } => {
+            let hd = args.shape.head_dim;
+            let plane = args.shape.plane(args.layer, head / args.group);
+            let len = (first_pos + n) * hd;
+            (args.kernels.attention_f16.attend_tiled)(
+                &k[plane..plane + len],
+                &v[plane..plane + len],
+                queries,
+                first_pos,
+                args.scale,
+                outs,
+            );
+        }
+        KvCache::F32 { .. } => {
+            let mut start = 0;
+            while start < n {
+                let end = (start + QUERY_TILE).min(n).min(scores.len());
+                if end == start {
+                    return;
+                }
+                attend_tile(
+                    args,
+                    head,
+                    first_pos + start,
+                    &queries[start..end],
+                    &mut scores[start..end],
+                    &mut outs[start..end],
+                );
+                start = end;
             }
         }
     }
