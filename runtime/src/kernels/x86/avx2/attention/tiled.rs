@@ -7,6 +7,7 @@
 use crate::kernels::generic::{self, FA_TILE_KV};
 use half::f16;
 use std::arch::x86_64::*;
+use std::mem::MaybeUninit;
 
 /// Queries of one pass: two 8-lane vectors.
 const PASS: usize = 16;
@@ -42,10 +43,10 @@ pub(super) fn attend_f16_tiled_avx2(
         hd,
         first_pos,
         n_queries: 0,
-        q_t: [0.0; MAX_HEAD * PASS],
-        key_tile: [0.0; FA_TILE_KV * MAX_HEAD],
-        value_tile: [0.0; FA_TILE_KV * MAX_HEAD],
-        p: [0.0; FA_TILE_KV * PASS],
+        q_t: MaybeUninit::uninit(),
+        key_tile: MaybeUninit::uninit(),
+        value_tile: MaybeUninit::uninit(),
+        p: MaybeUninit::uninit(),
     };
     let mut start = 0;
     while start < n {
@@ -62,20 +63,21 @@ pub(super) fn attend_f16_tiled_avx2(
     }
 }
 
-/// One pass's buffers, all f32.
+/// One pass's buffers, all f32, left uninitialized (they are large, and a call runs several
+/// tiles): every element is written through the pointers before it is read.
 struct Pass {
     hd: usize,
     /// Position of query 0.
     first_pos: usize,
     n_queries: usize,
     /// q_t (hd, PASS): the queries transposed, 0 past n_queries.
-    q_t: [f32; MAX_HEAD * PASS],
+    q_t: MaybeUninit<[f32; MAX_HEAD * PASS]>,
     /// key_tile (FA_TILE_KV, hd): the tile's keys widened.
-    key_tile: [f32; FA_TILE_KV * MAX_HEAD],
+    key_tile: MaybeUninit<[f32; FA_TILE_KV * MAX_HEAD]>,
     /// value_tile (FA_TILE_KV, hd): the tile's values widened.
-    value_tile: [f32; FA_TILE_KV * MAX_HEAD],
+    value_tile: MaybeUninit<[f32; FA_TILE_KV * MAX_HEAD]>,
     /// p (FA_TILE_KV, PASS): the tile's scores, then their softmax weights.
-    p: [f32; FA_TILE_KV * PASS],
+    p: MaybeUninit<[f32; FA_TILE_KV * PASS]>,
 }
 
 impl Pass {
@@ -91,10 +93,12 @@ impl Pass {
     ) {
         let hd = self.hd;
         let m = self.n_queries;
-        self.q_t[..hd * PASS].fill(0.0);
-        for (i, q) in queries.iter().enumerate().take(m) {
-            for (d, &x) in q.iter().enumerate() {
-                self.q_t[d * PASS + i] = x;
+        let q_t = self.q_t.as_mut_ptr() as *mut f32;
+        for d in 0..hd {
+            for i in 0..PASS {
+                let x = queries.get(i).filter(|_| i < m).map_or(0.0, |q| q[d]);
+                // SAFETY: d * PASS + i < MAX_HEAD * PASS (hd <= MAX_HEAD).
+                unsafe { q_t.add(d * PASS + i).write(x) };
             }
         }
         for out in outs.iter_mut().take(m) {
@@ -129,14 +133,21 @@ impl Pass {
         let mut t0 = 0;
         while t0 < n_keys {
             let n = FA_TILE_KV.min(n_keys - t0);
-            widen(&mut self.key_tile[..n * hd], &keys[t0 * hd..(t0 + n) * hd]);
-            widen(
-                &mut self.value_tile[..n * hd],
-                &values[t0 * hd..(t0 + n) * hd],
-            );
+            // SAFETY: n * hd <= FA_TILE_KV * MAX_HEAD elements of each tile buffer.
+            unsafe {
+                widen(
+                    self.key_tile.as_mut_ptr() as *mut f32,
+                    &keys[t0 * hd..(t0 + n) * hd],
+                );
+                widen(
+                    self.value_tile.as_mut_ptr() as *mut f32,
+                    &values[t0 * hd..(t0 + n) * hd],
+                );
+            }
             self.scores(n);
             let scale_v = _mm256_set1_ps(scale);
             let neg_inf = _mm256_set1_ps(f32::NEG_INFINITY);
+            let p = self.p.as_mut_ptr() as *mut f32;
             for v in 0..2 {
                 // scale, mask the keys past each lane's position, and take the tile's max
                 let mut tile_max = neg_inf;
@@ -144,11 +155,11 @@ impl Pass {
                     let at = k * PASS + v * 8;
                     let masked =
                         _mm256_cmpgt_epi32(_mm256_set1_epi32((t0 + k) as i32), last_pos[v]);
-                    // SAFETY: at + 8 <= FA_TILE_KV * PASS.
+                    // SAFETY: at + 8 <= FA_TILE_KV * PASS; row k < n was written by `scores`.
                     unsafe {
-                        let s = _mm256_mul_ps(_mm256_loadu_ps(self.p.as_ptr().add(at)), scale_v);
+                        let s = _mm256_mul_ps(_mm256_loadu_ps(p.add(at)), scale_v);
                         let s = _mm256_blendv_ps(s, neg_inf, _mm256_castsi256_ps(masked));
-                        _mm256_storeu_ps(self.p.as_mut_ptr().add(at), s);
+                        _mm256_storeu_ps(p.add(at), s);
                         tile_max = _mm256_max_ps(tile_max, s);
                     }
                 }
@@ -204,7 +215,10 @@ impl Pass {
     fn score_block<const KB: usize>(&mut self, k0: usize) {
         let hd = self.hd;
         let mut acc = [[_mm256_setzero_ps(); 2]; KB];
-        let (q, keys) = (self.q_t.as_ptr(), self.key_tile.as_ptr());
+        let (q, keys) = (
+            self.q_t.as_ptr() as *const f32,
+            self.key_tile.as_ptr() as *const f32,
+        );
         for d in 0..hd {
             // SAFETY: d < hd <= MAX_HEAD, so d * PASS + 16 <= q_t's length, and
             // (k0 + KB - 1) * hd + d < FA_TILE_KV * hd (k0 + KB <= n <= FA_TILE_KV).
@@ -221,7 +235,7 @@ impl Pass {
         for (j, a) in acc.iter().enumerate() {
             // SAFETY: (k0 + j) * PASS + 16 <= FA_TILE_KV * PASS.
             unsafe {
-                let at = self.p.as_mut_ptr().add((k0 + j) * PASS);
+                let at = (self.p.as_mut_ptr() as *mut f32).add((k0 + j) * PASS);
                 _mm256_storeu_ps(at, a[0]);
                 _mm256_storeu_ps(at.add(8), a[1]);
             }
@@ -234,7 +248,7 @@ impl Pass {
     #[target_feature(enable = "avx2,fma,f16c")]
     fn weights(&mut self, v: usize, n: usize, max: __m256, sum: __m256) -> __m256 {
         let neg_inf = _mm256_set1_ps(f32::NEG_INFINITY);
-        let p = self.p.as_mut_ptr();
+        let p = self.p.as_mut_ptr() as *mut f32;
         let rows = n.div_ceil(8) * 8;
         for k in 0..rows {
             // SAFETY: k < FA_TILE_KV (n <= FA_TILE_KV, a multiple of 8), so k * PASS + v * 8
@@ -292,7 +306,10 @@ impl Pass {
     #[target_feature(enable = "avx2,fma,f16c")]
     fn value_block<const QB: usize>(&self, n: usize, i0: usize, outs: &mut [&mut [f32]]) {
         let hd = self.hd;
-        let (p, vals) = (self.p.as_ptr(), self.value_tile.as_ptr());
+        let (p, vals) = (
+            self.p.as_ptr() as *const f32,
+            self.value_tile.as_ptr() as *const f32,
+        );
         let mut j = 0;
         while j < hd {
             // two vectors of dimensions where there are 16 left, else one (hd % 8 == 0)
@@ -376,15 +393,18 @@ fn scale_row(out: &mut [f32], s: f32) {
     }
 }
 
-// h (n, n % 8 == 0) -> out (n): exact f16 -> f32.
+/// h (n, n % 8 == 0) -> out (n): exact f16 -> f32.
+///
+/// # Safety
+/// `out` must be valid for writes of h.len() f32.
 #[target_feature(enable = "avx2,fma,f16c")]
-fn widen(out: &mut [f32], h: &[f16]) {
-    let n = out.len().min(h.len()) / 8 * 8;
+unsafe fn widen(out: *mut f32, h: &[f16]) {
+    let n = h.len() / 8 * 8;
     for i in (0..n).step_by(8) {
-        // SAFETY: i + 8 <= n <= both lengths; 8 f16 are 16 bytes.
+        // SAFETY: i + 8 <= n <= h.len(), which the caller lets us write to out.
         unsafe {
             let x = _mm256_cvtph_ps(_mm_loadu_si128(h.as_ptr().add(i) as *const __m128i));
-            _mm256_storeu_ps(out.as_mut_ptr().add(i), x);
+            _mm256_storeu_ps(out.add(i), x);
         }
     }
 }
