@@ -24,8 +24,8 @@ use crate::model::{ModelConfig, Weights};
 use crate::threads::{chunk_rows, ChunkCounter, ThreadPool};
 use crate::{Error, Result};
 use attention::{
-    attend_tile, attend_tiled, round_to_f16_in_place, AttentionArgs, FA_TILE_Q, QUERY_TILE,
-    TILED_QUERY_TILE,
+    attend_chunk, attend_tile, attend_tiled, merge_chunks, partial_len, round_to_f16_in_place,
+    splits, AttentionArgs, FA_TILE_Q, QUERY_TILE, SPLIT_CHUNK, SPLIT_MAX_GROUP, TILED_QUERY_TILE,
 };
 pub use kv_cache::{KvCache, KvShape, KvType};
 use ops::{add_in_place, rms_norm, RopeTable};
@@ -489,6 +489,9 @@ fn par_attention(
     let n_ctx = args.shape.n_ctx;
     let qd = n_head * hd;
     let n = q.len().checked_div(qd).unwrap_or(0);
+    if splits(args, n, pos0) {
+        return par_attention_split(pool, args, n_head, pos0, q, scores, out);
+    }
     let tile = if args.tiled {
         TILED_QUERY_TILE
     } else {
@@ -529,6 +532,58 @@ fn par_attention(
         }
     })
     .map_err(|_| job_panicked("attention"))
+}
+
+/// One decoded token at `pos` over an f16 cache, split ([`splits`]): the pool's threads take
+/// (KV head, chunk of SPLIT_CHUNK keys) pairs, each running the KV head's group of query
+/// heads over the chunk's rows once, into the score rows; the caller merges each head's
+/// chunks in order. The chunks are fixed: 1 thread gives the bits of N.
+// q (n_head * head_dim), scores (>= n_head * n_ctx) -> out (n_head * head_dim)
+fn par_attention_split(
+    pool: &mut ThreadPool,
+    args: &AttentionArgs<'_>,
+    n_head: usize,
+    pos: usize,
+    q: &[f32],
+    scores: &mut [f32],
+    out: &mut [f32],
+) -> Result<()> {
+    let (hd, n_ctx, group) = (args.shape.head_dim, args.shape.n_ctx, args.group);
+    let n_keys = pos + 1;
+    let n_chunks = n_keys.div_ceil(SPLIT_CHUNK);
+    let n_kv = n_head / group.max(1);
+    let plen = partial_len(hd);
+    let partials = SharedOut::new(scores);
+    let items = ChunkCounter::new(n_kv * n_chunks);
+    pool.run(|| {
+        while let Some(item) = items.take() {
+            let (kv_head, chunk) = (item % n_kv, item / n_kv);
+            let mut queries: [&[f32]; SPLIT_MAX_GROUP] = [&[]; SPLIT_MAX_GROUP];
+            let mut parts: [&mut [f32]; SPLIT_MAX_GROUP] = Default::default();
+            for g in 0..group {
+                let h = kv_head * group + g;
+                queries[g] = &q[h * hd..(h + 1) * hd];
+                let at = h * n_ctx + chunk * plen;
+                // SAFETY: each (KV head, chunk) item is taken once, and the chunk's span of
+                // its heads' score rows belongs to no other item.
+                parts[g] = unsafe { partials.range(at, at + plen) };
+            }
+            attend_chunk(
+                args,
+                kv_head,
+                chunk,
+                n_keys,
+                &queries[..group],
+                &mut parts[..group],
+            );
+        }
+    })
+    .map_err(|_| job_panicked("attention"))?;
+    for h in 0..n_head {
+        let row = &scores[h * n_ctx..h * n_ctx + n_chunks * plen];
+        merge_chunks(row, &mut out[h * hd..(h + 1) * hd]);
+    }
+    Ok(())
 }
 
 /// The forms of `act`: it feeds q, k, v, the attention output, gate, up and the logits.
