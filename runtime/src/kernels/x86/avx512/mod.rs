@@ -1,5 +1,6 @@
 //! AVX-512 (F, BW, VL) + VNNI kernels on top of the AVX2 table: the Q4_0 and Q8_0 dots and
-//! matvecs and the Q4_0 gemm with `vpdpbusd`; every other entry is the AVX2 one.
+//! matvecs and the Q4_0 gemm with `vpdpbusd`, and the tiled f16 attention on 16 lanes; every
+//! other entry is the AVX2 one.
 //!
 //! Each row's arithmetic is the AVX2 entry's to the bit (tests/kernels_generic.rs): a VNNI
 //! i32 lane sums the same 4 adjacent byte products that `maddubs` + `madd` sum (exactly: no
@@ -9,12 +10,13 @@
 //! Valgrind hides AVX-512 from CPUID: the table exists only when `is_x86_feature_detected!`
 //! confirms every feature at run time, never from the build target.
 
+mod attention;
 mod gemm;
 mod q4;
 mod q8;
 
 use super::avx2;
-use crate::kernels::{Kernels, TypeKernels};
+use crate::kernels::{AttentionF16Kernels, Kernels, TypeKernels};
 
 /// The AVX-512 table, or None when this CPU lacks AVX-512 F/BW/VL/VNNI or the AVX2 table's
 /// features.
@@ -40,6 +42,10 @@ pub fn kernels() -> Option<Kernels> {
             dot: q8::dot_q8_0_q8_0,
             matvec: q8::matvec_q8_0,
             ..base.q8_0
+        },
+        attention_f16: AttentionF16Kernels {
+            attend_tiled: attention::attend_f16_tiled,
+            ..base.attention_f16
         },
         ..base.named("avx512")
     })
