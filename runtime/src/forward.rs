@@ -23,7 +23,10 @@ use crate::kernels::{generic, Activation, ActivationForms, Kernels, LlamaBatch, 
 use crate::model::{ModelConfig, Weights};
 use crate::threads::{chunk_rows, ChunkCounter, ThreadPool};
 use crate::{Error, Result};
-use attention::{attend_tile, round_to_f16_in_place, AttentionArgs, QUERY_TILE};
+use attention::{
+    attend_chunk, attend_tile, attend_tiled, merge_chunks, partial_len, round_to_f16_in_place,
+    splits, AttentionArgs, FA_TILE_Q, QUERY_TILE, SPLIT_CHUNK, SPLIT_MAX_GROUP, TILED_QUERY_TILE,
+};
 pub use kv_cache::{KvCache, KvShape, KvType};
 use ops::{add_in_place, rms_norm, RopeTable};
 
@@ -250,6 +253,8 @@ pub fn step(
         generic::dequantize_row(&w.token_embd, token as usize, row_mut(&mut st.x, d, t));
     }
 
+    // llama.cpp's flash attention over an f16 cache takes its tiled path for a big batch.
+    let tiled = st.kv.kv_type() == KvType::F16 && batch.len >= FA_TILE_Q;
     for (layer, lw) in w.layers.iter().enumerate() {
         // attention block
         for t in 0..n {
@@ -270,8 +275,8 @@ pub fn step(
             let pos = pos0 + t;
             let q = row_mut(&mut st.q, qd, t);
             st.rope.apply(q, cfg.head_dim, pos);
-            if st.kv.kv_type() == KvType::F16 {
-                // ggml's flash attention converts q to the f16 of the keys before the dots.
+            if st.kv.kv_type() == KvType::F16 && !tiled {
+                // ggml's one-token flash attention converts q to the f16 of the keys.
                 round_to_f16_in_place(q);
             }
             st.rope.apply(row_mut(&mut st.k, kvd, t), cfg.head_dim, pos);
@@ -290,6 +295,7 @@ pub fn step(
             group: cfg.n_head / cfg.n_head_kv,
             scale: 1.0 / (cfg.head_dim as f32).sqrt(),
             kernels: *kernels,
+            tiled,
         };
         par_attention(
             cx.pool,
@@ -478,7 +484,8 @@ fn batch_chunk_rows(rows: usize, n_threads: usize) -> usize {
 }
 
 /// Attention of every query head for the tokens of `q` at positions pos0..: the pool's
-/// threads take (head, tile of QUERY_TILE tokens) pairs as they come.
+/// threads take (head, tile of tokens) pairs as they come, QUERY_TILE tokens per tile, or
+/// TILED_QUERY_TILE on the tiled path (each query's result is independent of the tiling).
 // q (n, n_head * head_dim), scores (batch, n_head, n_ctx) -> out (n, n_head * head_dim)
 fn par_attention(
     pool: &mut ThreadPool,
@@ -489,20 +496,33 @@ fn par_attention(
     scores: &mut [f32],
     out: &mut [f32],
 ) -> Result<()> {
+    const MAX_TILE: usize = if QUERY_TILE > TILED_QUERY_TILE {
+        QUERY_TILE
+    } else {
+        TILED_QUERY_TILE
+    };
     let hd = args.shape.head_dim;
     let n_ctx = args.shape.n_ctx;
     let qd = n_head * hd;
     let n = q.len().checked_div(qd).unwrap_or(0);
-    let n_tiles = n.div_ceil(QUERY_TILE);
+    if splits(args, n, pos0) {
+        return par_attention_split(pool, args, n_head, pos0, q, scores, out);
+    }
+    let tile = if args.tiled {
+        TILED_QUERY_TILE
+    } else {
+        QUERY_TILE
+    };
+    let n_tiles = n.div_ceil(tile);
     let (scores, out) = (SharedOut::new(scores), SharedOut::new(out));
     let items = ChunkCounter::new(n_head * n_tiles);
     pool.run(|| {
         while let Some(item) = items.take() {
-            let (h, t0) = (item % n_head, item / n_head * QUERY_TILE);
-            let t1 = (t0 + QUERY_TILE).min(n);
-            let mut queries: [&[f32]; QUERY_TILE] = [&[]; QUERY_TILE];
-            let mut sc: [&mut [f32]; QUERY_TILE] = Default::default();
-            let mut outs: [&mut [f32]; QUERY_TILE] = Default::default();
+            let (h, t0) = (item % n_head, item / n_head * tile);
+            let t1 = (t0 + tile).min(n);
+            let mut queries: [&[f32]; MAX_TILE] = [&[]; MAX_TILE];
+            let mut sc: [&mut [f32]; MAX_TILE] = Default::default();
+            let mut outs: [&mut [f32]; MAX_TILE] = Default::default();
             for (i, t) in (t0..t1).enumerate() {
                 let at = t * qd + h * hd;
                 queries[i] = &q[at..at + hd];
@@ -512,7 +532,12 @@ fn par_attention(
                 (sc[i], outs[i]) = unsafe { (scores.range(s, s + n_ctx), out.range(at, at + hd)) };
             }
             let m = t1 - t0;
-            attend_tile(
+            let attend = if args.tiled {
+                attend_tiled
+            } else {
+                attend_tile
+            };
+            attend(
                 args,
                 h,
                 pos0 + t0,
@@ -523,6 +548,58 @@ fn par_attention(
         }
     })
     .map_err(|_| job_panicked("attention"))
+}
+
+/// One decoded token at `pos` over an f16 cache, split ([`splits`]): the pool's threads take
+/// (KV head, chunk of SPLIT_CHUNK keys) pairs, each running the KV head's group of query
+/// heads over the chunk's rows once, into the score rows; the caller merges each head's
+/// chunks in order. The chunks are fixed: 1 thread gives the bits of N.
+// q (n_head * head_dim), scores (>= n_head * n_ctx) -> out (n_head * head_dim)
+fn par_attention_split(
+    pool: &mut ThreadPool,
+    args: &AttentionArgs<'_>,
+    n_head: usize,
+    pos: usize,
+    q: &[f32],
+    scores: &mut [f32],
+    out: &mut [f32],
+) -> Result<()> {
+    let (hd, n_ctx, group) = (args.shape.head_dim, args.shape.n_ctx, args.group);
+    let n_keys = pos + 1;
+    let n_chunks = n_keys.div_ceil(SPLIT_CHUNK);
+    let n_kv = n_head / group.max(1);
+    let plen = partial_len(hd);
+    let partials = SharedOut::new(scores);
+    let items = ChunkCounter::new(n_kv * n_chunks);
+    pool.run(|| {
+        while let Some(item) = items.take() {
+            let (kv_head, chunk) = (item % n_kv, item / n_kv);
+            let mut queries: [&[f32]; SPLIT_MAX_GROUP] = [&[]; SPLIT_MAX_GROUP];
+            let mut parts: [&mut [f32]; SPLIT_MAX_GROUP] = Default::default();
+            for g in 0..group {
+                let h = kv_head * group + g;
+                queries[g] = &q[h * hd..(h + 1) * hd];
+                let at = h * n_ctx + chunk * plen;
+                // SAFETY: each (KV head, chunk) item is taken once, and the chunk's span of
+                // its heads' score rows belongs to no other item.
+                parts[g] = unsafe { partials.range(at, at + plen) };
+            }
+            attend_chunk(
+                args,
+                kv_head,
+                chunk,
+                n_keys,
+                &queries[..group],
+                &mut parts[..group],
+            );
+        }
+    })
+    .map_err(|_| job_panicked("attention"))?;
+    for h in 0..n_head {
+        let row = &scores[h * n_ctx..h * n_ctx + n_chunks * plen];
+        merge_chunks(row, &mut out[h * hd..(h + 1) * hd]);
+    }
+    Ok(())
 }
 
 /// The forms of `act`: it feeds q, k, v, the attention output, gate, up and the logits.

@@ -211,7 +211,8 @@ impl Session {
     /// Runs `tokens` in order, in batches that share each weight read, and returns the logits
     /// of the last one (the same bits as running them one by one, except on AVX2 for the
     /// K-quants, which follow llama.cpp's arithmetic for a prompt of these tokens: see
-    /// `dispatch::GemmFn`). All ids and the room needed are checked before anything runs; an
+    /// `dispatch::GemmFn`; and over an f16 cache for 64+ tokens, which take ggml's tiled flash
+    /// attention as llama.cpp does: see `forward::attention`). All ids and the room needed are checked before anything runs; an
     /// empty slice is an error.
     pub fn forward_batch(&mut self, tokens: &[u32]) -> Result<&[f32]> {
         if tokens.is_empty() {

@@ -227,6 +227,20 @@ pub struct AttentionF16Kernels {
         sum: &mut [f32],
         accs: &mut [&mut [f32]],
     ),
+    /// ggml's tiled flash attention (`generic::attend_f16_tiled` states its arithmetic: f32
+    /// on the widened keys and values, keys in tiles of 64 from position 0), llama.cpp's path
+    /// for a batch of 64 or more tokens: queries of one head at positions first_pos..
+    /// (query i attends keys 0..=first_pos + i, q not rounded) -> outs[i] (hd), normalized.
+    /// Each query's result depends on nothing but its own inputs.
+    #[allow(clippy::type_complexity)]
+    pub attend_tiled: fn(
+        keys: &[f16],
+        values: &[f16],
+        queries: &[&[f32]],
+        first_pos: usize,
+        scale: f32,
+        outs: &mut [&mut [f32]],
+    ),
 }
 
 /// The kernels of one ISA. `Copy`; build it once with [`Kernels::detect`] and pass it around.

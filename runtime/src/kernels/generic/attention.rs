@@ -11,6 +11,7 @@ pub const ATTENTION_F16: AttentionF16Kernels = AttentionF16Kernels {
     scale: scale_f16,
     round: round_f16,
     attend: attend_f16,
+    attend_tiled: super::attend_f16_tiled,
 };
 
 /// f32 -> nearest f16 (ties to even) -> f32.

@@ -10,6 +10,7 @@
 
 mod activation;
 mod attention;
+mod attention_tiled;
 mod float;
 mod gemm;
 mod k_quants;
@@ -20,6 +21,7 @@ mod swiglu;
 
 pub use activation::*;
 pub use attention::*;
+pub use attention_tiled::*;
 pub use float::*;
 pub use gemm::*;
 pub use k_quants::*;

@@ -14,6 +14,7 @@ pub(super) const ATTENTION_F16: AttentionF16Kernels = AttentionF16Kernels {
     scale: scale_f16,
     round: round_f16,
     attend: attend_f16,
+    attend_tiled: generic::attend_f16_tiled,
 };
 
 /// Keys in order, each for every query: the generic online-softmax step with the NEON f16

@@ -7,12 +7,16 @@ use crate::kernels::AttentionF16Kernels;
 use half::f16;
 use std::arch::x86_64::*;
 
+mod tiled;
+use tiled::attend_f16_tiled_avx2;
+
 /// The AVX2 f16-attention entries.
 pub(super) const ATTENTION_F16: AttentionF16Kernels = AttentionF16Kernels {
     mad: mad_f16,
     scale: scale_f16,
     round: round_f16,
     attend: attend_f16,
+    attend_tiled: attend_f16_tiled,
 };
 
 safe_entry! {
@@ -20,6 +24,7 @@ safe_entry! {
     fn scale_f16(acc: &mut [f32], s: f32) => scale_f16_avx2;
     fn round_f16(x: &mut [f32]) => round_f16_avx2;
     fn attend_f16(keys: &[f16], values: &[f16], queries: &[&[f32]], scale: f32, max: &mut [f32], sum: &mut [f32], accs: &mut [&mut [f32]]) => attend_f16_avx2;
+    fn attend_f16_tiled(keys: &[f16], values: &[f16], queries: &[&[f32]], first_pos: usize, scale: f32, outs: &mut [&mut [f32]]) => attend_f16_tiled_avx2;
 }
 
 /// 8 lanes -> nearest f16 (ties to even, whatever MXCSR says) -> f32.

@@ -1,6 +1,6 @@
 //! AVX-512 (F, BW, VL) + VNNI kernels on top of the AVX2 table: the Q4_0, Q5_0, Q5_1, Q8_0, Q4_K
-//! and Q6_K dots and matvecs, and the Q4_0, Q8_0 and Q4_1 gemms, with `vpdpbusd`; every other
-//! entry is the AVX2 one.
+//! and Q6_K dots and matvecs, and the Q4_0, Q8_0 and Q4_1 gemms, with `vpdpbusd`, and the
+//! tiled f16 attention on 16 lanes; every other entry is the AVX2 one.
 //!
 //! Each row's arithmetic is the AVX2 entry's to the bit (tests/kernels_generic.rs): a VNNI
 //! i32 lane sums the same 4 adjacent byte products that `maddubs` + `madd` sum (exactly: no
@@ -10,6 +10,7 @@
 //! Valgrind hides AVX-512 from CPUID: the table exists only when `is_x86_feature_detected!`
 //! confirms every feature at run time, never from the build target.
 
+mod attention;
 mod gemm;
 mod gemm_q4_1;
 mod gemm_q8;
@@ -19,7 +20,7 @@ mod q5;
 mod q8;
 
 use super::avx2;
-use crate::kernels::{Kernels, TypeKernels};
+use crate::kernels::{AttentionF16Kernels, Kernels, TypeKernels};
 
 /// The AVX-512 table, or None when this CPU lacks AVX-512 F/BW/VL/VNNI or the AVX2 table's
 /// features.
@@ -70,6 +71,10 @@ pub fn kernels() -> Option<Kernels> {
         }
         .with_gemm(gemm_q8::gemm_q8_0),
         q4_1: base.q4_1.with_gemm(gemm_q4_1::gemm_q4_1),
+        attention_f16: AttentionF16Kernels {
+            attend_tiled: attention::attend_f16_tiled,
+            ..base.attention_f16
+        },
         ..base.named("avx512")
     })
 }
