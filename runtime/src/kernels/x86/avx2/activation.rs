@@ -33,18 +33,21 @@ fn quantize_block(xb: &[f32; QK]) -> (f32, [__m256i; 4]) {
     for vi in &v[1..] {
         amax = _mm256_max_ps(amax, _mm256_andnot_ps(sign, *vi));
     }
-    let m4 = _mm_max_ps(
-        _mm256_extractf128_ps::<1>(amax),
-        _mm256_castps256_ps128(amax),
-    );
-    let m2 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
-    let m1 = _mm_max_ss(m2, _mm_movehdup_ps(m2));
-    let amax = _mm_cvtss_f32(m1);
+    let amax = hmax_ps(amax);
     let d = amax / 127.0;
     let id = _mm256_set1_ps(generic::activation_inverse_scale(amax));
     const NEAREST_EVEN: i32 = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
     let q = v.map(|vi| _mm256_cvtps_epi32(_mm256_round_ps::<NEAREST_EVEN>(_mm256_mul_ps(vi, id))));
     (d, q)
+}
+
+/// The largest of the 8 lanes by `max_ps` (halves, then pairs, then lanes).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn hmax_ps(v: __m256) -> f32 {
+    let m4 = _mm_max_ps(_mm256_extractf128_ps::<1>(v), _mm256_castps256_ps128(v));
+    let m2 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    _mm_cvtss_f32(_mm_max_ss(m2, _mm_movehdup_ps(m2)))
 }
 
 /// 4 x 8 i32 (each in [-127, 127]) -> 32 i8 in order.
@@ -115,12 +118,7 @@ fn quantize_block_q8_k(xb: &[f32; QK_K], block: &mut BlockQ8_K) {
     for i in (0..QK_K).step_by(8) {
         amax = _mm256_max_ps(_mm256_andnot_ps(sign, load(i)), amax);
     }
-    let m4 = _mm_max_ps(
-        _mm256_extractf128_ps::<1>(amax),
-        _mm256_castps256_ps128(amax),
-    );
-    let m2 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
-    let amax = _mm_cvtss_f32(_mm_max_ss(m2, _mm_movehdup_ps(m2)));
+    let amax = hmax_ps(amax);
     let mut iscale = 0.0f32;
     if amax != 0.0 {
         let target = _mm256_set1_ps(amax);
