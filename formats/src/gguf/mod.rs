@@ -15,7 +15,9 @@ mod writer;
 
 pub use array::{Array, Strings};
 pub use metadata::Metadata;
-pub use reader::{tensor_n_bytes, GgufFile, GgufHeader, TensorInfo, MAX_ARRAY_DEPTH, MAX_DIMS};
+pub use reader::{
+    tensor_n_bytes, GgufFile, GgufHeader, Storage, TensorInfo, MAX_ARRAY_DEPTH, MAX_DIMS,
+};
 pub use value::{Value, ValueType};
 pub use writer::{GgufWriter, TensorSpec};
 

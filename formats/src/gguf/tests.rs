@@ -85,6 +85,74 @@ fn small_file_round_trips() {
     );
 }
 
+/// A file larger than one read chunk (8 MiB) with a ragged length: its tensors as three sizes
+/// of pseudo-random bytes.
+fn large_file() -> Vec<u8> {
+    let tensors = [
+        spec("big", &[2_400_000], GgmlType::F32),
+        spec("w", &[32, 3], GgmlType::Q4_0),
+        spec("norm", &[5], GgmlType::F32),
+    ];
+    let bytes = |n: usize, seed: usize| -> Vec<u8> {
+        (0..n).map(|i| ((i * 131 + seed) % 251) as u8).collect()
+    };
+    write(
+        &small_metadata(),
+        &tensors,
+        &[bytes(9_600_000, 1), bytes(54, 2), bytes(20, 3)],
+    )
+}
+
+#[test]
+fn a_resident_file_reads_the_same_bytes_as_a_mapped_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("large.gguf");
+    let bytes = large_file();
+    std::fs::write(&path, &bytes).unwrap();
+    let mapped = GgufFile::open(&path).unwrap();
+    let resident = GgufFile::open_as(&path, Storage::Resident).unwrap();
+    assert_eq!(
+        (mapped.storage(), mapped.is_mapped()),
+        (Storage::Mapped, true)
+    );
+    assert_eq!(
+        (resident.storage(), resident.is_mapped()),
+        (Storage::Resident, false)
+    );
+    assert_eq!(resident.tensors(), mapped.tensors());
+    assert_eq!(resident.metadata().entries(), mapped.metadata().entries());
+    assert_eq!(resident.bytes(), &bytes[..]);
+    assert_eq!(mapped.bytes(), &bytes[..]);
+    for info in resident.tensors() {
+        let data = resident.tensor_data(info);
+        assert_eq!(data, mapped.tensor_data(info), "tensor {}", info.name);
+        assert_eq!(data.len() as u64, info.n_bytes);
+        assert_eq!(data.as_ptr() as usize % 32, 0, "tensor {}", info.name);
+    }
+    assert_eq!(resident.bytes().as_ptr() as usize % 4096, 0);
+    // A copy: rewriting the file afterwards changes what the mapping shows, not the copy.
+    std::fs::write(&path, vec![0u8; bytes.len()]).unwrap();
+    assert_eq!(resident.bytes(), &bytes[..]);
+    assert!(mapped.bytes().iter().all(|&b| b == 0));
+}
+
+#[test]
+fn a_bad_file_gives_the_same_error_mapped_and_resident() {
+    let dir = tempfile::tempdir().unwrap();
+    let truncated = dir.path().join("truncated.gguf");
+    let bytes = small_file();
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
+    let empty = dir.path().join("empty.gguf");
+    std::fs::write(&empty, b"").unwrap();
+    for path in [&truncated, &empty, &dir.path().to_path_buf()] {
+        let error = |storage| GgufFile::open_as(path, storage).unwrap_err().to_string();
+        let mapped = error(Storage::Mapped);
+        assert_eq!(error(Storage::Resident), mapped);
+        assert!(mapped.contains(&*path.to_string_lossy()), "{mapped}");
+        assert!(!mapped.contains('\n'), "{mapped}");
+    }
+}
+
 #[test]
 fn every_truncation_is_an_error() {
     let bytes = small_file();
