@@ -14,7 +14,7 @@
 mod stop;
 
 use crate::chat::{ChatMessage, ChatTemplate};
-use crate::model::Model;
+use crate::model::{LoadOptions, Model};
 use crate::sampler::{Sampler, SamplerParams};
 use crate::session::{Session, SessionParams};
 use crate::tokenizer::{StreamDecoder, Tokenizer};
@@ -27,7 +27,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use stop::Scan;
 
-/// A model file ready for text: the mapped weights, the tokenizer and the chat template.
+/// A model file ready for text: the weights, the tokenizer and the chat template.
 /// Shared between generators (each with its own session) through an `Arc`.
 pub struct TextModel {
     model: Arc<Model>,
@@ -46,9 +46,16 @@ impl std::fmt::Debug for TextModel {
 }
 
 impl TextModel {
-    /// Maps the GGUF file at `path` and builds its tokenizer and chat template.
+    /// Loads the GGUF file at `path` as the platform's default [`LoadOptions`] say (resident
+    /// on x86-64 Linux, mapped elsewhere) and builds its tokenizer and chat template.
     pub fn open(path: &Path) -> Result<TextModel> {
-        let model = Arc::new(Model::open(path)?);
+        Self::open_with(path, LoadOptions::default())
+    }
+
+    /// Loads the GGUF file at `path` as `options` say (mapped or resident) and builds its
+    /// tokenizer and chat template.
+    pub fn open_with(path: &Path, options: LoadOptions) -> Result<TextModel> {
+        let model = Arc::new(Model::open_with(path, options)?);
         let tokenizer = Tokenizer::from_metadata(model.metadata())?;
         model.check_tokenizer_len(tokenizer.n_vocab())?;
         let chat_template = ChatTemplate::from_metadata(model.metadata()).map(|template| {

@@ -21,7 +21,8 @@
 //! # }
 //! ```
 //!
-//! The lower layers are public too: [`Model`] (the mapped weights), [`Session::forward`]
+//! The lower layers are public too: [`Model`] (the weights; [`LoadOptions`] say whether
+//! they are mapped or read into memory), [`Session::forward`]
 //! (logits of one token), [`Sampler`], [`Tokenizer`], [`ChatTemplate`], and [`Isa`] (which
 //! kernels run). Every fallible call returns [`Error`], whose [`Error::kind`] sorts it into a
 //! few [`ErrorKind`]s.
@@ -56,10 +57,11 @@ mod threads;
 mod tokenizer;
 
 pub use chat::{ChatMessage, ChatTemplate};
+pub use edge_formats::gguf::Storage;
 pub use error::{Error, ErrorKind, Result};
 pub use generate::{GenerateParams, Generator, Outcome, Pieces, Prompt, StopReason, TextModel};
 pub use isa::Isa;
-pub use model::Model;
+pub use model::{LoadOptions, Model};
 pub use sampler::{Sampler, SamplerParams};
 pub use session::{default_threads, KvType, MemoryPlan, Session, SessionParams, DEFAULT_MAX_CTX};
 pub use tokenizer::{StreamDecoder, Tokenizer};

@@ -8,7 +8,7 @@ use crate::forward::{self, RunState, StepContext};
 use crate::kernels::{LlamaBatch, LLAMA_UBATCH};
 use crate::model::Model;
 use crate::threads::ThreadPool;
-use crate::{Error, Isa, Result};
+use crate::{Error, Isa, Result, Storage};
 use std::sync::Arc;
 
 /// How to build a session. `Default`: n_ctx 0 (= min(4096, n_ctx_train)), all cores, f32 KV
@@ -45,9 +45,12 @@ pub fn max_threads() -> usize {
 /// What a session holds in memory.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MemoryPlan {
-    /// Weight bytes read once per token: the mapping, or the repacked copies that replace
-    /// parts of it (ARM dotprod).
+    /// Weight bytes read once per token: the file's bytes, or the repacked copies that replace
+    /// parts of them (ARM dotprod).
     pub weights_bytes: u64,
+    /// Where the file's bytes live: mapped (page cache) or resident (this process's
+    /// anonymous memory).
+    pub weights_storage: Storage,
     /// Keys and values of every layer and position.
     pub kv_bytes: u64,
     /// The element type of the KV cache.
@@ -86,11 +89,12 @@ impl MemoryPlan {
     /// One line: the parts and the total.
     fn describe(&self) -> String {
         format!(
-            "context {} ({} KV cache) needs {}: weights {} mapped, KV cache {}, scratch {}",
+            "context {} ({} KV cache) needs {}: weights {} {}, KV cache {}, scratch {}",
             self.n_ctx,
             self.kv_type,
             format_bytes(self.total()),
             format_bytes(self.weights_bytes),
+            self.weights_storage,
             format_bytes(self.kv_bytes),
             format_bytes(self.scratch_bytes)
         )
@@ -191,6 +195,7 @@ impl Session {
         };
         Ok(MemoryPlan {
             weights_bytes: model.weights_bytes(),
+            weights_storage: model.storage(),
             kv_bytes,
             kv_type: params.kv_type,
             n_ctx,
@@ -303,6 +308,7 @@ impl Session {
     pub fn memory_plan(&self) -> MemoryPlan {
         MemoryPlan {
             weights_bytes: self.model.weights_bytes(),
+            weights_storage: self.model.storage(),
             kv_bytes: self.state.kv.n_bytes() as u64,
             kv_type: self.kv_type(),
             n_ctx: self.n_ctx(),

@@ -146,6 +146,42 @@ fn greedy_stdout(model: &Path, extra: &[&str]) -> String {
         .to_string()
 }
 
+/// `--mmap` and `--no-mmap` change where the weights live (the memory line says which; x86-64
+/// Linux reads them into memory by default, elsewhere they are mapped), never the tokens.
+#[test]
+fn mapped_and_resident_weights_generate_the_same_tokens() {
+    let model = common::quantized(&common::smollm2_folder(), GgmlType::Q4_0);
+    let run = |flag: &[&str]| {
+        let out = common::run_edge()
+            .arg("-m")
+            .arg(&model)
+            .args(["-p", "The capital of France", "--ignore-eos", "-t", "2"])
+            .args(["--temp", "0", "-n", "24", "--ctx", "128"])
+            .args(flag)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "stderr: {stderr}");
+        (String::from_utf8(out.stdout).unwrap(), stderr)
+    };
+    let (mapped, mapped_err) = run(&["--mmap"]);
+    let (resident, resident_err) = run(&["--no-mmap"]);
+    let (default, default_err) = run(&[]);
+    assert!(mapped.len() > "The capital of France".len(), "{mapped:?}");
+    assert_eq!(resident, mapped);
+    assert_eq!(default, mapped);
+    assert!(mapped_err.contains(" MB mapped, KV cache"), "{mapped_err}");
+    assert!(
+        resident_err.contains(" MB resident, KV cache"),
+        "{resident_err}"
+    );
+    let default_storage = match cfg!(all(target_arch = "x86_64", target_os = "linux")) {
+        true => " MB resident, KV cache",
+        false => " MB mapped, KV cache",
+    };
+    assert!(default_err.contains(default_storage), "{default_err}");
+}
+
 /// `-i` keeps the cache across turns: its second reply must be what a fresh run on the whole
 /// rendered conversation gives.
 #[test]
@@ -328,10 +364,13 @@ fn bad_input_corrupt_gguf_header() {
 #[test]
 fn bad_input_truncated_gguf() {
     let (_dir, path) = edited_copy(&tinystories(), |b| b.truncate(b.len() / 2));
-    assert_one_error_line(
-        &with_model(&path, &["-p", "hi"]),
-        &["edited.gguf", "outside the file"],
-    );
+    for storage in [&[][..], &["--mmap"], &["--no-mmap"]] {
+        let args = [&["-p", "hi"][..], storage].concat();
+        assert_one_error_line(
+            &with_model(&path, &args),
+            &["edited.gguf", "outside the file"],
+        );
+    }
 }
 
 #[test]
@@ -579,6 +618,8 @@ fn bench_json_uses_llama_bench_field_names() {
         assert_eq!(record["model_n_params"], n_params);
         assert_eq!(record["model_size"], size);
         assert_eq!(record["type_k"], "f32");
+        let mapped_by_default = !cfg!(all(target_arch = "x86_64", target_os = "linux"));
+        assert_eq!(record["use_mmap"], mapped_by_default, "{record}");
         assert!(record["avg_ts"].as_f64().unwrap() > 0.0);
         assert!(record["stddev_ts"].as_f64().unwrap() >= 0.0);
         assert_eq!(record["samples_ts"].as_array().unwrap().len(), 2);

@@ -375,9 +375,9 @@ fn a_metadata_array_takes_about_its_size_in_memory() {
     }
 }
 
-/// A model file truncated while run-edge generates from its mapping: the next read of a lost
-/// page raises SIGBUS, which run-edge (its binary, never the library) reports in one line with
-/// exit code 1 instead of dying silently.
+/// A model file truncated while run-edge generates from its mapping (`--mmap`): the next read
+/// of a lost page raises SIGBUS, which run-edge (its binary, never the library) reports in one
+/// line with exit code 1 instead of dying silently.
 #[test]
 fn a_model_truncated_while_running_is_reported_in_one_line() {
     use std::io::Read;
@@ -385,7 +385,15 @@ fn a_model_truncated_while_running_is_reported_in_one_line() {
     let model = dir.path().join("smollm2.gguf");
     std::fs::copy(common::smollm2_llamacpp_gguf(), &model).unwrap();
     let mut child = common::run_edge()
-        .args(["-m", arg(&model), "-p", "Once upon a time", "-n", "1000"])
+        .args([
+            "-m",
+            arg(&model),
+            "--mmap",
+            "-p",
+            "Once upon a time",
+            "-n",
+            "1000",
+        ])
         .args(["--ignore-eos", "--temp", "0", "-t", "1"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -411,4 +419,37 @@ fn a_model_truncated_while_running_is_reported_in_one_line() {
         last.contains("model file was truncated") && last.contains("SIGBUS"),
         "{stderr}"
     );
+}
+
+/// Read into memory (`--no-mmap`), the weights no longer depend on the file: truncating it
+/// while run-edge generates changes nothing, the generation runs to its end.
+#[test]
+fn a_resident_model_truncated_while_running_generates_to_the_end() {
+    use std::io::Read;
+    let dir = common::tempdir();
+    let model = dir.path().join("smollm2.gguf");
+    std::fs::copy(common::smollm2_llamacpp_gguf(), &model).unwrap();
+    let mut child = common::run_edge()
+        .args(["-m", arg(&model), "--no-mmap", "-p", "Once upon a time"])
+        .args(["-n", "48", "--ignore-eos", "--temp", "0", "-t", "1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut first = [0u8; 1];
+    stdout.read_exact(&mut first).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&model)
+        .unwrap()
+        .set_len(4096)
+        .unwrap();
+    let mut rest = Vec::new();
+    stdout.read_to_end(&mut rest).unwrap();
+    let out = hostile::finish(child, "run-edge on a resident, truncated model");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("generated: 48 tokens"), "{stderr}");
+    assert!(rest.len() > 48, "{:?}", String::from_utf8_lossy(&rest));
 }

@@ -1,10 +1,12 @@
 //! Weights repacked at load for the dotprod kernels: every Q4_0 and Q8_0 matrix whose row
 //! count is a multiple of 4 gets a copy in the four-row layout of `kernels::repacked`, its
-//! views then read the copy, and the mapped pages of what was copied are given back to the
-//! kernel as the copy proceeds (`release_mapped`), so resident memory stays about the file's
-//! size (the copies are as large as what they copy). Only when the
-//! ISA the process detects is dotprod (`EDGE_ISA` honoured): elsewhere the file's layout is
-//! read in place.
+//! views then read the copy, and when the file is mapped, the mapped pages of what was copied
+//! are given back to the kernel as the copy proceeds (`release_mapped`), so resident memory
+//! stays about the file's size (the copies are as large as what they copy). A file read into
+//! anonymous memory (`Storage::Resident`, not the default on ARM) keeps its pages: an
+//! anonymous page given back would read as zeros, so its copies come on top of the file.
+//! Only when the ISA the process detects is dotprod (`EDGE_ISA` honoured): elsewhere the
+//! file's layout is read in place.
 
 use crate::kernels::repacked::{extend_q4_0, extend_q8_0, BlockQ4_0x4, BlockQ8_0x4, ROWS};
 use crate::kernels::{MatData, Matrix};
@@ -29,12 +31,13 @@ pub(crate) struct Repacked {
 /// Rows repacked between two releases of mapped pages (a multiple of 4).
 const CHUNK_ROWS: usize = 256;
 
-/// w (rows, nb) repacked by `extend` CHUNK_ROWS rows at a time, each chunk's mapped pages
-/// released once copied. None when the copy cannot be allocated or w is not whole groups.
+/// w (rows, nb) repacked by `extend` CHUNK_ROWS rows at a time, each chunk's pages in
+/// `mapping` (the file's mapping, None for a resident file) released once copied. None when
+/// the copy cannot be allocated or w is not whole groups.
 fn by_chunks<B, P>(
     w: &[B],
     nb: usize,
-    mapping: &[u8],
+    mapping: Option<&[u8]>,
     extend: fn(&mut Vec<P>, &[B], usize) -> Option<()>,
 ) -> Option<Vec<P>> {
     let mut out = Vec::new();
@@ -44,7 +47,9 @@ fn by_chunks<B, P>(
     for chunk in w.chunks(CHUNK_ROWS * nb) {
         extend(&mut out, chunk, nb)?;
         let end = chunk.as_ptr() as usize + std::mem::size_of_val(chunk);
-        release_mapped(mapping, (previous, end - previous));
+        if let Some(mapping) = mapping {
+            release_mapped(mapping, (previous, end - previous));
+        }
         previous = chunk.as_ptr() as usize;
     }
     Some(out)
@@ -57,13 +62,14 @@ pub(crate) fn wanted() -> bool {
 
 impl Repacked {
     /// Copies every Q4_0 and Q8_0 matrix of `matrices` with a multiple of 4 rows (each data
-    /// range once), [`CHUNK_ROWS`] rows at a time, giving back the mapped pages of each chunk
-    /// of `mapping` (the file) once it is copied: resident memory grows by about one chunk
-    /// over the file's size, never by a second copy of the weights. Errors: [`Error::Model`]
-    /// when a copy cannot be allocated.
+    /// range once), [`CHUNK_ROWS`] rows at a time, giving back the pages of each chunk in
+    /// `mapping` (the file's read-only mapping) once it is copied: resident memory grows by
+    /// about one chunk over the file's size, never by a second copy of the weights. `mapping`
+    /// must be None unless the bytes are a file mapping (a resident file's anonymous pages
+    /// cannot be given back). Errors: [`Error::Model`] when a copy cannot be allocated.
     pub(crate) fn of<'m>(
         matrices: impl Iterator<Item = &'m Matrix<'m>>,
-        mapping: &[u8],
+        mapping: Option<&[u8]>,
     ) -> Result<Self> {
         let mut out = Repacked::default();
         for m in matrices {
@@ -126,7 +132,9 @@ impl Repacked {
 
 /// Gives back to the kernel the resident pages of `range` (a slice of the read-only file
 /// mapping `mapping`): the whole pages inside it. Nothing happens for a range outside the
-/// mapping (an aligned copy's) or where the platform has no `madvise`.
+/// mapping (an aligned copy's) or where the platform has no `madvise`. `mapping` must map a
+/// file: never call this on anonymous memory (a `Storage::Resident` file), whose pages would
+/// come back as zeros under live `&[u8]` views.
 pub(crate) fn release_mapped(mapping: &[u8], range: (usize, usize)) {
     let (start, len) = range;
     let map_start = mapping.as_ptr() as usize;
@@ -143,11 +151,13 @@ pub(crate) fn release_mapped(mapping: &[u8], range: (usize, usize)) {
         let first = start.next_multiple_of(page);
         let end = (start + len) / page * page;
         if end > first {
-            // SAFETY: [first, end) is whole pages inside the mapping, which is a private,
-            // read-only mapping of a file we never write: MADV_DONTNEED only drops its
-            // resident pages, and a later read (none is expected: the views now point at the
-            // copies) faults the same bytes back in from the file. No reference sees other
-            // contents, so it is sound even though `&[u8]` views of the range still exist.
+            // SAFETY: [first, end) is whole pages inside the mapping, which the caller
+            // guarantees is a private, read-only mapping of a file (never anonymous memory:
+            // `Repacked::of` gets None for a resident file) that we never write:
+            // MADV_DONTNEED only drops its resident pages, and a later read (none is
+            // expected: the views now point at the copies) faults the same bytes back in from
+            // the file. No reference sees other contents, so it is sound even though `&[u8]`
+            // views of the range still exist.
             unsafe {
                 libc::madvise(first as *mut libc::c_void, end - first, libc::MADV_DONTNEED);
             }

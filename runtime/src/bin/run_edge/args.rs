@@ -2,8 +2,7 @@
 //! while parsing, so the commands only see values they can use.
 
 use clap::{Args, Parser, Subcommand};
-use edge::Isa;
-use edge::KvType;
+use edge::{Isa, KvType, LoadOptions, Storage};
 use std::path::PathBuf;
 
 /// Generate text with a Llama-family GGUF model, chat with it, or measure its perplexity.
@@ -45,6 +44,39 @@ pub struct RunArgs {
     /// Without --isa, the EDGE_ISA environment variable chooses (an invalid value is an error).
     #[arg(long, value_parser = parse_isa)]
     pub isa: Option<Isa>,
+    #[command(flatten)]
+    pub load: LoadArgs,
+}
+
+/// How the model file is loaded: mapped or read into memory (llama.cpp's flag names).
+#[derive(Debug, Args)]
+pub struct LoadArgs {
+    /// Map the model file instead of reading it into memory: opens at once and shares its
+    /// pages with the page cache and other processes, but decodes slower on x86-64 (4 KiB
+    /// pages); the file must not change while it runs. The default except on x86-64 Linux.
+    #[arg(long, conflicts_with = "no_mmap")]
+    pub mmap: bool,
+    /// Read the whole model file into this process's memory (transparent huge pages on
+    /// Linux): opening reads the file and the memory is the process's own, but decoding is
+    /// faster on x86-64. The default on x86-64 Linux. On ARM dotprod the repacked matrices
+    /// then come on top of the file instead of replacing its pages.
+    #[arg(long = "no-mmap")]
+    pub no_mmap: bool,
+}
+
+impl LoadArgs {
+    /// The load options the flags ask for; neither flag: the library's default.
+    pub fn options(&self) -> LoadOptions {
+        match (self.mmap, self.no_mmap) {
+            (true, _) => LoadOptions {
+                storage: Storage::Mapped,
+            },
+            (_, true) => LoadOptions {
+                storage: Storage::Resident,
+            },
+            _ => LoadOptions::default(),
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -211,6 +243,8 @@ pub struct BenchArgs {
     /// Kernel ISA: scalar, avx2, avx512, neon or dotprod (default: the best this CPU has).
     #[arg(long, value_parser = parse_isa)]
     pub isa: Option<Isa>,
+    #[command(flatten)]
+    pub load: LoadArgs,
     /// Output format: md, json or jsonl.
     #[arg(short = 'o', long = "output", value_enum, default_value = "md")]
     pub output: BenchOutput,

@@ -10,14 +10,14 @@ use super::args::{BenchArgs, BenchOutput};
 use super::bandwidth;
 use super::report;
 use super::CliError;
-use edge::{default_threads, Session, SessionParams, TextModel};
+use edge::{default_threads, Session, SessionParams, Storage, TextModel};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 pub fn run(args: &BenchArgs) -> Result<(), CliError> {
-    let model = report::open_model(&args.model)?;
+    let model = report::open_model(&args.model, args.load.options())?;
     let about = ModelFacts::of(&model);
     let threads = if args.threads.is_empty() {
         vec![default_threads()]
@@ -45,6 +45,7 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
         .max()
         .unwrap_or(1);
 
+    eprintln!("bench: weights {}", about.storage);
     let mut records = Vec::new();
     let mut bandwidths: HashMap<usize, f64> = HashMap::new();
     for &n_threads in &threads {
@@ -166,6 +167,8 @@ struct ModelFacts {
     /// Bytes of all tensors (llama-bench's model_size).
     size: u64,
     n_params: u64,
+    /// Mapped from the file or resident in memory.
+    storage: Storage,
 }
 
 impl ModelFacts {
@@ -176,6 +179,7 @@ impl ModelFacts {
             description: model.description(),
             size: model.size(),
             n_params: model.n_params(),
+            storage: model.storage(),
         }
     }
 }
@@ -196,6 +200,8 @@ struct Record {
     n_threads: usize,
     type_k: String,
     type_v: String,
+    /// Weights read from the file's mapping (true) or from a copy in memory (false).
+    use_mmap: bool,
     n_prompt: usize,
     n_gen: usize,
     n_depth: usize,
@@ -249,6 +255,7 @@ impl Record {
             n_threads: session.n_threads(),
             type_k: session.kv_type().to_string(),
             type_v: session.kv_type().to_string(),
+            use_mmap: about.storage == Storage::Mapped,
             n_prompt,
             n_gen,
             n_depth,

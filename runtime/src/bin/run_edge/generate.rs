@@ -40,7 +40,7 @@ pub fn run(args: &GenerateArgs) -> Result<ExitCode, CliError> {
         .as_deref()
         .ok_or(CliError::usage("no model: give one with -m"))?;
     let load_start = Instant::now();
-    let model = report::open_model(model_path)?;
+    let model = report::open_model(model_path, args.run.load.options())?;
     let session = report::session_params(&args.run, args.ctx, kv_type);
     let (params, seed) = generate_params(args, &escape);
     let mut gen = Generator::new(model, session, params)?;

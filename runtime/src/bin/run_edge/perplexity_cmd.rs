@@ -25,7 +25,7 @@ pub fn run(args: &PerplexityArgs) -> Result<(), CliError> {
         )));
     }
     let load_start = Instant::now();
-    let model = report::open_model(model_path)?;
+    let model = report::open_model(model_path, args.run.load.options())?;
     let params = report::session_params(&args.run, Some(args.ctx), args.kv_type);
     let mut session = Session::new(Arc::clone(model.model()), params)?;
     let load_time = load_start.elapsed();

@@ -3,17 +3,18 @@
 
 use super::args::RunArgs;
 use super::CliError;
-use edge::{KvType, MemoryPlan, Session, SessionParams, TextModel};
+use edge::{KvType, LoadOptions, MemoryPlan, Session, SessionParams, TextModel};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The model file as text generation needs it (weights, tokenizer, chat template).
-pub fn open_model(path: &Path) -> Result<Arc<TextModel>, CliError> {
+/// The model file as text generation needs it (weights, tokenizer, chat template), loaded as
+/// `options` say (mapped or resident).
+pub fn open_model(path: &Path, options: LoadOptions) -> Result<Arc<TextModel>, CliError> {
     // Names what is there instead: a FIFO, a folder, a symlink loop, nothing.
     edge_formats::regular_file::check_regular(path)
         .map_err(|e| CliError::msg(format!("model file {e}")))?;
-    Ok(Arc::new(TextModel::open(path)?))
+    Ok(Arc::new(TextModel::open_with(path, options)?))
 }
 
 /// Session parameters from the shared options; no `--ctx` leaves the library's default.
@@ -45,8 +46,9 @@ fn mb(bytes: u64) -> f64 {
 
 pub fn memory_plan(plan: &MemoryPlan) {
     eprintln!(
-        "memory: weights {:.1} MB mapped, KV cache {:.1} MB ({}, context {}), scratch {:.1} MB, total {:.1} MB",
+        "memory: weights {:.1} MB {}, KV cache {:.1} MB ({}, context {}), scratch {:.1} MB, total {:.1} MB",
         mb(plan.weights_bytes),
+        plan.weights_storage,
         mb(plan.kv_bytes),
         plan.kv_type,
         plan.n_ctx,
