@@ -152,7 +152,7 @@ pub(crate) fn release_mapped(mapping: &[u8], range: (usize, usize)) {
         let end = (start + len) / page * page;
         if end > first {
             // SAFETY: [first, end) is whole pages inside the mapping, which the caller
-            // guarantees is a private, read-only mapping of a file (never anonymous memory:
+            // guarantees is a read-only mapping of a file (never anonymous memory:
             // `Repacked::of` gets None for a resident file) that we never write:
             // MADV_DONTNEED only drops its resident pages, and a later read (none is
             // expected: the views now point at the copies) faults the same bytes back in from
