@@ -1,7 +1,8 @@
 //! run-edge's SIGBUS report. A mapped model file (`--mmap`, the default off x86-64 Linux)
 //! truncated (or rewritten) while run-edge reads it raises SIGBUS at the next read of a lost
-//! page, which would end the process without a word (a resident file is a copy: no SIGBUS). The binary installs this handler; the library never does: signals belong to the
-//! program (a C host embedding libedge keeps its own).
+//! page, which would end the process without a word (a resident file is a copy: no SIGBUS).
+//! The binary installs this handler; the library never does: signals belong to the program (a
+//! C host embedding libedge keeps its own).
 
 /// The one line the handler writes, as is: no allocation and no formatting in a handler.
 const MESSAGE: &[u8] = b"error: the model file was truncated or replaced while it was mapped \
