@@ -6,6 +6,9 @@
 //! the same integer), then acc = fma(f32(sumi), d_w * d_x, acc) (`scale_add`), block after
 //! block. So each output is the bits of the NEON dot (and matvec) of its row and token; only
 //! the tiling over rows and tokens differs (the `GemmFn` contract).
+//!
+//! Per block of 4 rows x 8 tokens: Q4_0 229 instructions (28.6 per four rows and token; the
+//! matvec's 8-row pass: 47), Q8_0 269 (33.6; the matvec: 41.5).
 
 use super::{bytes32, first_f16, lane_f16, map4, next_q8_0_group, q4, q8};
 use crate::kernels::arm::f16::f16x4_to_f32;
