@@ -6,13 +6,16 @@
 //! entries; x86 never repacks). No tolerance: bit-identical, on random and edge inputs
 //! (extreme and subnormal f16 scales, zero blocks, -128 and +-127 quants, every nibble),
 //! row counts that end in partial passes, and outputs shorter than the matrix. Rows that are
-//! not a multiple of 4 are not repacked (the matrix keeps the file's layout).
+//! not a multiple of 4 are not repacked (the matrix keeps the file's layout). A batch
+//! (`Kernels::matmul`, the dotprod gemm for two or more tokens) gives each token the bits of
+//! its matvec, for every token count up to past a gemm call's, ragged tiles and thread
+//! chunks included.
 
 use bytemuck::Zeroable;
 use edge::internals::repacked::{
     repack_q4_0, repack_q8_0, unpack_q4_0, unpack_q8_0, BlockQ4_0x4, BlockQ8_0x4,
 };
-use edge::internals::{generic, Activation, Kernels, MatData, Matrix};
+use edge::internals::{generic, Activation, Kernels, MatData, Matrix, MAX_BATCH};
 use edge_formats::{BlockQ4_0, BlockQ8_0, QK};
 use half::f16;
 mod common;
@@ -63,22 +66,25 @@ fn weights_q8_0(rng: &mut Rng, n: usize) -> Vec<BlockQ8_0> {
 
 /// Activations of nb blocks, quantized by `k`: random at several scales, zeros, spikes.
 fn activations(k: &Kernels, rng: &mut Rng, nb: usize) -> Vec<Activation> {
+    activation_cases(k, rng, nb, 7)
+}
+
+/// `count` activations of nb blocks, quantized by `k`: in turn random at five scales, zeros
+/// and spikes (each random one drawn afresh).
+fn activation_cases(k: &Kernels, rng: &mut Rng, nb: usize, count: usize) -> Vec<Activation> {
     let n = nb * QK;
-    let mut cases: Vec<Vec<f32>> = [1e-30f32, 1e-3, 1.0, 3.0e4, 1e30]
-        .iter()
-        .map(|&s| (0..n).map(|_| rng.sym() * s).collect())
-        .collect();
-    cases.push(vec![0.0; n]);
-    cases.push(
-        (0..n)
-            .map(|i| if i % 29 == 3 { 1e4 } else { 1e-4 })
-            .collect(),
-    );
-    cases
-        .iter()
-        .map(|x| {
+    let scales = [1e-30f32, 1e-3, 1.0, 3.0e4, 1e30];
+    (0..count)
+        .map(|i| {
+            let x: Vec<f32> = match i % 7 {
+                5 => vec![0.0; n],
+                6 => (0..n)
+                    .map(|e| if e % 29 == 3 { 1e4 } else { 1e-4 })
+                    .collect(),
+                s => (0..n).map(|_| rng.sym() * scales[s]).collect(),
+            };
             let mut act = Activation::new(n);
-            act.prepare(k, x);
+            act.prepare(k, &x);
             act
         })
         .collect()
@@ -230,6 +236,79 @@ fn every_table_gives_the_bits_of_its_dot_on_repacked_rows() {
                     let mut one = vec![f32::NAN; rows];
                     k.matvec(&mut one, &m4, x);
                     assert!(same(o, &one), "matmul {} nb={nb} rows={rows}", k.name());
+                }
+            }
+        }
+    }
+}
+
+/// outs[t] = m @ xs[t] by `k.matmul` over the first `len` rows, in row chunks of `chunk`
+/// (how the threads split a matrix); NaN past `len`.
+fn matmul_by_chunks(
+    k: &Kernels,
+    m: &Matrix,
+    xs: &[Activation],
+    len: usize,
+    chunk: usize,
+) -> Vec<Vec<f32>> {
+    let mut outs: Vec<Vec<f32>> = vec![vec![f32::NAN; m.rows]; xs.len()];
+    for a in (0..len).step_by(chunk) {
+        let part = m.rows(a, a + chunk);
+        let end = (a + part.rows).min(len);
+        let mut views: Vec<&mut [f32]> = outs.iter_mut().map(|o| &mut o[a..end]).collect();
+        k.matmul(&mut views, &part, xs);
+    }
+    outs
+}
+
+#[test]
+fn a_batch_gives_each_token_the_bits_of_its_matvec() {
+    let mut rng = Rng(0x0a76_9e33);
+    // Token counts past a gemm call's (GEMM_TOKENS = MAX_BATCH = 32): tiles of 4 tokens with
+    // ragged ends, and a second call.
+    let most = MAX_BATCH + 3;
+    for k in Kernels::available() {
+        for nb in [1, 2, 7] {
+            let xs = activation_cases(&k, &mut rng, nb, most);
+            // Passes of 2 groups of 4 rows, the last group alone: 4 = 1, 12 = 2 + 1,
+            // 20 = 2 + 2 + 1, 36 and 52 several passes.
+            for rows in [4, 8, 12, 20, 36, 52] {
+                let q4 = weights_q4_0(&mut rng, rows * nb);
+                let q8 = weights_q8_0(&mut rng, rows * nb);
+                let (p4, p8) = (repack_q4_0(&q4, nb).unwrap(), repack_q8_0(&q8, nb).unwrap());
+                let kk = nb * QK;
+                for (ty, data) in [
+                    ("q4_0", MatData::Q4_0x4(&p4)),
+                    ("q8_0", MatData::Q8_0x4(&p8)),
+                ] {
+                    let m = Matrix { data, rows, k: kk };
+                    let want: Vec<Vec<f32>> = xs
+                        .iter()
+                        .map(|x| {
+                            let mut one = vec![f32::NAN; rows];
+                            k.matvec(&mut one, &m, x);
+                            one
+                        })
+                        .collect();
+                    for n in 1..=most {
+                        // Whole outputs, outputs ending in a partial group, chunks of 16 rows.
+                        for (len, chunk) in
+                            [(rows, rows), (rows - 1, rows), (rows - 3, rows), (rows, 16)]
+                        {
+                            let got = matmul_by_chunks(&k, &m, &xs[..n], len, chunk);
+                            for (t, (g, w)) in got.iter().zip(&want).enumerate() {
+                                let name = format!(
+                                    "{ty} {} nb={nb} rows={rows} n={n} len={len} chunk={chunk} t={t}",
+                                    k.name()
+                                );
+                                assert!(same(&g[..len], &w[..len]), "{name}: {g:?} {w:?}");
+                                assert!(
+                                    g[len..].iter().all(|v| v.is_nan()),
+                                    "{name}: wrote past out"
+                                );
+                            }
+                        }
+                    }
                 }
             }
         }

@@ -275,6 +275,11 @@ pub struct Kernels {
     pub q4_0x4: MatvecFn<BlockQ4_0x4, BlockQ8_0>,
     /// Q8_0 repacked four rows at a time (`MatData::Q8_0x4`), as `q4_0x4`.
     pub q8_0x4: MatvecFn<BlockQ8_0x4, BlockQ8_0>,
+    /// The batched product over `MatData::Q4_0x4` for two or more tokens, each output the
+    /// bits of `q4_0x4` for its token, where an ISA has one (else `q4_0x4` per token).
+    pub q4_0x4_gemm: Option<GemmFn<BlockQ4_0x4, BlockQ8_0>>,
+    /// The batched product over `MatData::Q8_0x4`, as `q4_0x4_gemm`.
+    pub q8_0x4_gemm: Option<GemmFn<BlockQ8_0x4, BlockQ8_0>>,
     /// gate (n), up (n) -> gate (n): silu(gate) * up, ggml's arithmetic (`generic::swiglu`).
     pub swiglu: fn(gate: &mut [f32], up: &[f32]),
     /// Attention over an f16 KV cache: the value updates and the q rounding.
@@ -305,6 +310,8 @@ const GENERIC: Kernels = Kernels {
     bf16: generic::BF16,
     q4_0x4: repacked::matvec_q4_0x4,
     q8_0x4: repacked::matvec_q8_0x4,
+    q4_0x4_gemm: None,
+    q8_0x4_gemm: None,
     swiglu: generic::swiglu,
     attention_f16: generic::ATTENTION_F16,
 };
@@ -476,17 +483,8 @@ impl Kernels {
             MatData::F32(d) => self.f32.matmul_activations(out, d, w.k, xs, batch),
             MatData::F16(d) => self.f16.matmul_activations(out, d, w.k, xs, batch),
             MatData::BF16(d) => self.bf16.matmul_activations(out, d, w.k, xs, batch),
-            // One matvec per token: each output the bits of its token's matvec.
-            MatData::Q4_0x4(d) => {
-                for (o, x) in out.iter_mut().zip(xs) {
-                    matvec_repacked(self.q4_0x4, o, d, w.k, x);
-                }
-            }
-            MatData::Q8_0x4(d) => {
-                for (o, x) in out.iter_mut().zip(xs) {
-                    matvec_repacked(self.q8_0x4, o, d, w.k, x);
-                }
-            }
+            MatData::Q4_0x4(d) => matmul_repacked(self.q4_0x4, self.q4_0x4_gemm, out, d, w.k, xs),
+            MatData::Q8_0x4(d) => matmul_repacked(self.q8_0x4, self.q8_0x4_gemm, out, d, w.k, xs),
         }
     }
 }
@@ -503,4 +501,34 @@ fn matvec_repacked<W>(
     let xs = BlockQ8_0::of(x);
     let row_len = k / BlockQ8_0::ELEMENTS;
     matvec(out, w, row_len, &xs[..row_len.min(xs.len())])
+}
+
+/// w (rows, k) @ xs[t] (k) -> out[t] (rows) for a repacked matrix, reading each x's Q8_0
+/// form: `gemm` over tiles of up to GEMM_TOKENS tokens for a batch of two or more where the
+/// table has one (each output the bits of its token's `matvec`), else `matvec` per token.
+#[inline(always)]
+fn matmul_repacked<W>(
+    matvec: MatvecFn<W, BlockQ8_0>,
+    gemm: Option<GemmFn<W, BlockQ8_0>>,
+    out: &mut [&mut [f32]],
+    w: &[W],
+    k: usize,
+    xs: &[Activation],
+) {
+    let gemm = gemm.filter(|_| xs.len() > 1);
+    let Some(gemm) = gemm else {
+        for (o, x) in out.iter_mut().zip(xs) {
+            matvec_repacked(matvec, o, w, k, x);
+        }
+        return;
+    };
+    let row_len = k / BlockQ8_0::ELEMENTS;
+    for (outs, acts) in out.chunks_mut(GEMM_TOKENS).zip(xs.chunks(GEMM_TOKENS)) {
+        let mut inputs: [&[BlockQ8_0]; GEMM_TOKENS] = [&[]; GEMM_TOKENS];
+        for (input, act) in inputs.iter_mut().zip(acts) {
+            let x = BlockQ8_0::of(act);
+            *input = &x[..row_len.min(x.len())];
+        }
+        gemm(outs, w, row_len, &inputs[..acts.len()]);
+    }
 }

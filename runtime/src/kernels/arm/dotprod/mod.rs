@@ -6,6 +6,7 @@ mod q4;
 mod q5;
 mod q8;
 mod repacked;
+mod repacked_gemm;
 
 use super::neon;
 use crate::kernels::Kernels;
@@ -29,6 +30,8 @@ pub fn kernels() -> Option<Kernels> {
         q6_k: k_quants::Q6_K,
         q4_0x4: repacked::matvec_q4_0x4,
         q8_0x4: repacked::matvec_q8_0x4,
+        q4_0x4_gemm: Some(repacked_gemm::gemm_q4_0x4),
+        q8_0x4_gemm: Some(repacked_gemm::gemm_q8_0x4),
         ..neon::kernels()?.named("dotprod")
     })
 }

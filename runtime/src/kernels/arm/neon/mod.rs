@@ -5,6 +5,7 @@
 mod activation;
 mod attention;
 mod float;
+mod gemm;
 pub(super) mod k_quants;
 pub(super) mod q4;
 pub(super) mod q5;
@@ -24,11 +25,11 @@ pub fn kernels() -> Option<Kernels> {
     Some(Kernels {
         quantize_q8_0: activation::quantize_q8_0,
         quantize_q8_1: activation::quantize_q8_1,
-        q4_0: q4::Q4_0,
+        q4_0: q4::Q4_0.with_gemm(gemm::gemm_q4_0),
         q4_1: q4::Q4_1,
         q5_0: q5::Q5_0,
         q5_1: q5::Q5_1,
-        q8_0: q8::Q8_0,
+        q8_0: q8::Q8_0.with_gemm(gemm::gemm_q8_0),
         q2_k: k_quants::Q2_K,
         q3_k: k_quants::Q3_K,
         q4_k: k_quants::Q4_K,
@@ -103,7 +104,7 @@ pub(super) fn row_cursors<W, const G: usize>(rows: &Rows<W, G>) -> [[*const u8; 
 
 /// An f16 at `*p` into lane 0 (the others zeroed); *p moves on by 2 bytes.
 #[inline(always)]
-unsafe fn first_f16(p: &mut *const u8) -> uint16x4_t {
+pub(in crate::kernels::arm) unsafe fn first_f16(p: &mut *const u8) -> uint16x4_t {
     let v: uint16x4_t;
     // SAFETY: the caller's pointer is at 2 readable bytes.
     unsafe {
@@ -115,7 +116,10 @@ unsafe fn first_f16(p: &mut *const u8) -> uint16x4_t {
 
 /// An f16 at `*p` into lane L of `v`; *p moves on by 2 bytes.
 #[inline(always)]
-unsafe fn lane_f16<const L: u32>(p: &mut *const u8, mut v: uint16x4_t) -> uint16x4_t {
+pub(in crate::kernels::arm) unsafe fn lane_f16<const L: u32>(
+    p: &mut *const u8,
+    mut v: uint16x4_t,
+) -> uint16x4_t {
     // SAFETY: the caller's pointer is at 2 readable bytes.
     unsafe {
         std::arch::asm!("ld1 {{{v:v}.h}}[{l}], [{p}], #2", v = inout(vreg) v, p = inout(reg) *p,
@@ -126,7 +130,7 @@ unsafe fn lane_f16<const L: u32>(p: &mut *const u8, mut v: uint16x4_t) -> uint16
 
 /// Two f16 (32 bits) at `*p` into lane 0 (the others zeroed); *p moves on by 4 bytes.
 #[inline(always)]
-unsafe fn first_f16_pair(p: &mut *const u8) -> uint32x4_t {
+pub(in crate::kernels::arm) unsafe fn first_f16_pair(p: &mut *const u8) -> uint32x4_t {
     let v: uint32x4_t;
     // SAFETY: the caller's pointer is at 4 readable bytes.
     unsafe {
@@ -138,7 +142,10 @@ unsafe fn first_f16_pair(p: &mut *const u8) -> uint32x4_t {
 
 /// Two f16 (32 bits) at `*p` into lane L of `v`; *p moves on by 4 bytes.
 #[inline(always)]
-unsafe fn lane_f16_pair<const L: u32>(p: &mut *const u8, mut v: uint32x4_t) -> uint32x4_t {
+pub(in crate::kernels::arm) unsafe fn lane_f16_pair<const L: u32>(
+    p: &mut *const u8,
+    mut v: uint32x4_t,
+) -> uint32x4_t {
     // SAFETY: the caller's pointer is at 4 readable bytes.
     unsafe {
         std::arch::asm!("ld1 {{{v:v}.s}}[{l}], [{p}], #4", v = inout(vreg) v, p = inout(reg) *p,
@@ -161,7 +168,7 @@ unsafe fn bytes16(p: &mut *const u8) -> uint8x16_t {
 
 /// 32 i8 at `*p`; *p moves on by 32.
 #[inline(always)]
-unsafe fn bytes32(p: &mut *const u8) -> (int8x16_t, int8x16_t) {
+pub(in crate::kernels::arm) unsafe fn bytes32(p: &mut *const u8) -> (int8x16_t, int8x16_t) {
     let (a, b): (int8x16_t, int8x16_t);
     // SAFETY: the caller's pointer is at 32 readable bytes.
     unsafe {
