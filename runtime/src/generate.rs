@@ -47,7 +47,8 @@ impl std::fmt::Debug for TextModel {
 
 impl TextModel {
     /// Loads the GGUF file at `path` as the platform's default [`LoadOptions`] say (resident
-    /// on x86-64 Linux, mapped elsewhere) and builds its tokenizer and chat template.
+    /// on x86-64 Linux when the file fits, mapped elsewhere: [`LoadOptions::storage_for`]) and
+    /// builds its tokenizer and chat template.
     pub fn open(path: &Path) -> Result<TextModel> {
         Self::open_with(path, LoadOptions::default())
     }

@@ -19,28 +19,49 @@ use std::collections::HashMap;
 use std::path::Path;
 
 /// How a model file is loaded ([`Model::open_with`], [`crate::TextModel::open_with`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct LoadOptions {
     /// Where the file's bytes live: a mapping of the file ([`Storage::Mapped`]: zero-copy,
     /// fast to open, pages shared with the page cache) or a copy read into this process's
     /// memory ([`Storage::Resident`]: the whole file read at open, in transparent huge pages
-    /// on Linux, faster to decode on x86-64).
-    pub storage: Storage,
+    /// on Linux, faster to decode on x86-64). None: the platform's choice
+    /// ([`LoadOptions::storage_for`]).
+    pub storage: Option<Storage>,
 }
 
-impl Default for LoadOptions {
-    /// The platform's default storage: resident on x86-64 Linux, where decoding from huge
-    /// pages was measured 25-38% faster than from the mapping (SmolLM2-135M Q4_0, one
-    /// thread); mapped elsewhere. On ARM dotprod the repacked copies replace the mapping's
-    /// pages, which only a mapping can give back (see `repack`).
-    fn default() -> Self {
-        let storage = if cfg!(all(target_arch = "x86_64", target_os = "linux")) {
-            Storage::Resident
-        } else {
-            Storage::Mapped
-        };
-        LoadOptions { storage }
+impl LoadOptions {
+    /// Options that ask for `storage`.
+    pub fn with(storage: Storage) -> Self {
+        LoadOptions {
+            storage: Some(storage),
+        }
     }
+
+    /// The storage of a file of `file_len` bytes: the one asked for; otherwise resident on
+    /// x86-64 Linux, where decoding from huge pages was measured 25-38% faster than from the
+    /// mapping (SmolLM2-135M Q4_0, one thread), as long as the file takes at most half the
+    /// memory the kernel reports available (a larger one would push out the page cache, or
+    /// not fit, where a mapping still runs); mapped elsewhere. On ARM dotprod the repacked
+    /// copies replace the mapping's pages, which only a mapping can give back (see `repack`).
+    pub fn storage_for(&self, file_len: u64) -> Storage {
+        match self.storage {
+            Some(storage) => storage,
+            None if cfg!(all(target_arch = "x86_64", target_os = "linux"))
+                && available_memory().is_some_and(|available| file_len <= available / 2) =>
+            {
+                Storage::Resident
+            }
+            None => Storage::Mapped,
+        }
+    }
+}
+
+/// MemAvailable of /proc/meminfo in bytes (None where it cannot be read).
+fn available_memory() -> Option<u64> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = meminfo.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    kib.checked_mul(1024)
 }
 
 /// A GGUF file in memory with its config and weight views. Shared by sessions through `Arc`.
@@ -75,7 +96,9 @@ impl Model {
     /// checks every tensor's shape and type (all problems in one error), with the validator
     /// the quantizer runs on what it writes ([`edge_formats::validate::check_weights`]).
     pub fn open_with(path: &Path, options: LoadOptions) -> Result<Model> {
-        let file = GgufFile::open_as(path, options.storage)?;
+        // A file whose length cannot be read fails to open below, with the error naming it.
+        let file_len = std::fs::metadata(path).map_or(0, |m| m.len());
+        let file = GgufFile::open_as(path, options.storage_for(file_len))?;
         let config = validate_weights(&file)?;
         let realigned = Realigned::of(&file)?;
         let weights = Weights::load(&file, &realigned, &config)?;
@@ -279,5 +302,26 @@ fn size_label(n_params: u64) -> String {
         format!("{:.1}B", n / 1e9)
     } else {
         format!("{:.0}M", n / 1e6)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_storage_asked_for_is_kept_and_a_file_larger_than_memory_is_mapped() {
+        for storage in [Storage::Mapped, Storage::Resident] {
+            assert_eq!(LoadOptions::with(storage).storage_for(u64::MAX), storage);
+            assert_eq!(LoadOptions::with(storage).storage_for(0), storage);
+        }
+        let default = LoadOptions::default();
+        assert_eq!(default.storage_for(u64::MAX), Storage::Mapped);
+        let small = if cfg!(all(target_arch = "x86_64", target_os = "linux")) {
+            Storage::Resident
+        } else {
+            Storage::Mapped
+        };
+        assert_eq!(default.storage_for(4096), small);
     }
 }

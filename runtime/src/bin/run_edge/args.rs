@@ -58,7 +58,8 @@ pub struct LoadArgs {
     pub mmap: bool,
     /// Read the whole model file into this process's memory (transparent huge pages on
     /// Linux): opening reads the file and the memory is the process's own, but decoding is
-    /// faster on x86-64. The default on x86-64 Linux. On ARM dotprod the repacked matrices
+    /// faster on x86-64. The default on x86-64 Linux for a file of at most half the
+    /// available memory. On ARM dotprod the repacked matrices
     /// then come on top of the file instead of replacing its pages.
     #[arg(long = "no-mmap")]
     pub no_mmap: bool,
@@ -68,12 +69,8 @@ impl LoadArgs {
     /// The load options the flags ask for; neither flag: the library's default.
     pub fn options(&self) -> LoadOptions {
         match (self.mmap, self.no_mmap) {
-            (true, _) => LoadOptions {
-                storage: Storage::Mapped,
-            },
-            (_, true) => LoadOptions {
-                storage: Storage::Resident,
-            },
+            (true, _) => LoadOptions::with(Storage::Mapped),
+            (_, true) => LoadOptions::with(Storage::Resident),
             _ => LoadOptions::default(),
         }
     }
