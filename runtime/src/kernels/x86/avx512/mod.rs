@@ -1,5 +1,5 @@
 //! AVX-512 (F, BW, VL) + VNNI kernels on top of the AVX2 table: the Q4_0, Q5_0, Q5_1, Q8_0, Q4_K
-//! and Q6_K dots and matvecs, and the Q4_0, Q8_0 and Q4_1 gemms, with `vpdpbusd`, and the
+//! and Q6_K dots and matvecs, and the Q4_0, Q8_0, Q4_1, Q5_0 and Q5_1 gemms, with `vpdpbusd`, and the
 //! tiled f16 attention on 16 lanes; every other entry is the AVX2 one.
 //!
 //! Each row's arithmetic is the AVX2 entry's to the bit (tests/kernels_generic.rs): a VNNI
@@ -13,6 +13,7 @@
 mod attention;
 mod gemm;
 mod gemm_q4_1;
+mod gemm_q5;
 mod gemm_q8;
 mod k_quants;
 mod q4;
@@ -40,18 +41,18 @@ pub fn kernels() -> Option<Kernels> {
             ..base.q4_0
         }
         .with_gemm(gemm::gemm_q4_0),
-        // The Q5 gemms stay AVX2's: each output is the bits of the AVX2 dot, which these
-        // dots equal.
         q5_0: TypeKernels {
             dot: q5::dot_q5_0_q8_0,
             matvec: q5::matvec_q5_0,
             ..base.q5_0
-        },
+        }
+        .with_gemm(gemm_q5::gemm_q5_0),
         q5_1: TypeKernels {
             dot: q5::dot_q5_1_q8_1,
             matvec: q5::matvec_q5_1,
             ..base.q5_1
-        },
+        }
+        .with_gemm(gemm_q5::gemm_q5_1),
         // Q4_K's gemm stays AVX2's: llama.cpp's batch order, not the dot's.
         q4_k: TypeKernels {
             dot: k_quants::dot_q4_k_q8_k,
