@@ -31,7 +31,7 @@ const PREFETCH_AHEAD: usize = 16384;
 /// and 4..8 (minimums); bytes 4..8 take their low 4 bits from the nibbles of packed bytes
 /// 8..12 and their top 2 from the top bits of bytes 0..4 (scales) and 4..8 (minimums).
 #[inline(always)]
-fn scales_and_mins(packed: &[u8; 12]) -> (u64, u64) {
+pub(super) fn scales_and_mins(packed: &[u8; 12]) -> (u64, u64) {
     let word = |i: usize| {
         u32::from_le_bytes([
             packed[4 * i],

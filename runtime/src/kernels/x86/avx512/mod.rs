@@ -12,6 +12,7 @@
 
 mod attention;
 mod gemm;
+mod gemm_k;
 mod gemm_q4_1;
 mod gemm_q5;
 mod gemm_q8;
@@ -53,18 +54,20 @@ pub fn kernels() -> Option<Kernels> {
             ..base.q5_1
         }
         .with_gemm(gemm_q5::gemm_q5_1),
-        // Q4_K's gemm stays AVX2's: llama.cpp's batch order, not the dot's.
+        // The K gemms: the bits of AVX2's (llama.cpp's batch order, not the dot's), taking
+        // the tokens AVX2's take.
         q4_k: TypeKernels {
             dot: k_quants::dot_q4_k_q8_k,
             matvec: k_quants::matvec_q4_k,
             ..base.q4_k
-        },
-        // Q6_K's gemm stays AVX2's: the tiled matmul's order, not the dot's.
+        }
+        .with_batch_gemm(gemm_k::gemm_q4_k, base.q4_k.gemm_takes),
         q6_k: TypeKernels {
             dot: k_quants::dot_q6_k_q8_k,
             matvec: k_quants::matvec_q6_k,
             ..base.q6_k
-        },
+        }
+        .with_batch_gemm(gemm_k::gemm_q6_k, base.q6_k.gemm_takes),
         q8_0: TypeKernels {
             dot: q8::dot_q8_0_q8_0,
             matvec: q8::matvec_q8_0,
