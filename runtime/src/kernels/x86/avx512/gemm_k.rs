@@ -355,8 +355,8 @@ fn tile_q4_k(prep: &Q4KPrep, x_rows: &[&[BlockQ8_K]; TOKENS], mut sums: Sums) ->
 
 struct Q6K;
 
-/// A row group's Q6_K super-blocks: `quads[c][g][w]`, lane r: row r's values 64 g + 4 w ..
-/// + 4 (sub-block 4 g + w / 4); `sc[c][s]` the rows' scales of sub-block s; `sc_pairs[c][p]`
+/// A row group's Q6_K super-blocks: `quads[c][g][w]`, lane r: row r's values 64 g + 4 w
+/// to 64 g + 4 w + 4 (sub-block 4 g + w / 4); `sc[c][s]` the rows' scales of sub-block s; `sc_pairs[c][p]`
 /// the i16 pair (sc_2p, sc_2p+1); `d` the rows' super-block scales.
 struct Q6KPrep {
     quads: [[[__m512i; 16]; 4]; CHUNK],
@@ -426,8 +426,8 @@ fn prepare_q6_k(prep: &mut Q6KPrep, rows: &[&[BlockQ6_K]; ROWS], c0: usize, cn: 
     for c in 0..cn {
         let blocks: [&BlockQ6_K; ROWS] = std::array::from_fn(|r| &rows[r][c0 + c]);
         let values: [[__m512i; 4]; ROWS] = std::array::from_fn(|r| q6_k_values(blocks[r]));
-        for g in 0..4 {
-            prep.quads[c][g] = transpose(&std::array::from_fn(|r| values[r][g]));
+        for (g, quads) in prep.quads[c].iter_mut().enumerate() {
+            *quads = transpose(&std::array::from_fn(|r| values[r][g]));
         }
         let scale = |r: usize, s: usize| i32::from(blocks[r].scales[s]);
         for s in 0..16 {
