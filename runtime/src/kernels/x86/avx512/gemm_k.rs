@@ -154,7 +154,7 @@ fn write<K: KGemm>(
 /// word w of `rows[r]`.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
-fn transpose(rows: &[__m512i; 16]) -> [__m512i; 16] {
+pub(super) fn transpose(rows: &[__m512i; 16]) -> [__m512i; 16] {
     // 128-bit lane l of t[2i] holds words 4l, 4l + 1 of rows 2i, 2i + 1 interleaved; of
     // t[2i + 1] words 4l + 2, 4l + 3
     let t: [__m512i; 16] = std::array::from_fn(|k| {

@@ -1,16 +1,18 @@
 //! Batched Q5_0 and Q5_1 products (prompt processing) with VNNI: w (rows, nb) @ xs[t] (nb) ->
-//! out[t] (rows), in register tiles of PAIRS row pairs x TOKENS tokens. One 512-bit
-//! accumulator holds the 8 f32 lanes of two outputs (row 2i | row 2i + 1, one token): each
-//! output keeps the arithmetic of its AVX2 dot (per block 8 exact i32 lane sums of 4 products,
-//! then acc = fma(d_w * d_x, lane_sum, acc) block after block, then ggml's hsum_float_8, plus
-//! Q5_1's running sum of m_w * s_x), so every output is the bits of the AVX2 dot (the contract
-//! of `dispatch::GemmFn`), as `q5.rs`'s matvecs are.
+//! out[t] (rows), 16 rows (lane r = row r) x TOKENS tokens per tile. Each output keeps the
+//! arithmetic of its AVX2 dot: per block 8 exact i32 lane sums of 4 products (lane i: elements
+//! 4 i .. 4 i + 4), acc_i = fma(d_w * d_x, lane_i, acc_i) block after block, then ggml's
+//! hsum_float_8 over the 8 accumulators (plus Q5_1's running sum of m_w * s_x). Here each
+//! output lane i is its own register lane-wise, so every output is the bits of the AVX2 dot
+//! (the contract of `dispatch::GemmFn`), as `q5.rs`'s matvecs are.
 //!
-//! A row group's blocks are decoded once per call, CHUNK blocks at a time (each row pair's
-//! two blocks of values in [0, 31] in one register, their scales spread to 8 lanes each): the
-//! tiles then read them from L1 as memory operands for every token.
+//! A row group's blocks are decoded and transposed once per call, CHUNK blocks at a time
+//! (lane r of quad register i: row r's values 4 i .. 4 i + 4, bytes in [0, 31]); each quad then
+//! meets one broadcast quad of x per token, so a VNNI lane sums exactly the 4 products of the
+//! AVX2 dot's lane i of that row.
 
-use super::super::avx2::{hsum_f32x8, load_q8};
+use super::super::avx2::{f16_to_f32, load_q8};
+use super::gemm_k::transpose;
 use super::q5::{dot_q5_0_q8_0, dot_q5_1_q8_1, q5_values_x2, Q5Block};
 use crate::kernels::dispatch::GEMM_TOKENS;
 use crate::kernels::generic::gemm_by;
@@ -26,13 +28,11 @@ safe_entry! {
     pub(super) fn gemm_q5_1(out: &mut [&mut [f32]], w: &[BlockQ5_1], row_len: usize, xs: &[&[BlockQ8_1]]) => gemm_q5_1_avx512;
 }
 
-/// Row pairs of a tile (one 512-bit register of weights each).
-const PAIRS: usize = 4;
-/// Rows of a group.
-const ROWS: usize = 2 * PAIRS;
-/// Tokens of a tile.
-const TOKENS: usize = 4;
-/// Blocks of a row group prepared at a time (about 18 KiB on the stack).
+/// Rows of a group (lane r = row r).
+const ROWS: usize = 16;
+/// Tokens of a tile (8 accumulators each).
+const TOKENS: usize = 3;
+/// Blocks of a row group prepared at a time (20 KiB on the stack).
 const CHUNK: usize = 32;
 
 /// The two Q5 types as the gemm sees them: Q5_0 (an offset of 16, taken from the lane sums
@@ -114,21 +114,21 @@ impl Q5Gemm for Q5_1 {
     }
 }
 
-/// A row group's blocks c0.. prepared for the tiles: `wq[i][c]` holds the values of rows
-/// 2i | 2i + 1 of block c0 + c, `dw[i][c]` their scales (8 lanes each), `mw[c]` the 8 rows'
-/// minima in lanes 0..8 and again in 8..16 (Q5_1).
+/// A row group's blocks c0.. prepared for the tiles: lane r of `quads[c][i]` holds row r's
+/// values 4 i .. 4 i + 4 of block c0 + c (bytes in [0, 31]), `d[c]` and `m[c]` the rows'
+/// scales and minima (Q5_1).
 struct Prepared {
-    wq: [[__m512i; CHUNK]; PAIRS],
-    dw: [[__m512; CHUNK]; PAIRS],
-    mw: [__m512; CHUNK],
+    quads: [[__m512i; 8]; CHUNK],
+    d: [__m512; CHUNK],
+    m: [__m512; CHUNK],
 }
 
-/// A tile's running sums: `acc[j][i]` the lanes of rows 2i | 2i + 1 for token j; `summs[h]`
-/// Q5_1's sums of m_w * s_x, lane 8 k + r for row r and token 2h + k.
+/// A tile's running sums, lane r = row r: `acc[t][i]` the AVX2 dot's f32 lane i for token t,
+/// `summs[t]` Q5_1's sum of m_w * s_x.
 #[derive(Clone, Copy)]
 struct Sums {
-    acc: [[__m512; PAIRS]; TOKENS],
-    summs: [__m512; TOKENS / 2],
+    acc: [[__m512; 8]; TOKENS],
+    summs: [__m512; TOKENS],
 }
 
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
@@ -142,7 +142,7 @@ fn gemm_q5_1_avx512(out: &mut [&mut [f32]], w: &[BlockQ5_1], nb: usize, xs: &[&[
 }
 
 // w (rows, nb) @ xs[t] (nb) -> out[t] (rows). Row groups outer (a group's prepared blocks stay
-// in L1 while the tokens pass), then block chunks, then token groups. Groups at the edges
+// in L1 while the tokens pass), then block chunks, then token tiles. Groups at the edges
 // repeat the last row or token and write only the outputs that exist. Calls with row_len 0
 // or a token shorter than a row go through the dot, output by output.
 #[inline]
@@ -158,24 +158,31 @@ fn gemm_q5<K: Q5Gemm>(out: &mut [&mut [f32]], w: &[K::W], nb: usize, xs: &[&[K::
     if rows == 0 {
         return;
     }
-    let mut prep = Prepared {
-        wq: [[_mm512_setzero_si512(); CHUNK]; PAIRS],
-        dw: [[_mm512_setzero_ps(); CHUNK]; PAIRS],
-        mw: [_mm512_setzero_ps(); CHUNK],
-    };
-    // the running sums of every token group of a row group between chunks
+    // SAFETY: all-zero bits are valid vectors.
+    let mut prep: Prepared = unsafe { std::mem::zeroed() };
     let zero = Sums {
-        acc: [[_mm512_setzero_ps(); PAIRS]; TOKENS],
-        summs: [_mm512_setzero_ps(); TOKENS / 2],
+        acc: [[_mm512_setzero_ps(); 8]; TOKENS],
+        summs: [_mm512_setzero_ps(); TOKENS],
     };
-    let mut carry = [zero; GEMM_TOKENS / TOKENS];
+    // the running sums of every token tile of a row group between chunks
+    let mut carry = [zero; GEMM_TOKENS.div_ceil(TOKENS)];
     // the first row group (the later ones are fetched while the one before computes)
     prefetch(w.as_ptr().cast(), ROWS.min(rows) * nb * size_of::<K::W>());
+    // Q5_0: per token and block, lane i's start, -16 times its 4 y (the offset, exactly); in
+    // memory, so that the tiles broadcast them with a load rather than a shuffle
+    let mut starts: Vec<[i32; 8]> = Vec::new();
     for (out, xs) in out[..n]
         .chunks_mut(GEMM_TOKENS)
         .zip(xs[..n].chunks(GEMM_TOKENS))
     {
         let n = xs.len();
+        if !K::MIN {
+            starts.clear();
+            starts.extend(
+                xs.iter()
+                    .flat_map(|x| x[..nb].iter().map(|b| offset_starts(K::qs_x(b)))),
+            );
+        }
         for r0 in (0..rows).step_by(ROWS) {
             let w_rows: [&[K::W]; ROWS] = std::array::from_fn(|k| {
                 let r = (r0 + k).min(rows - 1);
@@ -185,18 +192,24 @@ fn gemm_q5<K: Q5Gemm>(out: &mut [&mut [f32]], w: &[K::W], nb: usize, xs: &[&[K::
             for c0 in (0..nb).step_by(CHUNK) {
                 let cn = CHUNK.min(nb - c0);
                 prepare::<K>(&mut prep, &w_rows, c0, cn);
-                let groups = n.div_ceil(TOKENS);
+                let tiles = n.div_ceil(TOKENS);
                 for (g, t0) in (0..n).step_by(TOKENS).enumerate() {
-                    // token group g brings in rows g, g + groups, ... of the next row group
+                    // token tile g brings in rows g, g + tiles, ... of the next row group
                     // (their blocks of this chunk)
-                    for k in (g..ROWS).step_by(groups) {
+                    for k in (g..ROWS).step_by(tiles) {
                         let seg = next.wrapping_add(k * nb + c0).cast::<i8>();
                         prefetch(seg, cn * size_of::<K::W>());
                     }
+                    let token = |j: usize| (t0 + j).min(n - 1);
                     let x_rows: [&[K::X]; TOKENS] =
-                        std::array::from_fn(|j| &xs[(t0 + j).min(n - 1)][c0..c0 + cn]);
+                        std::array::from_fn(|j| &xs[token(j)][c0..c0 + cn]);
+                    let st_rows: [&[[i32; 8]]; TOKENS] = std::array::from_fn(|j| {
+                        starts
+                            .get(token(j) * nb + c0..token(j) * nb + c0 + cn)
+                            .unwrap_or(&[])
+                    });
                     let start = if c0 > 0 { carry[g] } else { zero };
-                    let sums = tile::<K>(&prep, &x_rows, start);
+                    let sums = tile::<K>(&prep, &x_rows, &st_rows, start);
                     if c0 + cn < nb {
                         carry[g] = sums;
                     } else {
@@ -208,77 +221,88 @@ fn gemm_q5<K: Q5Gemm>(out: &mut [&mut [f32]], w: &[K::W], nb: usize, xs: &[&[K::
     }
 }
 
-// Rows 2i | 2i + 1 of blocks c0..c0 + cn -> `prep` (see `Prepared`).
+// Rows 0..16 of blocks c0..c0 + cn -> `prep` (see `Prepared`), two blocks per transpose.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
 fn prepare<K: Q5Gemm>(prep: &mut Prepared, w_rows: &[&[K::W]; ROWS], c0: usize, cn: usize) {
-    // lanes 0..8 take scale 2i, lanes 8..16 scale 2i + 1
-    let spread: [__m512i; PAIRS] = std::array::from_fn(|i| {
-        let (a, b) = (2 * i as i32, 2 * i as i32 + 1);
-        _mm512_setr_epi32(a, a, a, a, a, a, a, a, b, b, b, b, b, b, b, b)
-    });
-    let twice = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3, 4, 5, 6, 7);
-    for c in 0..cn {
-        let b = c0 + c;
-        let scales = f16s_to_f32x8(std::array::from_fn::<_, ROWS, _>(|k| K::d_w(&w_rows[k][b])));
-        for i in 0..PAIRS {
-            prep.wq[i][c] = q5_values_x2(&w_rows[2 * i][b], &w_rows[2 * i + 1][b]);
-            prep.dw[i][c] = _mm512_permutexvar_ps(spread[i], scales);
+    for c in (0..cn).step_by(2) {
+        // blocks c and c + 1 of each row (c again past the chunk's end)
+        let c1 = (c + 1).min(cn - 1);
+        let t = transpose(&std::array::from_fn(|r| {
+            q5_values_x2(&w_rows[r][c0 + c], &w_rows[r][c0 + c1])
+        }));
+        prep.quads[c].copy_from_slice(&t[..8]);
+        if c + 1 < cn {
+            prep.quads[c + 1].copy_from_slice(&t[8..]);
         }
+    }
+    for c in 0..cn {
+        prep.d[c] = f16x16(std::array::from_fn(|r| K::d_w(&w_rows[r][c0 + c])));
         if K::MIN {
-            let mins = f16s_to_f32x8(std::array::from_fn::<_, ROWS, _>(|k| K::m_w(&w_rows[k][b])));
-            prep.mw[c] = _mm512_permutexvar_ps(twice, mins);
+            prep.m[c] = f16x16(std::array::from_fn(|r| K::m_w(&w_rows[r][c0 + c])));
         }
     }
 }
 
-// The tile's sums after the prepared blocks, from `sums`.
+/// Lane i: -16 (y_4i + ... + y_4i+3), where a Q5_0 lane sum starts (its offset of 16).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+fn offset_starts(qs: &[i8; 32]) -> [i32; 8] {
+    let y = load_q8(qs);
+    let zero = _mm256_setzero_si256();
+    let neg = _mm256_sub_epi32(zero, _mm256_dpbusd_epi32(zero, _mm256_set1_epi8(16), y));
+    let mut starts = [0i32; 8];
+    // SAFETY: starts is 8 i32 = 32 bytes.
+    unsafe { _mm256_storeu_si256(starts.as_mut_ptr().cast(), neg) };
+    starts
+}
+
+// The tile's sums after the prepared blocks, from `sums` (`st_rows`: Q5_0's lane starts of
+// the tokens' blocks).
 // Index loops: with iterators over the accumulators they lived on the stack (as gemm_q8.rs).
 #[allow(clippy::needless_range_loop)]
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
-fn tile<K: Q5Gemm>(prep: &Prepared, x_rows: &[&[K::X]; TOKENS], mut sums: Sums) -> Sums {
+fn tile<K: Q5Gemm>(
+    prep: &Prepared,
+    x_rows: &[&[K::X]; TOKENS],
+    st_rows: &[&[[i32; 8]]; TOKENS],
+    mut sums: Sums,
+) -> Sums {
     let zero = _mm512_setzero_si512();
-    let sixteen = _mm512_set1_epi8(16);
-    // token 2h + k's scalar in lanes 8k..8k + 8
-    let pair_of_tokens: [__m512i; TOKENS / 2] = std::array::from_fn(|h| {
-        let (a, b) = (2 * h as i32, 2 * h as i32 + 1);
-        _mm512_setr_epi32(a, a, a, a, a, a, a, a, b, b, b, b, b, b, b, b)
-    });
     let cn = x_rows[0].len().min(CHUNK);
     for c in 0..cn {
-        let dx = f16s_to_f32x8(std::array::from_fn::<_, TOKENS, _>(|j| {
-            K::d_x(&x_rows[j][c])
-        }));
-        if K::MIN {
-            let sx = f16s_to_f32x8(std::array::from_fn::<_, TOKENS, _>(|j| {
-                K::s_x(&x_rows[j][c])
-            }));
-            for h in 0..TOKENS / 2 {
-                let s = _mm512_permutexvar_ps(pair_of_tokens[h], sx);
-                sums.summs[h] = _mm512_add_ps(sums.summs[h], _mm512_mul_ps(prep.mw[c], s));
+        let xb: [&K::X; TOKENS] = std::array::from_fn(|t| &x_rows[t][c]);
+        let mut d = [_mm512_setzero_ps(); TOKENS];
+        for t in 0..TOKENS {
+            if K::MIN {
+                let s = _mm512_set1_ps(f16_to_f32(K::s_x(xb[t])));
+                sums.summs[t] = _mm512_add_ps(sums.summs[t], _mm512_mul_ps(prep.m[c], s));
             }
+            d[t] = _mm512_mul_ps(prep.d[c], _mm512_set1_ps(f16_to_f32(K::d_x(xb[t]))));
         }
-        for j in 0..TOKENS {
-            let y = _mm512_broadcast_i64x4(load_q8(K::qs_x(&x_rows[j][c])));
-            // Q5_0: the lanes start at -16 times their 4 y (its offset, exactly in i32)
-            let base = if K::MIN {
-                zero
-            } else {
-                _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(zero, sixteen, y))
-            };
-            let dx_j = _mm512_permutexvar_ps(_mm512_set1_epi32(j as i32), dx);
-            for i in 0..PAIRS {
-                let lanes = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(base, prep.wq[i][c], y));
-                let d = _mm512_mul_ps(prep.dw[i][c], dx_j);
-                sums.acc[j][i] = _mm512_fmadd_ps(d, lanes, sums.acc[j][i]);
+        for i in 0..8 {
+            let q = prep.quads[c][i];
+            for t in 0..TOKENS {
+                let init = if K::MIN {
+                    zero
+                } else {
+                    _mm512_set1_epi32(st_rows[t][c][i])
+                };
+                let qs = K::qs_x(xb[t]);
+                // SAFETY: i < 8, so bytes 4 i .. 4 i + 4 lie inside the 32.
+                let y4 = unsafe { qs.as_ptr().cast::<i32>().add(i).read_unaligned() };
+                let lanes = _mm512_dpbusd_epi32(init, q, _mm512_set1_epi32(y4));
+                sums.acc[t][i] = _mm512_fmadd_ps(d[t], _mm512_cvtepi32_ps(lanes), sums.acc[t][i]);
             }
         }
     }
     sums
 }
 
-// The outputs of a tile: rows r0..r0 + ROWS below `rows`, tokens t0..t0 + TOKENS below `n`.
+// The outputs of a tile: rows r0..r0 + ROWS below `rows`, tokens t0..t0 + TOKENS below `n`;
+// each ggml's hsum_float_8 of its 8 lanes, lane-wise: ((l0 + l4) + (l2 + l6)) + ((l1 + l5) +
+// (l3 + l7)), plus Q5_1's sum of m * s.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
 fn write<K: Q5Gemm>(
@@ -287,49 +311,27 @@ fn write<K: Q5Gemm>(
     (r0, rows): (usize, usize),
     (t0, n): (usize, usize),
 ) {
-    let mut summs = [0f32; TOKENS * ROWS];
-    if K::MIN {
-        for (h, s) in sums.summs.iter().enumerate() {
-            // SAFETY: summs has TOKENS * ROWS = 32 f32, h < 2.
-            unsafe { _mm512_storeu_ps(summs.as_mut_ptr().add(16 * h), *s) };
+    let live = (rows - r0).min(ROWS);
+    for (t, o) in out[t0..n.min(t0 + TOKENS)].iter_mut().enumerate() {
+        let a = &sums.acc[t];
+        let s4: [__m512; 4] = std::array::from_fn(|k| _mm512_add_ps(a[4 + k], a[k]));
+        let s2 = [_mm512_add_ps(s4[0], s4[2]), _mm512_add_ps(s4[1], s4[3])];
+        let mut v = _mm512_add_ps(s2[0], s2[1]);
+        if K::MIN {
+            v = _mm512_add_ps(v, sums.summs[t]);
         }
-    }
-    let out_t = out[t0..n.min(t0 + TOKENS)].iter_mut();
-    for (j, (acc_t, o)) in sums.acc.iter().zip(out_t).enumerate() {
-        for (i, a) in acc_t.iter().enumerate() {
-            for (k, half) in [_mm512_castps512_ps256(*a), high_half(*a)]
-                .into_iter()
-                .enumerate()
-            {
-                let r = r0 + 2 * i + k;
-                if r < rows {
-                    o[r] = if K::MIN {
-                        hsum_f32x8(half) + summs[ROWS * j + 2 * i + k]
-                    } else {
-                        hsum_f32x8(half)
-                    };
-                }
-            }
-        }
+        let mut lanes = [0f32; ROWS];
+        // SAFETY: lanes has 16 f32.
+        unsafe { _mm512_storeu_ps(lanes.as_mut_ptr(), v) };
+        o[r0..r0 + live].copy_from_slice(&lanes[..live]);
     }
 }
 
-/// Up to 8 f16 values as f32 lanes, in one conversion (each exact, as `f16_to_f32`).
+/// Sixteen f16 values as f32 lanes (each exact, as `f16_to_f32`).
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
-fn f16s_to_f32x8<const N: usize>(h: [f16; N]) -> __m512 {
-    let mut bits = [0u16; 8];
-    for (b, h) in bits.iter_mut().zip(h) {
-        *b = h.to_bits();
-    }
-    // SAFETY: bits is 8 u16 = 16 bytes.
-    let v = _mm256_cvtph_ps(unsafe { _mm_loadu_si128(bits.as_ptr() as *const __m128i) });
-    _mm512_castps256_ps512(v)
-}
-
-/// Lanes 8..16.
-#[inline]
-#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
-fn high_half(v: __m512) -> __m256 {
-    _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(v)))
+fn f16x16(h: [f16; ROWS]) -> __m512 {
+    let bits = h.map(|h| h.to_bits());
+    // SAFETY: bits is 16 u16 = 32 bytes.
+    _mm512_cvtph_ps(unsafe { _mm256_loadu_si256(bits.as_ptr() as *const __m256i) })
 }
