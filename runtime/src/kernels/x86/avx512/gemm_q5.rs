@@ -168,20 +168,19 @@ fn gemm_q5<K: Q5Gemm>(out: &mut [&mut [f32]], w: &[K::W], nb: usize, xs: &[&[K::
     let mut carry = [zero; GEMM_TOKENS.div_ceil(TOKENS)];
     // the first row group (the later ones are fetched while the one before computes)
     prefetch(w.as_ptr().cast(), ROWS.min(rows) * nb * size_of::<K::W>());
-    // Q5_0: per token and block, lane i's start, -16 times its 4 y (the offset, exactly); in
-    // memory, so that the tiles broadcast them with a load rather than a shuffle
-    let mut starts: Vec<[i32; 8]> = Vec::new();
+    // per token and block, what the tiles take from x besides its values (in memory, so that
+    // the tiles broadcast them with a load rather than a shuffle)
+    let mut x_terms: Vec<XTerms> = Vec::new();
     for (out, xs) in out[..n]
         .chunks_mut(GEMM_TOKENS)
         .zip(xs[..n].chunks(GEMM_TOKENS))
     {
         let n = xs.len();
-        if !K::MIN {
-            starts.clear();
-            starts.extend(
-                xs.iter()
-                    .flat_map(|x| x[..nb].iter().map(|b| offset_starts(K::qs_x(b)))),
-            );
+        x_terms.clear();
+        for x in xs {
+            for b in &x[..nb] {
+                x_terms.push(x_terms_of::<K>(b));
+            }
         }
         for r0 in (0..rows).step_by(ROWS) {
             let w_rows: [&[K::W]; ROWS] = std::array::from_fn(|k| {
@@ -203,13 +202,11 @@ fn gemm_q5<K: Q5Gemm>(out: &mut [&mut [f32]], w: &[K::W], nb: usize, xs: &[&[K::
                     let token = |j: usize| (t0 + j).min(n - 1);
                     let x_rows: [&[K::X]; TOKENS] =
                         std::array::from_fn(|j| &xs[token(j)][c0..c0 + cn]);
-                    let st_rows: [&[[i32; 8]]; TOKENS] = std::array::from_fn(|j| {
-                        starts
-                            .get(token(j) * nb + c0..token(j) * nb + c0 + cn)
-                            .unwrap_or(&[])
+                    let terms: [&[XTerms]; TOKENS] = std::array::from_fn(|j| {
+                        &x_terms[token(j) * nb + c0..token(j) * nb + c0 + cn]
                     });
                     let start = if c0 > 0 { carry[g] } else { zero };
-                    let sums = tile::<K>(&prep, &x_rows, &st_rows, start);
+                    let sums = tile::<K>(&prep, &x_rows, &terms, start);
                     if c0 + cn < nb {
                         carry[g] = sums;
                     } else {
@@ -244,21 +241,34 @@ fn prepare<K: Q5Gemm>(prep: &mut Prepared, w_rows: &[&[K::W]; ROWS], c0: usize, 
     }
 }
 
-/// Lane i: -16 (y_4i + ... + y_4i+3), where a Q5_0 lane sum starts (its offset of 16).
-#[inline]
-#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
-fn offset_starts(qs: &[i8; 32]) -> [i32; 8] {
-    let y = load_q8(qs);
-    let zero = _mm256_setzero_si256();
-    let neg = _mm256_sub_epi32(zero, _mm256_dpbusd_epi32(zero, _mm256_set1_epi8(16), y));
-    let mut starts = [0i32; 8];
-    // SAFETY: starts is 8 i32 = 32 bytes.
-    unsafe { _mm256_storeu_si256(starts.as_mut_ptr().cast(), neg) };
-    starts
+/// What a tile takes from an activation block besides its values: Q5_0's lane starts (lane i:
+/// -16 (y_4i + ... + y_4i+3), its offset of 16, exactly), the scale d_x and Q8_1's s_x.
+struct XTerms {
+    starts: [i32; 8],
+    d: f32,
+    s: f32,
 }
 
-// The tile's sums after the prepared blocks, from `sums` (`st_rows`: Q5_0's lane starts of
-// the tokens' blocks).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+fn x_terms_of<K: Q5Gemm>(x: &K::X) -> XTerms {
+    let mut starts = [0i32; 8];
+    if !K::MIN {
+        let y = load_q8(K::qs_x(x));
+        let zero = _mm256_setzero_si256();
+        let neg = _mm256_sub_epi32(zero, _mm256_dpbusd_epi32(zero, _mm256_set1_epi8(16), y));
+        // SAFETY: starts is 8 i32 = 32 bytes.
+        unsafe { _mm256_storeu_si256(starts.as_mut_ptr().cast(), neg) };
+    }
+    XTerms {
+        starts,
+        d: f16_to_f32(K::d_x(x)),
+        s: f16_to_f32(K::s_x(x)),
+    }
+}
+
+// The tile's sums after the prepared blocks, from `sums` (`terms`: the tokens' blocks'
+// `XTerms`).
 // Index loops: with iterators over the accumulators they lived on the stack (as gemm_q8.rs).
 #[allow(clippy::needless_range_loop)]
 #[inline]
@@ -266,7 +276,7 @@ fn offset_starts(qs: &[i8; 32]) -> [i32; 8] {
 fn tile<K: Q5Gemm>(
     prep: &Prepared,
     x_rows: &[&[K::X]; TOKENS],
-    st_rows: &[&[[i32; 8]]; TOKENS],
+    terms: &[&[XTerms]; TOKENS],
     mut sums: Sums,
 ) -> Sums {
     let zero = _mm512_setzero_si512();
@@ -276,10 +286,10 @@ fn tile<K: Q5Gemm>(
         let mut d = [_mm512_setzero_ps(); TOKENS];
         for t in 0..TOKENS {
             if K::MIN {
-                let s = _mm512_set1_ps(f16_to_f32(K::s_x(xb[t])));
+                let s = _mm512_set1_ps(terms[t][c].s);
                 sums.summs[t] = _mm512_add_ps(sums.summs[t], _mm512_mul_ps(prep.m[c], s));
             }
-            d[t] = _mm512_mul_ps(prep.d[c], _mm512_set1_ps(f16_to_f32(K::d_x(xb[t]))));
+            d[t] = _mm512_mul_ps(prep.d[c], _mm512_set1_ps(terms[t][c].d));
         }
         for i in 0..8 {
             let q = prep.quads[c][i];
@@ -287,7 +297,7 @@ fn tile<K: Q5Gemm>(
                 let init = if K::MIN {
                     zero
                 } else {
-                    _mm512_set1_epi32(st_rows[t][c][i])
+                    _mm512_set1_epi32(terms[t][c].starts[i])
                 };
                 let qs = K::qs_x(xb[t]);
                 // SAFETY: i < 8, so bytes 4 i .. 4 i + 4 lie inside the 32.
