@@ -84,7 +84,9 @@ fn avx512_entries_are_its_own_where_it_specializes_else_avx2_s() {
 }
 
 /// The weight types whose avx512 gemms are its own (VNNI); the others are AVX2's.
-const AVX512_OWN_GEMM: [&str; 7] = ["q4_0", "q4_1", "q5_0", "q5_1", "q8_0", "q4_k", "q6_k"];
+const AVX512_OWN_GEMM: [&str; 8] = [
+    "q4_0", "q4_1", "q5_0", "q5_1", "q8_0", "q4_k", "q5_k", "q6_k",
+];
 
 #[test]
 fn avx512_gemms_are_its_own_where_it_specializes_else_avx2_s() {

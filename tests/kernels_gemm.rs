@@ -789,6 +789,15 @@ fn k_gemms_are_the_bits_of_the_model_on_raw_and_extreme_blocks() {
                 d: scale(&mut rng),
             })
             .collect();
+        let w5: Vec<BlockQ5_K> = (0..rows * nb)
+            .map(|i| BlockQ5_K {
+                d: scale(&mut rng),
+                dmin: scale(&mut rng),
+                scales: raw_bits(&mut rng, i),
+                qh: raw_bits(&mut rng, i),
+                qs: raw_bits(&mut rng, i),
+            })
+            .collect();
         let xs: Vec<Vec<BlockQ8_K>> = (0..n_tok).map(|_| q8_k_blocks(&mut rng, nb)).collect();
         for kern in Kernels::available() {
             let label = format!("{} {rows} rows, {nb} blocks, {n_tok} tokens", kern.name());
@@ -797,6 +806,15 @@ fn k_gemms_are_the_bits_of_the_model_on_raw_and_extreme_blocks() {
                 kern.q4_k.gemm,
                 model_q4_k,
                 &w4,
+                nb,
+                &xs,
+                rows,
+            ));
+            checked += usize::from(check_k_gemm(
+                &format!("q5_k {label}"),
+                kern.q5_k.gemm,
+                model_q5_k,
+                &w5,
                 nb,
                 &xs,
                 rows,

@@ -1,6 +1,7 @@
 //! AVX-512 (F, BW, VL) + VNNI kernels on top of the AVX2 table: the Q4_0, Q5_0, Q5_1, Q8_0, Q4_K
-//! and Q6_K dots and matvecs, and the Q4_0, Q8_0, Q4_1, Q5_0 and Q5_1 gemms, with `vpdpbusd`, and the
-//! tiled f16 attention on 16 lanes; every other entry is the AVX2 one.
+//! and Q6_K dots and matvecs, and the Q4_0, Q8_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K and Q6_K gemms,
+//! with `vpdpbusd`, and the tiled f16 attention on 16 lanes; every other entry is the AVX2 one.
+//! The K-quant gemms give the bits of AVX2's (llama.cpp's batch arithmetic, `gemm_k`).
 //!
 //! Each row's arithmetic is the AVX2 entry's to the bit (tests/kernels_generic.rs): a VNNI
 //! i32 lane sums the same 4 adjacent byte products that `maddubs` + `madd` sum (exactly: no
@@ -62,6 +63,9 @@ pub fn kernels() -> Option<Kernels> {
             ..base.q4_k
         }
         .with_batch_gemm(gemm_k::gemm_q4_k, base.q4_k.gemm_takes),
+        q5_k: base
+            .q5_k
+            .with_batch_gemm(gemm_k::gemm_q5_k, base.q5_k.gemm_takes),
         q6_k: TypeKernels {
             dot: k_quants::dot_q6_k_q8_k,
             matvec: k_quants::matvec_q6_k,
