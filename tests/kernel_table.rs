@@ -62,7 +62,7 @@ fn every_weight_type_runs_its_isa_kernel_not_the_generic_one() {
 }
 
 /// The weight types whose avx512 kernels are its own (VNNI); the others are AVX2's.
-const AVX512_OWN: [&str; 6] = ["q4_0", "q5_0", "q5_1", "q8_0", "q4_k", "q6_k"];
+const AVX512_OWN: [&str; 7] = ["q4_0", "q5_0", "q5_1", "q8_0", "q4_k", "q5_k", "q6_k"];
 
 #[test]
 fn avx512_entries_are_its_own_where_it_specializes_else_avx2_s() {

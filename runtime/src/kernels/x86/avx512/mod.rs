@@ -1,5 +1,5 @@
-//! AVX-512 (F, BW, VL) + VNNI kernels on top of the AVX2 table: the Q4_0, Q5_0, Q5_1, Q8_0, Q4_K
-//! and Q6_K dots and matvecs, and the Q4_0, Q8_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K and Q6_K gemms,
+//! AVX-512 (F, BW, VL) + VNNI kernels on top of the AVX2 table: the Q4_0, Q5_0, Q5_1, Q8_0, Q4_K,
+//! Q5_K and Q6_K dots and matvecs, and the Q4_0, Q8_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K and Q6_K gemms,
 //! with `vpdpbusd`, and the tiled f16 attention on 16 lanes; every other entry is the AVX2 one.
 //! The K-quant gemms give the bits of AVX2's (llama.cpp's batch arithmetic, `gemm_k`).
 //!
@@ -20,6 +20,7 @@ mod gemm_q8;
 mod k_quants;
 mod q4;
 mod q5;
+mod q5_k;
 mod q8;
 
 use super::avx2;
@@ -63,9 +64,12 @@ pub fn kernels() -> Option<Kernels> {
             ..base.q4_k
         }
         .with_batch_gemm(gemm_k::gemm_q4_k, base.q4_k.gemm_takes),
-        q5_k: base
-            .q5_k
-            .with_batch_gemm(gemm_k::gemm_q5_k, base.q5_k.gemm_takes),
+        q5_k: TypeKernels {
+            dot: q5_k::dot_q5_k_q8_k,
+            matvec: q5_k::matvec_q5_k,
+            ..base.q5_k
+        }
+        .with_batch_gemm(gemm_k::gemm_q5_k, base.q5_k.gemm_takes),
         q6_k: TypeKernels {
             dot: k_quants::dot_q6_k_q8_k,
             matvec: k_quants::matvec_q6_k,
