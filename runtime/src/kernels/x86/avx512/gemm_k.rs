@@ -122,8 +122,11 @@ fn gemm_k<K: KGemm>(out: &mut [&mut [f32]], w: &[K::W], nb: usize, xs: &[&[Block
                         let seg = next.wrapping_add(k * nb + c0).cast::<i8>();
                         prefetch(seg, cn * block_bytes);
                     }
-                    let x_rows: [&[BlockQ8_K]; TOKENS] =
-                        std::array::from_fn(|j| &xs[(t0 + j).min(n - 1)][c0..c0 + cn]);
+                    // (a loop, not from_fn: its closures stayed out of line here)
+                    let mut x_rows: [&[BlockQ8_K]; TOKENS] = [&[]; TOKENS];
+                    for (j, x) in x_rows.iter_mut().enumerate() {
+                        *x = &xs[(t0 + j).min(n - 1)][c0..c0 + cn];
+                    }
                     let start = if c0 > 0 { carry[g] } else { zero };
                     let sums = K::tile(&prep, &x_rows, start);
                     if c0 + cn < nb {

@@ -199,12 +199,14 @@ fn gemm_q5<K: Q5Gemm>(out: &mut [&mut [f32]], w: &[K::W], nb: usize, xs: &[&[K::
                         let seg = next.wrapping_add(k * nb + c0).cast::<i8>();
                         prefetch(seg, cn * size_of::<K::W>());
                     }
-                    let token = |j: usize| (t0 + j).min(n - 1);
-                    let x_rows: [&[K::X]; TOKENS] =
-                        std::array::from_fn(|j| &xs[token(j)][c0..c0 + cn]);
-                    let terms: [&[XTerms]; TOKENS] = std::array::from_fn(|j| {
-                        &x_terms[token(j) * nb + c0..token(j) * nb + c0 + cn]
-                    });
+                    // (loops, not from_fn: its closures stayed out of line here)
+                    let mut x_rows: [&[K::X]; TOKENS] = [&[]; TOKENS];
+                    let mut terms: [&[XTerms]; TOKENS] = [&[]; TOKENS];
+                    for j in 0..TOKENS {
+                        let at = (t0 + j).min(n - 1);
+                        x_rows[j] = &xs[at][c0..c0 + cn];
+                        terms[j] = &x_terms[at * nb + c0..at * nb + c0 + cn];
+                    }
                     let start = if c0 > 0 { carry[g] } else { zero };
                     let sums = tile::<K>(&prep, &x_rows, &terms, start);
                     if c0 + cn < nb {
