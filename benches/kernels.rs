@@ -59,7 +59,8 @@ fn matvec(c: &mut Criterion) {
 }
 
 /// A prompt batch: w (576, 1536) @ 32 activations, as one `matmul` (the type's gemm where it
-/// has one) against 32 `matvec`s (same bits, tests/kernels_gemm.rs).
+/// has one) against 32 `matvec`s (same bits, tests/kernels_gemm.rs; the K-quants' gemms take
+/// llama.cpp's batch order, within the tolerance stated there).
 fn matmul(c: &mut Criterion) {
     const TOKENS: usize = 32;
     let w = values(ROWS * K, 4);
@@ -69,6 +70,9 @@ fn matmul(c: &mut Criterion) {
         GgmlType::Q4_1,
         GgmlType::Q5_0,
         GgmlType::Q5_1,
+        GgmlType::Q4_K,
+        GgmlType::Q5_K,
+        GgmlType::Q6_K,
     ] {
         let n_bytes = ty.row_bytes((ROWS * K) as u64).unwrap_or(0) as usize;
         let mut store = vec![0u32; n_bytes.div_ceil(4)];

@@ -62,7 +62,7 @@ fn every_weight_type_runs_its_isa_kernel_not_the_generic_one() {
 }
 
 /// The weight types whose avx512 kernels are its own (VNNI); the others are AVX2's.
-const AVX512_OWN: [&str; 6] = ["q4_0", "q5_0", "q5_1", "q8_0", "q4_k", "q6_k"];
+const AVX512_OWN: [&str; 7] = ["q4_0", "q5_0", "q5_1", "q8_0", "q4_k", "q5_k", "q6_k"];
 
 #[test]
 fn avx512_entries_are_its_own_where_it_specializes_else_avx2_s() {
@@ -78,6 +78,40 @@ fn avx512_entries_are_its_own_where_it_specializes_else_avx2_s() {
             assert_eq!(
                 own, twin,
                 "avx512 {ty}: not AVX2's entry: a kernel of its own goes in AVX512_OWN"
+            );
+        }
+    }
+}
+
+/// The weight types whose avx512 gemms are its own (VNNI); the others are AVX2's.
+const AVX512_OWN_GEMM: [&str; 8] = [
+    "q4_0", "q4_1", "q5_0", "q5_1", "q8_0", "q4_k", "q5_k", "q6_k",
+];
+
+#[test]
+fn avx512_gemms_are_its_own_where_it_specializes_else_avx2_s() {
+    let (Some(avx2), Some(avx512)) = (Kernels::by_name("avx2"), Kernels::by_name("avx512")) else {
+        eprintln!("no AVX-512 on this CPU: nothing to compare");
+        return;
+    };
+    macro_rules! gemms {
+        ($k:expr; $($ty:ident),*) => {
+            vec![$((stringify!($ty), $k.$ty.gemm.map(|g| g as usize), $k.$ty.gemm_takes)),*]
+        };
+    }
+    let own = gemms!(avx512; q4_0, q4_1, q5_0, q5_1, q8_0, q2_k, q3_k, q4_k, q5_k, q6_k);
+    let twin = gemms!(avx2; q4_0, q4_1, q5_0, q5_1, q8_0, q2_k, q3_k, q4_k, q5_k, q6_k);
+    for ((ty, own, own_takes), (_, twin, twin_takes)) in own.iter().zip(&twin) {
+        assert_eq!(
+            own_takes, twin_takes,
+            "avx512 {ty}: takes other tokens than AVX2"
+        );
+        if AVX512_OWN_GEMM.contains(ty) {
+            assert!(own.is_some() && own != twin, "avx512 {ty}: gemm is AVX2's");
+        } else {
+            assert_eq!(
+                own, twin,
+                "avx512 {ty}: a gemm of its own goes in AVX512_OWN_GEMM"
             );
         }
     }

@@ -242,6 +242,13 @@ fn gemm_edge_shapes_follow_the_dot() {
             }
             xs[3] = q8_0_blocks(&mut rng, nb);
         }
+        if let Some(g) = k.q5_1.gemm {
+            let w5_1 = q5_1_blocks(&mut rng, rows * nb);
+            let mut xs1: Vec<Vec<BlockQ8_1>> = (0..40).map(|_| q8_1_blocks(&mut rng, nb)).collect();
+            check_gemm("q5_1 short out", g, k.q5_1.dot, &w5_1, nb, &xs1, 11);
+            xs1[3].truncate(2);
+            check_gemm("q5_1 short x", g, k.q5_1.dot, &w5_1, nb, &xs1, rows);
+        }
         if let Some(g) = k.q4_1.gemm {
             let w4_1 = q4_1_blocks(&mut rng, rows * nb);
             let mut xs1: Vec<Vec<BlockQ8_1>> = (0..40).map(|_| q8_1_blocks(&mut rng, nb)).collect();
@@ -407,7 +414,7 @@ fn k_quant_gemm_selection_is_llamacpp_s() {
     let at = |len, first| LlamaBatch { len, first };
     let tiled = GemmTakes::BatchOfAtLeast(8);
     let groups = GemmTakes::WholeGroupsOf(4);
-    // avx512 takes AVX2's K-quant gemms.
+    // avx512's K-quant gemms take the tokens AVX2's take.
     for k in Kernels::available().filter(|k| matches!(k.name(), "avx2" | "avx512")) {
         for ty in K_TYPES {
             let takes = match ty {
@@ -657,12 +664,13 @@ fn check_k_gemm<W>(
 fn k_quant_gemms_are_the_bits_of_the_batch_arithmetic_model() {
     let mut rng = Rng(0x7115_D000);
     let mut checked = 0;
-    let rows = 11;
-    for nb in [1, 2, 5] {
+    // ragged row groups (16 rows a pass in avx512), token tiles and calls (35 > GEMM_TOKENS),
+    // super-block chunks (9 > 4)
+    for (rows, nb, n_tok) in [(11, 1, 9), (11, 2, 9), (11, 5, 9), (37, 9, 35), (17, 4, 5)] {
         for ty in K_TYPES {
             let (store, n_bytes) = k_matrix_store(&mut rng, ty, rows, nb * QK_K);
             for kern in Kernels::available() {
-                let xs: Vec<Vec<BlockQ8_K>> = (0..9)
+                let xs: Vec<Vec<BlockQ8_K>> = (0..n_tok)
                     .map(|_| {
                         let x: Vec<f32> = (0..nb * QK_K).map(|_| rng.sym()).collect();
                         let mut q = vec![bytemuck::Zeroable::zeroed(); nb];
@@ -723,4 +731,104 @@ fn k_quant_gemms_are_the_bits_of_the_batch_arithmetic_model() {
         }
     }
     eprintln!("K gemm cases checked against the model: {checked}");
+}
+
+/// Raw Q8_K blocks: values in [-128, 127] (the quantizer's domain), one block in four all at
+/// the extremes, bsums their sums of 16, scales over 20 binary orders.
+fn q8_k_blocks(rng: &mut Rng, n: usize) -> Vec<BlockQ8_K> {
+    (0..n)
+        .map(|i| {
+            let qs: [i8; QK_K] = std::array::from_fn(|_| {
+                let v = (rng.next() % 256) as i32 - 128;
+                match (i % 4 == 3, v < 0) {
+                    (false, _) => v as i8,
+                    (true, true) => -128,
+                    (true, false) => 127,
+                }
+            });
+            let bsums = std::array::from_fn(|j| {
+                qs[16 * j..16 * j + 16].iter().map(|&q| i16::from(q)).sum()
+            });
+            BlockQ8_K {
+                d: scale(rng).to_f32(),
+                qs,
+                bsums,
+            }
+        })
+        .collect()
+}
+
+/// Raw block bytes: random, or (one block in four) all zero or all ones, then the scales
+/// (`f16` fields) replaced by `scale`.
+fn raw_bits<const N: usize>(rng: &mut Rng, i: usize) -> [u8; N] {
+    if i % 4 == 3 {
+        [if i % 8 == 3 { 0xFF } else { 0x00 }; N]
+    } else {
+        std::array::from_fn(|_| rng.next() as u8)
+    }
+}
+
+#[test]
+fn k_gemms_are_the_bits_of_the_model_on_raw_and_extreme_blocks() {
+    let mut rng = Rng(0xED6E_5EED);
+    let mut checked = 0;
+    for (rows, nb, n_tok) in [(1, 1, 1), (16, 4, 4), (17, 5, 9), (37, 9, 33), (15, 1, 8)] {
+        let w4: Vec<BlockQ4_K> = (0..rows * nb)
+            .map(|i| BlockQ4_K {
+                d: scale(&mut rng),
+                dmin: scale(&mut rng),
+                scales: raw_bits(&mut rng, i),
+                qs: raw_bits(&mut rng, i),
+            })
+            .collect();
+        let w6: Vec<BlockQ6_K> = (0..rows * nb)
+            .map(|i| BlockQ6_K {
+                ql: raw_bits(&mut rng, i),
+                qh: raw_bits(&mut rng, i),
+                scales: raw_bits::<16>(&mut rng, i).map(|b| b as i8),
+                d: scale(&mut rng),
+            })
+            .collect();
+        let w5: Vec<BlockQ5_K> = (0..rows * nb)
+            .map(|i| BlockQ5_K {
+                d: scale(&mut rng),
+                dmin: scale(&mut rng),
+                scales: raw_bits(&mut rng, i),
+                qh: raw_bits(&mut rng, i),
+                qs: raw_bits(&mut rng, i),
+            })
+            .collect();
+        let xs: Vec<Vec<BlockQ8_K>> = (0..n_tok).map(|_| q8_k_blocks(&mut rng, nb)).collect();
+        for kern in Kernels::available() {
+            let label = format!("{} {rows} rows, {nb} blocks, {n_tok} tokens", kern.name());
+            checked += usize::from(check_k_gemm(
+                &format!("q4_k {label}"),
+                kern.q4_k.gemm,
+                model_q4_k,
+                &w4,
+                nb,
+                &xs,
+                rows,
+            ));
+            checked += usize::from(check_k_gemm(
+                &format!("q5_k {label}"),
+                kern.q5_k.gemm,
+                model_q5_k,
+                &w5,
+                nb,
+                &xs,
+                rows,
+            ));
+            checked += usize::from(check_k_gemm(
+                &format!("q6_k {label}"),
+                kern.q6_k.gemm,
+                model_q6_k,
+                &w6,
+                nb,
+                &xs,
+                rows,
+            ));
+        }
+    }
+    eprintln!("K gemm cases on raw blocks: {checked}");
 }

@@ -1697,9 +1697,9 @@ fn avx512_q5_entries_are_the_bits_of_their_avx2_twins() {
     }
 }
 
-/// The avx512 Q4_K and Q6_K entries (16 and 8 rows per pass) are the bits of their AVX2 twins:
-/// ragged row counts 1..=40, zero blocks, extreme scales, minimums and quants, the Q8_K
-/// activation cases plus blocks of -128 and 127. Skipped, with a note, without AVX-512.
+/// The avx512 Q4_K, Q5_K and Q6_K entries (16, 1 and 8 rows per pass) are the bits of their
+/// AVX2 twins: ragged row counts 1..=40, zero blocks, extreme scales, minimums and quants, the
+/// Q8_K activation cases plus blocks of -128 and 127. Skipped, with a note, without AVX-512.
 #[cfg(target_arch = "x86_64")]
 #[test]
 fn avx512_k_quant_entries_are_the_bits_of_their_avx2_twins() {
@@ -1752,9 +1752,32 @@ fn avx512_k_quant_entries_are_the_bits_of_their_avx2_twins() {
                         _ => {}
                     }
                 });
+                let w5 = random_blocks::<BlockQ5_K>(&mut rng, rows * nb, |b, r| {
+                    (b.d, b.dmin) = (edge_f16(r), edge_f16(r));
+                    match kind {
+                        1 => {
+                            b.qs = [[0x00, 0xFF, 0x0F, 0xF0][r.below(4) as usize]; 128];
+                            b.qh = [[0x00, 0xFF, 0x55, 0xAA][r.below(4) as usize]; 32];
+                            b.scales = [[0xFF, 0x00, 0xC0, 0x3F][r.below(4) as usize]; 12];
+                        }
+                        2 if r.below(2) == 0 => *b = BlockQ5_K::zeroed(),
+                        _ => {}
+                    }
+                });
                 for (xi, x) in xs.iter().enumerate() {
                     let name = |t: &str| format!("{t} nb={nb} rows={rows} w{kind} x{xi}");
                     let (mut got, mut want) = (vec![f32::NAN; rows], vec![f32::NAN; rows]);
+                    (avx512.q5_k.matvec)(&mut got, &w5, nb, x);
+                    (avx2.q5_k.matvec)(&mut want, &w5, nb, x);
+                    assert!(
+                        same(&got, &want),
+                        "{}: {got:?} {want:?}",
+                        name("q5_k matvec")
+                    );
+                    for row in w5.chunks_exact(nb) {
+                        let (a, b) = ((avx512.q5_k.dot)(row, x), (avx2.q5_k.dot)(row, x));
+                        assert!(same_bits(a, b), "{}: {a} {b}", name("q5_k dot"));
+                    }
                     (avx512.q4_k.matvec)(&mut got, &w, nb, x);
                     (avx2.q4_k.matvec)(&mut want, &w, nb, x);
                     assert!(

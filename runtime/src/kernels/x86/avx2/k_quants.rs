@@ -463,7 +463,12 @@ const Q4_K_GEMM_GROUP: usize = 4;
 /// the batch order above (`generic::gemm_by` over the batch dots).
 macro_rules! batch_gemm {
     ($($name:ident: $w:ty => $dot:ident;)*) => {$(
-        fn $name(out: &mut [&mut [f32]], w: &[$w], row_len: usize, xs: &[&[BlockQ8_K]]) {
+        pub(in crate::kernels::x86) fn $name(
+            out: &mut [&mut [f32]],
+            w: &[$w],
+            row_len: usize,
+            xs: &[&[BlockQ8_K]],
+        ) {
             gemm_by(out, w, row_len, xs, |row, x| {
                 // SAFETY: only reachable through the AVX2 table, which `kernels()` builds only
                 // after checking that the CPU has avx2, fma and f16c.

@@ -31,7 +31,7 @@ mod activation;
 mod attention;
 mod float;
 mod gemm;
-mod k_quants;
+pub(super) mod k_quants;
 mod q4;
 mod q5;
 mod q8;

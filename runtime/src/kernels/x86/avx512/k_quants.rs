@@ -31,7 +31,7 @@ const PREFETCH_AHEAD: usize = 16384;
 /// and 4..8 (minimums); bytes 4..8 take their low 4 bits from the nibbles of packed bytes
 /// 8..12 and their top 2 from the top bits of bytes 0..4 (scales) and 4..8 (minimums).
 #[inline(always)]
-fn scales_and_mins(packed: &[u8; 12]) -> (u64, u64) {
+pub(super) fn scales_and_mins(packed: &[u8; 12]) -> (u64, u64) {
     let word = |i: usize| {
         u32::from_le_bytes([
             packed[4 * i],
@@ -54,7 +54,7 @@ fn scales_and_mins(packed: &[u8; 12]) -> (u64, u64) {
 /// A Q8_K block's values as four 64-byte registers (elements 64 j .. 64 j + 64 in register j).
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
-fn load_y(b: &BlockQ8_K) -> [__m512i; 4] {
+pub(super) fn load_y(b: &BlockQ8_K) -> [__m512i; 4] {
     // SAFETY: qs has 256 bytes; register j reads bytes 64 j .. 64 j + 64.
     std::array::from_fn(|j| unsafe { _mm512_loadu_si512(b.qs.as_ptr().add(64 * j).cast()) })
 }
@@ -62,7 +62,7 @@ fn load_y(b: &BlockQ8_K) -> [__m512i; 4] {
 /// Lane j (j < 8): bsums[2 j] + bsums[2 j + 1], the sums of the 32 values of sub-block j.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
-fn sub_block_sums(b: &BlockQ8_K) -> __m256i {
+pub(super) fn sub_block_sums(b: &BlockQ8_K) -> __m256i {
     // SAFETY: bsums is 16 i16 = 32 bytes.
     let bsums = unsafe { _mm256_loadu_si256(b.bsums.as_ptr().cast()) };
     _mm256_madd_epi16(bsums, _mm256_set1_epi16(1))
@@ -71,7 +71,7 @@ fn sub_block_sums(b: &BlockQ8_K) -> __m256i {
 /// Permutation indices that spread scale 2 j over lanes 0..8 and scale 2 j + 1 over 8..16.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
-fn scale_spreads() -> [__m512i; 4] {
+pub(super) fn scale_spreads() -> [__m512i; 4] {
     std::array::from_fn(|j| {
         _mm512_inserti64x4::<1>(
             _mm512_castsi256_si512(_mm256_set1_epi32(2 * j as i32)),

@@ -32,7 +32,7 @@ const PAIRS: usize = ROWS / 2;
 const PREFETCH_AHEAD: usize = crate::kernels::x86::PREFETCH_AHEAD;
 
 /// What a Q5 block is to the kernels here: its fifth bits and its low nibbles.
-trait Q5Block {
+pub(super) trait Q5Block {
     fn qh(&self) -> u32;
     fn qs(&self) -> &[u8; QK / 2];
 }
@@ -75,7 +75,7 @@ fn q5_values(b: &impl Q5Block) -> __m256i {
 /// Two blocks' values as `q5_values` gives them: `a`'s in the low 256 bits, `b`'s in the high.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
-fn q5_values_x2(a: &impl Q5Block, b: &impl Q5Block) -> __m512i {
+pub(super) fn q5_values_x2(a: &impl Q5Block, b: &impl Q5Block) -> __m512i {
     // SAFETY: each qs has exactly 16 bytes.
     let both = unsafe {
         let lo = _mm512_broadcast_i32x4(_mm_loadu_si128(a.qs().as_ptr() as *const __m128i));
