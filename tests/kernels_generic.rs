@@ -17,7 +17,7 @@
 
 use bytemuck::Zeroable;
 use edge::internals::{
-    generic, Activation, ActivationForm, ActivationForms, Kernels, MatData, Matrix,
+    generic, Activation, ActivationForm, ActivationForms, Kernels, MatData, Matrix, TypeKernels,
 };
 use edge_formats::blocks::{
     BlockQ2_K, BlockQ3_K, BlockQ4_K, BlockQ5_0, BlockQ5_1, BlockQ5_K, BlockQ6_K, BlockQ8_K, QK_K,
@@ -1415,6 +1415,31 @@ fn same_bits(a: f32, b: f32) -> bool {
     a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan())
 }
 
+/// `got`'s matvec of w (rows, nb blocks) @ x and its dot of each row are the bits of `want`'s
+/// (the AVX-512 entries against their AVX2 twins); `what` names the case in the panic.
+fn assert_twins<W, X>(
+    what: &str,
+    got: &TypeKernels<W, X>,
+    want: &TypeKernels<W, X>,
+    w: &[W],
+    nb: usize,
+    x: &[X],
+) {
+    let rows = w.len() / nb;
+    let (mut got_rows, mut want_rows) = (vec![f32::NAN; rows], vec![f32::NAN; rows]);
+    (got.matvec)(&mut got_rows, w, nb, x);
+    (want.matvec)(&mut want_rows, w, nb, x);
+    let same = got_rows
+        .iter()
+        .zip(&want_rows)
+        .all(|(&a, &b)| same_bits(a, b));
+    assert!(same, "{what} matvec: {got_rows:?} {want_rows:?}");
+    for row in w.chunks_exact(nb) {
+        let (a, b) = ((got.dot)(row, x), (want.dot)(row, x));
+        assert!(same_bits(a, b), "{what} dot: {a} {b}");
+    }
+}
+
 /// Every ISA's matvec rows of the new types are their row dots bit for bit, for ragged row
 /// counts; on aarch64 the dots are also bit-identical to generic where `arm/` says so (NEON
 /// K-quants; Q2_K, Q5_0 and Q5_1 on both ARM tables).
@@ -1614,7 +1639,6 @@ fn avx512_q5_entries_are_the_bits_of_their_avx2_twins() {
         return;
     };
     let mut rng = Rng(0xA5_0512);
-    let same = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(&x, &y)| same_bits(x, y));
     for nb in [1usize, 2, 5, 18, 48] {
         // Activations: random, all-zero blocks, extreme scales with +-127 (Q8_1: the same
         // values with a random or extreme sum).
@@ -1668,29 +1692,8 @@ fn avx512_q5_entries_are_the_bits_of_their_avx2_twins() {
                 });
                 for (xi, (x0, x1)) in x0s.iter().zip(&x1s).enumerate() {
                     let name = |t: &str| format!("{t} nb={nb} rows={rows} w{kind} x{xi}");
-                    let (mut got, mut want) = (vec![f32::NAN; rows], vec![f32::NAN; rows]);
-                    (avx512.q5_0.matvec)(&mut got, &w0, nb, x0);
-                    (avx2.q5_0.matvec)(&mut want, &w0, nb, x0);
-                    assert!(
-                        same(&got, &want),
-                        "{}: {got:?} {want:?}",
-                        name("q5_0 matvec")
-                    );
-                    for row in w0.chunks_exact(nb) {
-                        let (a, b) = ((avx512.q5_0.dot)(row, x0), (avx2.q5_0.dot)(row, x0));
-                        assert!(same_bits(a, b), "{}: {a} {b}", name("q5_0 dot"));
-                    }
-                    (avx512.q5_1.matvec)(&mut got, &w1, nb, x1);
-                    (avx2.q5_1.matvec)(&mut want, &w1, nb, x1);
-                    assert!(
-                        same(&got, &want),
-                        "{}: {got:?} {want:?}",
-                        name("q5_1 matvec")
-                    );
-                    for row in w1.chunks_exact(nb) {
-                        let (a, b) = ((avx512.q5_1.dot)(row, x1), (avx2.q5_1.dot)(row, x1));
-                        assert!(same_bits(a, b), "{}: {a} {b}", name("q5_1 dot"));
-                    }
+                    assert_twins(&name("q5_0"), &avx512.q5_0, &avx2.q5_0, &w0, nb, x0);
+                    assert_twins(&name("q5_1"), &avx512.q5_1, &avx2.q5_1, &w1, nb, x1);
                 }
             }
         }
@@ -1710,7 +1713,6 @@ fn avx512_k_quant_entries_are_the_bits_of_their_avx2_twins() {
         return;
     };
     let mut rng = Rng(0x4_0512);
-    let same = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(&x, &y)| same_bits(x, y));
     for nb in [1usize, 2, 3, 6] {
         let mut xs = q8_k_cases(&mut rng, nb);
         xs.push(
@@ -1766,40 +1768,9 @@ fn avx512_k_quant_entries_are_the_bits_of_their_avx2_twins() {
                 });
                 for (xi, x) in xs.iter().enumerate() {
                     let name = |t: &str| format!("{t} nb={nb} rows={rows} w{kind} x{xi}");
-                    let (mut got, mut want) = (vec![f32::NAN; rows], vec![f32::NAN; rows]);
-                    (avx512.q5_k.matvec)(&mut got, &w5, nb, x);
-                    (avx2.q5_k.matvec)(&mut want, &w5, nb, x);
-                    assert!(
-                        same(&got, &want),
-                        "{}: {got:?} {want:?}",
-                        name("q5_k matvec")
-                    );
-                    for row in w5.chunks_exact(nb) {
-                        let (a, b) = ((avx512.q5_k.dot)(row, x), (avx2.q5_k.dot)(row, x));
-                        assert!(same_bits(a, b), "{}: {a} {b}", name("q5_k dot"));
-                    }
-                    (avx512.q4_k.matvec)(&mut got, &w, nb, x);
-                    (avx2.q4_k.matvec)(&mut want, &w, nb, x);
-                    assert!(
-                        same(&got, &want),
-                        "{}: {got:?} {want:?}",
-                        name("q4_k matvec")
-                    );
-                    for row in w.chunks_exact(nb) {
-                        let (a, b) = ((avx512.q4_k.dot)(row, x), (avx2.q4_k.dot)(row, x));
-                        assert!(same_bits(a, b), "{}: {a} {b}", name("q4_k dot"));
-                    }
-                    (avx512.q6_k.matvec)(&mut got, &w6, nb, x);
-                    (avx2.q6_k.matvec)(&mut want, &w6, nb, x);
-                    assert!(
-                        same(&got, &want),
-                        "{}: {got:?} {want:?}",
-                        name("q6_k matvec")
-                    );
-                    for row in w6.chunks_exact(nb) {
-                        let (a, b) = ((avx512.q6_k.dot)(row, x), (avx2.q6_k.dot)(row, x));
-                        assert!(same_bits(a, b), "{}: {a} {b}", name("q6_k dot"));
-                    }
+                    assert_twins(&name("q5_k"), &avx512.q5_k, &avx2.q5_k, &w5, nb, x);
+                    assert_twins(&name("q4_k"), &avx512.q4_k, &avx2.q4_k, &w, nb, x);
+                    assert_twins(&name("q6_k"), &avx512.q6_k, &avx2.q6_k, &w6, nb, x);
                 }
             }
         }
@@ -1818,7 +1789,6 @@ fn avx512_entries_are_the_bits_of_their_avx2_twins() {
         return;
     };
     let mut rng = Rng(0xA512);
-    let same = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(&x, &y)| same_bits(x, y));
     for nb in [1usize, 2, 5, 18, 64, 65, 130] {
         // Activations: random, all-zero blocks, extreme scales with +-127.
         let xs: Vec<Vec<BlockQ8_0>> = (0..3)
@@ -1871,29 +1841,8 @@ fn avx512_entries_are_the_bits_of_their_avx2_twins() {
                     .collect();
                 for (xi, x) in xs.iter().enumerate() {
                     let name = |t: &str| format!("{t} nb={nb} rows={rows} w{kind} x{xi}");
-                    let (mut got, mut want) = (vec![f32::NAN; rows], vec![f32::NAN; rows]);
-                    (avx512.q4_0.matvec)(&mut got, &q4, nb, x);
-                    (avx2.q4_0.matvec)(&mut want, &q4, nb, x);
-                    assert!(
-                        same(&got, &want),
-                        "{}: {got:?} {want:?}",
-                        name("q4_0 matvec")
-                    );
-                    for row in q4.chunks_exact(nb) {
-                        let (a, b) = ((avx512.q4_0.dot)(row, x), (avx2.q4_0.dot)(row, x));
-                        assert!(same_bits(a, b), "{}: {a} {b}", name("q4_0 dot"));
-                    }
-                    (avx512.q8_0.matvec)(&mut got, &q8, nb, x);
-                    (avx2.q8_0.matvec)(&mut want, &q8, nb, x);
-                    assert!(
-                        same(&got, &want),
-                        "{}: {got:?} {want:?}",
-                        name("q8_0 matvec")
-                    );
-                    for row in q8.chunks_exact(nb) {
-                        let (a, b) = ((avx512.q8_0.dot)(row, x), (avx2.q8_0.dot)(row, x));
-                        assert!(same_bits(a, b), "{}: {a} {b}", name("q8_0 dot"));
-                    }
+                    assert_twins(&name("q4_0"), &avx512.q4_0, &avx2.q4_0, &q4, nb, x);
+                    assert_twins(&name("q8_0"), &avx512.q8_0, &avx2.q8_0, &q8, nb, x);
                 }
             }
         }

@@ -79,7 +79,7 @@ pub mod internals {
     /// `benches/kernels.rs`).
     pub use crate::kernels::{
         generic, Activation, ActivationForm, ActivationForms, GemmTakes, Kernels, LlamaBatch,
-        MatData, Matrix,
+        MatData, Matrix, TypeKernels,
     };
     /// The sampler's random stream and exponential (`tests/sampler.rs`).
     pub use crate::sampler::{exp_f64, Pcg32};
