@@ -221,7 +221,11 @@ fn gemm_edge_shapes_follow_the_dot() {
     // takes, an output shorter than the matrix, no blocks at all
     let mut rng = Rng(7);
     for k in Kernels::available() {
-        if k.q4_0.gemm.is_none() && k.q8_0.gemm.is_none() {
+        if k.q4_0.gemm.is_none()
+            && k.q8_0.gemm.is_none()
+            && k.q5_0.gemm.is_none()
+            && k.q5_1.gemm.is_none()
+        {
             continue;
         }
         let (rows, nb) = (17, 5);
@@ -241,6 +245,13 @@ fn gemm_edge_shapes_follow_the_dot() {
                 check_gemm(label, g, k.q5_0.dot, &w5, nb, &xs, n_rows);
             }
             xs[3] = q8_0_blocks(&mut rng, nb);
+        }
+        if let Some(g) = k.q5_1.gemm {
+            let w5_1 = q5_1_blocks(&mut rng, rows * nb);
+            let mut xs1: Vec<Vec<BlockQ8_1>> = (0..40).map(|_| q8_1_blocks(&mut rng, nb)).collect();
+            check_gemm("q5_1 short out", g, k.q5_1.dot, &w5_1, nb, &xs1, 11);
+            xs1[3].truncate(2);
+            check_gemm("q5_1 short x", g, k.q5_1.dot, &w5_1, nb, &xs1, rows);
         }
         if let Some(g) = k.q4_1.gemm {
             let w4_1 = q4_1_blocks(&mut rng, rows * nb);

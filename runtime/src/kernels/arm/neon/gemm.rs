@@ -10,6 +10,10 @@
 //! Per block of 4 rows x 8 tokens: Q4_0 229 instructions (28.6 per four rows and token; the
 //! matvec's 8-row pass: 47), Q8_0 269 (33.6; the matvec: 41.5).
 
+mod q5;
+
+pub(in crate::kernels::arm) use q5::{gemm_q5_0, gemm_q5_1};
+
 use super::{bytes32, first_f16, lane_f16, map4, next_q8_0_group, q4, q8};
 use crate::kernels::arm::f16::f16x4_to_f32;
 use crate::kernels::dispatch::MatvecFn;
@@ -125,22 +129,34 @@ unsafe fn next_x_scales<const T: usize>(p: &mut [*const u8; T]) -> [float32x4_t;
     [f16x4_to_f32(d[0]), f16x4_to_f32(d[1])]
 }
 
-/// How a weight type enters the shared pass: its block loader, and its step.
+/// How a weight type enters the shared pass: its block loader, its activation's scale
+/// loader, and its step.
 trait Layout {
+    /// One block of four rows, unpacked.
+    type Rows;
+    /// The scales of one activation block of four tokens (f32 lanes).
+    type Scales: Copy;
+
     /// # Safety
     /// As `next_q4_0_rows` / `next_q8_0_rows`.
-    unsafe fn next(&self, p: &mut [*const u8; 4]) -> Rows4;
+    unsafe fn next(&self, p: &mut [*const u8; 4]) -> Self::Rows;
 
-    /// acc (4 rows of one token) + the rows' block `w` . the token's block `x`, whose scale
-    /// is lane L of `dx`: the exact i32 sums, then acc = fma(f32(sums), d_w * d_x, acc)
-    /// (FMUL by element, SCVTF, FMLA: `scale_add`'s instructions). One asm block without
-    /// `pure`, so that LLVM keeps the steps in order (it otherwise moves loads and
-    /// multiply-adds across them and spills).
+    /// The scales of the next activation block of each of T tokens (tokens 0..4, 4..8);
+    /// each pointer moves on to the block's values.
+    ///
+    /// # Safety
+    /// As `next_x_scales`.
+    unsafe fn next_x_scales<const T: usize>(p: &mut [*const u8; T]) -> [Self::Scales; 2];
+
+    /// acc (4 rows of one token) + the rows' block `w` . the token's block `x`, whose scales
+    /// are lane L of `s`: the exact i32 sums, then the dot's f32 steps per row lane. One asm
+    /// block without `pure`, so that LLVM keeps the steps in order (it otherwise moves loads
+    /// and multiply-adds across them and spills).
     fn step<const L: u32>(
         acc: float32x4_t,
-        w: &Rows4,
+        w: &Self::Rows,
         x: (int8x16_t, int8x16_t),
-        dx: float32x4_t,
+        s: Self::Scales,
     ) -> float32x4_t;
 }
 
@@ -153,10 +169,19 @@ struct Q4Layout(int8x16_t);
 struct Q8Layout;
 
 impl Layout for Q4Layout {
+    type Rows = Rows4;
+    type Scales = float32x4_t;
+
     #[inline(always)]
     unsafe fn next(&self, p: &mut [*const u8; 4]) -> Rows4 {
         // SAFETY: the caller's promise.
         unsafe { next_q4_0_rows(p, self.0) }
+    }
+
+    #[inline(always)]
+    unsafe fn next_x_scales<const T: usize>(p: &mut [*const u8; T]) -> [float32x4_t; 2] {
+        // SAFETY: the caller's promise.
+        unsafe { next_x_scales(p) }
     }
 
     #[inline(always)]
@@ -211,10 +236,19 @@ impl Layout for Q4Layout {
 }
 
 impl Layout for Q8Layout {
+    type Rows = Rows4;
+    type Scales = float32x4_t;
+
     #[inline(always)]
     unsafe fn next(&self, p: &mut [*const u8; 4]) -> Rows4 {
         // SAFETY: the caller's promise.
         unsafe { next_q8_0_rows(p) }
+    }
+
+    #[inline(always)]
+    unsafe fn next_x_scales<const T: usize>(p: &mut [*const u8; T]) -> [float32x4_t; 2] {
+        // SAFETY: the caller's promise.
+        unsafe { next_x_scales(p) }
     }
 
     #[inline(always)]
@@ -292,7 +326,7 @@ unsafe fn pass<L: Layout, const T: usize>(
     let mut acc = [unsafe { vdupq_n_f32(0.0) }; T];
     for _ in 0..n {
         // SAFETY: fewer than n calls: every cursor is at a whole block.
-        let (dx, b) = unsafe { (next_x_scales(&mut x), layout.next(&mut w)) };
+        let (dx, b) = unsafe { (L::next_x_scales(&mut x), layout.next(&mut w)) };
         unrolled::<T>(|t| {
             // SAFETY: x[t] is past the scale of a whole block: at its 32 values.
             let xq = unsafe { bytes32(&mut x[t]) };
@@ -309,12 +343,12 @@ unsafe fn pass<L: Layout, const T: usize>(
 }
 
 /// One product: w (rows, row_len) @ xs[t] (row_len) -> out[t] (rows).
-struct Product<'a, 'o, W> {
+struct Product<'a, 'o, W, X> {
     out: &'a mut [&'o mut [f32]],
     rows: usize,
     w: &'a [W],
     row_len: usize,
-    xs: &'a [&'a [BlockQ8_0]],
+    xs: &'a [&'a [X]],
 }
 
 /// Rows r0..r0+4 (clamped to the last row) x tokens t0..t0+T -> their outputs (rows <
@@ -324,9 +358,9 @@ struct Product<'a, 'o, W> {
 /// r0 < p.rows <= p.w.len() / p.row_len; tokens t0..t0+T are in `p.xs` and `p.out`, and
 /// each of their x has at least row_len blocks; the CPU has NEON.
 #[inline(always)]
-unsafe fn tile<W, const T: usize>(
+unsafe fn tile<W, X, const T: usize>(
     layout: &impl Layout,
-    p: &mut Product<'_, '_, W>,
+    p: &mut Product<'_, '_, W, X>,
     r0: usize,
     t0: usize,
 ) {
@@ -356,13 +390,13 @@ unsafe fn tile<W, const T: usize>(
 /// tokens. A batch with an x shorter than row_len (a shorter dot) runs `matvec` token by
 /// token.
 #[inline(always)]
-fn gemm_by_tiles<W>(
+fn gemm_by_tiles<W, X>(
     layout: &impl Layout,
-    matvec: MatvecFn<W, BlockQ8_0>,
+    matvec: MatvecFn<W, X>,
     out: &mut [&mut [f32]],
     w: &[W],
     row_len: usize,
-    xs: &[&[BlockQ8_0]],
+    xs: &[&[X]],
 ) {
     let n_tokens = out.len().min(xs.len());
     let (out, xs) = (&mut out[..n_tokens], &xs[..n_tokens]);
@@ -389,14 +423,14 @@ fn gemm_by_tiles<W>(
             // and the CPU has NEON (the kernels' target_feature).
             unsafe {
                 match (n_tokens - t0).min(TILE_TOKENS) {
-                    8 => tile::<W, 8>(layout, p, r0, t0),
-                    7 => tile::<W, 7>(layout, p, r0, t0),
-                    6 => tile::<W, 6>(layout, p, r0, t0),
-                    5 => tile::<W, 5>(layout, p, r0, t0),
-                    4 => tile::<W, 4>(layout, p, r0, t0),
-                    3 => tile::<W, 3>(layout, p, r0, t0),
-                    2 => tile::<W, 2>(layout, p, r0, t0),
-                    _ => tile::<W, 1>(layout, p, r0, t0),
+                    8 => tile::<W, X, 8>(layout, p, r0, t0),
+                    7 => tile::<W, X, 7>(layout, p, r0, t0),
+                    6 => tile::<W, X, 6>(layout, p, r0, t0),
+                    5 => tile::<W, X, 5>(layout, p, r0, t0),
+                    4 => tile::<W, X, 4>(layout, p, r0, t0),
+                    3 => tile::<W, X, 3>(layout, p, r0, t0),
+                    2 => tile::<W, X, 2>(layout, p, r0, t0),
+                    _ => tile::<W, X, 1>(layout, p, r0, t0),
                 }
             }
         }
