@@ -10,7 +10,7 @@
 //! Per block of 4 rows x 8 tokens: Q4_0 229 instructions (28.6 per four rows and token; the
 //! matvec's 8-row pass: 47), Q8_0 269 (33.6; the matvec: 41.5).
 
-mod q5;
+pub(in crate::kernels::arm) mod q5;
 
 pub(in crate::kernels::arm) use q5::{gemm_q5_0, gemm_q5_1};
 
@@ -33,7 +33,7 @@ const TILE_TOKENS: usize = 8;
 /// f(0), .., f(N - 1), written out (N <= 8): the lane indices must be constants, and LLVM
 /// does not unroll the tile loops on its own.
 #[inline(always)]
-fn unrolled<const N: usize>(mut f: impl FnMut(usize)) {
+pub(in crate::kernels::arm) fn unrolled<const N: usize>(mut f: impl FnMut(usize)) {
     const { assert!(N <= 8) };
     macro_rules! each {
         ($($t:literal)*) => {$(
@@ -47,9 +47,9 @@ fn unrolled<const N: usize>(mut f: impl FnMut(usize)) {
 
 /// One block of four rows: each row's values as (0..16, 16..32) signed i8, and their scales.
 #[derive(Clone, Copy)]
-struct Rows4 {
-    q: [(int8x16_t, int8x16_t); 4],
-    d: float32x4_t,
+pub(in crate::kernels::arm) struct Rows4 {
+    pub(in crate::kernels::arm) q: [(int8x16_t, int8x16_t); 4],
+    pub(in crate::kernels::arm) d: float32x4_t,
 }
 
 /// The next Q4_0 block of each of four rows as signed values n - 8 (EOR 0x88, then SSHR #4
@@ -112,7 +112,9 @@ unsafe fn next_q8_0_rows(p: &mut [*const u8; 4]) -> Rows4 {
 /// # Safety
 /// Each pointer is at a whole `BlockQ8_0`; T <= 8; the CPU has NEON.
 #[inline(always)]
-unsafe fn next_x_scales<const T: usize>(p: &mut [*const u8; T]) -> [float32x4_t; 2] {
+pub(in crate::kernels::arm) unsafe fn next_x_scales<const T: usize>(
+    p: &mut [*const u8; T],
+) -> [float32x4_t; 2] {
     let mut d = [vdup_n_u16(0); 2];
     unrolled::<T>(|t| {
         let d = &mut d[t / 4];
@@ -131,7 +133,7 @@ unsafe fn next_x_scales<const T: usize>(p: &mut [*const u8; T]) -> [float32x4_t;
 
 /// How a weight type enters the shared pass: its block loader, its activation's scale
 /// loader, and its step.
-trait Layout {
+pub(in crate::kernels::arm) trait Layout {
     /// One block of four rows, unpacked.
     type Rows;
     /// The scales of one activation block of four tokens (f32 lanes).
@@ -390,7 +392,7 @@ unsafe fn tile<W, X, const T: usize>(
 /// tokens. A batch with an x shorter than row_len (a shorter dot) runs `matvec` token by
 /// token.
 #[inline(always)]
-fn gemm_by_tiles<W, X>(
+pub(in crate::kernels::arm) fn gemm_by_tiles<W, X>(
     layout: &impl Layout,
     matvec: MatvecFn<W, X>,
     out: &mut [&mut [f32]],

@@ -55,7 +55,7 @@ unsafe fn q5_values(p: &mut *const u8) -> (int8x16_t, int8x16_t) {
 /// # Safety
 /// Each pointer is at a whole `BlockQ5_0`; the CPU has NEON.
 #[inline(always)]
-unsafe fn next_q5_0_rows(p: &mut [*const u8; 4]) -> Rows4 {
+pub(in crate::kernels::arm) unsafe fn next_q5_0_rows(p: &mut [*const u8; 4]) -> Rows4 {
     // SAFETY: each pointer is at a whole block: d, then qh and qs.
     unsafe {
         let d = first_f16(&mut p[0]);
@@ -75,10 +75,10 @@ unsafe fn next_q5_0_rows(p: &mut [*const u8; 4]) -> Rows4 {
 
 /// One Q5_1 block of four rows: values minus 16, scales and minimums.
 #[derive(Clone, Copy)]
-struct Rows5_1 {
-    q: [(int8x16_t, int8x16_t); 4],
-    d: float32x4_t,
-    m: float32x4_t,
+pub(in crate::kernels::arm) struct Rows5_1 {
+    pub(in crate::kernels::arm) q: [(int8x16_t, int8x16_t); 4],
+    pub(in crate::kernels::arm) d: float32x4_t,
+    pub(in crate::kernels::arm) m: float32x4_t,
 }
 
 /// The (d, m) or (d, s) f16 pairs of four blocks, one per 32-bit lane -> (d, m) as f32.
@@ -100,7 +100,7 @@ fn split_pairs(pairs: uint32x4_t) -> (float32x4_t, float32x4_t) {
 /// # Safety
 /// Each pointer is at a whole `BlockQ5_1`; the CPU has NEON.
 #[inline(always)]
-unsafe fn next_q5_1_rows(p: &mut [*const u8; 4]) -> Rows5_1 {
+pub(in crate::kernels::arm) unsafe fn next_q5_1_rows(p: &mut [*const u8; 4]) -> Rows5_1 {
     // SAFETY: each pointer is at a whole block: d and m, then qh and qs.
     let (dm, q) = unsafe {
         let dm = first_f16_pair(&mut p[0]);
@@ -123,7 +123,7 @@ unsafe fn next_q5_1_rows(p: &mut [*const u8; 4]) -> Rows5_1 {
 /// # Safety
 /// Each pointer is at a whole `BlockQ8_1`; T <= 8; the CPU has NEON.
 #[inline(always)]
-unsafe fn next_x_q8_1_scales<const T: usize>(
+pub(in crate::kernels::arm) unsafe fn next_x_q8_1_scales<const T: usize>(
     p: &mut [*const u8; T],
 ) -> [(float32x4_t, float32x4_t); 2] {
     // SAFETY: baseline NEON, enabled in every caller.
