@@ -7,7 +7,8 @@
 //! acc + ((d_w * d_x) * f32(sumi) + m_w * s_x), no FMA), so each output is the bits of the
 //! dotprod (and NEON) Q5 dot.
 //!
-//! Per block of 4 rows x 8 tokens: Q5_0 <TODO> instructions, Q5_1 <TODO>.
+//! Per block of 4 rows x 8 tokens: Q5_0 185 instructions (23.1 per four rows and token; the
+//! SDOT matvec's 4-row pass: 76; the NEON gemm: 32), Q5_1 219 (27.4; the matvec: 95).
 
 use super::q5;
 use crate::kernels::arm::neon::gemm::q5::{

@@ -6,7 +6,8 @@
 //! FMA. So each output is the bits of the Q5 dot of the NEON table, and of the dotprod table
 //! (whose Q5 dot gives the same bits: both are generic's).
 //!
-//! Per block of 4 rows x 8 tokens: Q5_0 <TODO> instructions, Q5_1 <TODO>.
+//! Per block of 4 rows x 8 tokens: Q5_0 256 instructions (32 per four rows and token; the
+//! matvec's 4-row pass: 81), Q5_1 333 (41.6; the matvec: 97).
 
 use super::{gemm_by_tiles, next_x_scales, unrolled, Layout, Rows4};
 use crate::kernels::arm::f16::f16x4_to_f32;
