@@ -6,6 +6,7 @@ mod activation;
 mod attention;
 mod float;
 pub(super) mod gemm;
+pub(super) mod k_gemm;
 pub(super) mod k_quants;
 pub(super) mod q4;
 pub(super) mod q5;
