@@ -9,6 +9,8 @@
 use crate::kernels::dispatch::MatvecFn;
 
 /// Tokens per pass of the K-quant gemms: each holds 2 i32 lanes and 2 f32 running sums.
+/// (SmolLM2 Q4_K_M under qemu, M instructions per prompt token, A72 / A76: 43.7 / 43.0 with
+/// no K gemm, 39.1 / 29.7 with 4 tokens a pass, 38.8 / 29.9 with 8.)
 pub(in crate::kernels::arm) const K_GEMM_TOKENS: usize = 4;
 
 /// w (rows, row_len) @ xs[t] (row_len) -> out[t] (rows) for every token, rows =
