@@ -221,7 +221,11 @@ fn gemm_edge_shapes_follow_the_dot() {
     // takes, an output shorter than the matrix, no blocks at all
     let mut rng = Rng(7);
     for k in Kernels::available() {
-        if k.q4_0.gemm.is_none() && k.q8_0.gemm.is_none() {
+        if k.q4_0.gemm.is_none()
+            && k.q8_0.gemm.is_none()
+            && k.q5_0.gemm.is_none()
+            && k.q5_1.gemm.is_none()
+        {
             continue;
         }
         let (rows, nb) = (17, 5);
@@ -670,6 +674,12 @@ fn k_quant_gemms_are_the_bits_of_the_batch_arithmetic_model() {
         for ty in K_TYPES {
             let (store, n_bytes) = k_matrix_store(&mut rng, ty, rows, nb * QK_K);
             for kern in Kernels::available() {
+                // Gemms that take any token give the bits of their dot (the ARM tables):
+                // `k_quant_gemms_taking_any_token_are_the_bits_of_their_dot`.
+                if kern.q4_k.gemm_takes == GemmTakes::Any && kern.q6_k.gemm_takes == GemmTakes::Any
+                {
+                    continue;
+                }
                 let xs: Vec<Vec<BlockQ8_K>> = (0..n_tok)
                     .map(|_| {
                         let x: Vec<f32> = (0..nb * QK_K).map(|_| rng.sym()).collect();
@@ -800,6 +810,11 @@ fn k_gemms_are_the_bits_of_the_model_on_raw_and_extreme_blocks() {
             .collect();
         let xs: Vec<Vec<BlockQ8_K>> = (0..n_tok).map(|_| q8_k_blocks(&mut rng, nb)).collect();
         for kern in Kernels::available() {
+            // Gemms that take any token give the bits of their dot (the ARM tables):
+            // `k_quant_gemms_taking_any_token_are_the_bits_of_their_dot`.
+            if kern.q4_k.gemm_takes == GemmTakes::Any && kern.q6_k.gemm_takes == GemmTakes::Any {
+                continue;
+            }
             let label = format!("{} {rows} rows, {nb} blocks, {n_tok} tokens", kern.name());
             checked += usize::from(check_k_gemm(
                 &format!("q4_k {label}"),
@@ -831,4 +846,83 @@ fn k_gemms_are_the_bits_of_the_model_on_raw_and_extreme_blocks() {
         }
     }
     eprintln!("K gemm cases on raw blocks: {checked}");
+}
+
+#[test]
+fn k_quant_gemms_taking_any_token_are_the_bits_of_their_dot() {
+    // The ARM K gemms (Q4_K, Q6_K): ragged rows and token counts, an output shorter than the
+    // matrix, a token shorter than a row.
+    let mut rng = Rng(0x4B47_454D);
+    let mut checked = 0;
+    for nb in [1, 2, 5] {
+        for rows in [1, 3, 9] {
+            for ty in [GgmlType::Q4_K, GgmlType::Q6_K] {
+                let (store, n_bytes) = k_matrix_store(&mut rng, ty, rows, nb * QK_K);
+                let bytes = &bytemuck::cast_slice::<u32, u8>(&store)[..n_bytes];
+                for kern in Kernels::available() {
+                    for n_tok in [1, 2, 3, 4, 5, 9] {
+                        let mut xs: Vec<Vec<BlockQ8_K>> = (0..n_tok)
+                            .map(|_| {
+                                let x: Vec<f32> = (0..nb * QK_K).map(|_| rng.sym()).collect();
+                                let mut q = vec![bytemuck::Zeroable::zeroed(); nb];
+                                kern.quantize_q8_k(&x, &mut q);
+                                q
+                            })
+                            .collect();
+                        let mut shapes = vec![("whole", rows)];
+                        if rows > 1 {
+                            shapes.push(("short out", rows - 1));
+                        }
+                        if nb > 1 && n_tok > 2 {
+                            xs[1].truncate(nb - 1);
+                            shapes.push(("short x", rows));
+                        }
+                        for (shape, out_rows) in shapes {
+                            let label = format!(
+                                "{} {} {shape}: {rows} rows, {n_tok} tokens, {nb} blocks",
+                                kern.name(),
+                                ty.name()
+                            );
+                            let k = &kern;
+                            match ty {
+                                GgmlType::Q4_K => {
+                                    if let (Some(g), GemmTakes::Any) =
+                                        (k.q4_k.gemm, k.q4_k.gemm_takes)
+                                    {
+                                        check_gemm(
+                                            &label,
+                                            g,
+                                            k.q4_k.dot,
+                                            cast(bytes),
+                                            nb,
+                                            &xs,
+                                            out_rows,
+                                        );
+                                        checked += 1;
+                                    }
+                                }
+                                _ => {
+                                    if let (Some(g), GemmTakes::Any) =
+                                        (k.q6_k.gemm, k.q6_k.gemm_takes)
+                                    {
+                                        check_gemm(
+                                            &label,
+                                            g,
+                                            k.q6_k.dot,
+                                            cast(bytes),
+                                            nb,
+                                            &xs,
+                                            out_rows,
+                                        );
+                                        checked += 1;
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    eprintln!("K gemm cases checked against the dot: {checked}");
 }

@@ -5,10 +5,15 @@
 //! an exact i32 block sum (here from signed nibbles, there from raw ones minus 8 * sum(x):
 //! the same integer), then acc = fma(f32(sumi), d_w * d_x, acc) (`scale_add`), block after
 //! block. So each output is the bits of the NEON dot (and matvec) of its row and token; only
-//! the tiling over rows and tokens differs (the `GemmFn` contract).
+//! the tiling over rows and tokens differs (the `GemmFn` contract). The Q5 gemms (`q5`, and
+//! the dotprod table's) are other [`Layout`]s of the same passes.
 //!
 //! Per block of 4 rows x 8 tokens: Q4_0 229 instructions (28.6 per four rows and token; the
 //! matvec's 8-row pass: 47), Q8_0 269 (33.6; the matvec: 41.5).
+
+pub(in crate::kernels::arm) mod q5;
+
+pub(in crate::kernels::arm) use q5::{gemm_q5_0, gemm_q5_1};
 
 use super::{bytes32, first_f16, lane_f16, map4, next_q8_0_group, q4, q8};
 use crate::kernels::arm::f16::f16x4_to_f32;
@@ -29,7 +34,7 @@ const TILE_TOKENS: usize = 8;
 /// f(0), .., f(N - 1), written out (N <= 8): the lane indices must be constants, and LLVM
 /// does not unroll the tile loops on its own.
 #[inline(always)]
-fn unrolled<const N: usize>(mut f: impl FnMut(usize)) {
+pub(in crate::kernels::arm) fn unrolled<const N: usize>(mut f: impl FnMut(usize)) {
     const { assert!(N <= 8) };
     macro_rules! each {
         ($($t:literal)*) => {$(
@@ -43,9 +48,9 @@ fn unrolled<const N: usize>(mut f: impl FnMut(usize)) {
 
 /// One block of four rows: each row's values as (0..16, 16..32) signed i8, and their scales.
 #[derive(Clone, Copy)]
-struct Rows4 {
-    q: [(int8x16_t, int8x16_t); 4],
-    d: float32x4_t,
+pub(in crate::kernels::arm) struct Rows4 {
+    pub(in crate::kernels::arm) q: [(int8x16_t, int8x16_t); 4],
+    pub(in crate::kernels::arm) d: float32x4_t,
 }
 
 /// The next Q4_0 block of each of four rows as signed values n - 8 (EOR 0x88, then SSHR #4
@@ -108,7 +113,9 @@ unsafe fn next_q8_0_rows(p: &mut [*const u8; 4]) -> Rows4 {
 /// # Safety
 /// Each pointer is at a whole `BlockQ8_0`; T <= 8; the CPU has NEON.
 #[inline(always)]
-unsafe fn next_x_scales<const T: usize>(p: &mut [*const u8; T]) -> [float32x4_t; 2] {
+pub(in crate::kernels::arm) unsafe fn next_x_scales<const T: usize>(
+    p: &mut [*const u8; T],
+) -> [float32x4_t; 2] {
     let mut d = [vdup_n_u16(0); 2];
     unrolled::<T>(|t| {
         let d = &mut d[t / 4];
@@ -125,22 +132,34 @@ unsafe fn next_x_scales<const T: usize>(p: &mut [*const u8; T]) -> [float32x4_t;
     [f16x4_to_f32(d[0]), f16x4_to_f32(d[1])]
 }
 
-/// How a weight type enters the shared pass: its block loader, and its step.
-trait Layout {
+/// How a weight type enters the shared pass: its block loader, its activation's scale
+/// loader, and its step.
+pub(in crate::kernels::arm) trait Layout {
+    /// One block of four rows, unpacked.
+    type Rows;
+    /// The scales of one activation block of four tokens (f32 lanes).
+    type Scales: Copy;
+
     /// # Safety
     /// As `next_q4_0_rows` / `next_q8_0_rows`.
-    unsafe fn next(&self, p: &mut [*const u8; 4]) -> Rows4;
+    unsafe fn next(&self, p: &mut [*const u8; 4]) -> Self::Rows;
 
-    /// acc (4 rows of one token) + the rows' block `w` . the token's block `x`, whose scale
-    /// is lane L of `dx`: the exact i32 sums, then acc = fma(f32(sums), d_w * d_x, acc)
-    /// (FMUL by element, SCVTF, FMLA: `scale_add`'s instructions). One asm block without
-    /// `pure`, so that LLVM keeps the steps in order (it otherwise moves loads and
-    /// multiply-adds across them and spills).
+    /// The scales of the next activation block of each of T tokens (tokens 0..4, 4..8);
+    /// each pointer moves on to the block's values.
+    ///
+    /// # Safety
+    /// As `next_x_scales`.
+    unsafe fn next_x_scales<const T: usize>(p: &mut [*const u8; T]) -> [Self::Scales; 2];
+
+    /// acc (4 rows of one token) + the rows' block `w` . the token's block `x`, whose scales
+    /// are lane L of `s`: the exact i32 sums, then the dot's f32 steps per row lane. One asm
+    /// block without `pure`, so that LLVM keeps the steps in order (it otherwise moves loads
+    /// and multiply-adds across them and spills).
     fn step<const L: u32>(
         acc: float32x4_t,
-        w: &Rows4,
+        w: &Self::Rows,
         x: (int8x16_t, int8x16_t),
-        dx: float32x4_t,
+        s: Self::Scales,
     ) -> float32x4_t;
 }
 
@@ -153,10 +172,19 @@ struct Q4Layout(int8x16_t);
 struct Q8Layout;
 
 impl Layout for Q4Layout {
+    type Rows = Rows4;
+    type Scales = float32x4_t;
+
     #[inline(always)]
     unsafe fn next(&self, p: &mut [*const u8; 4]) -> Rows4 {
         // SAFETY: the caller's promise.
         unsafe { next_q4_0_rows(p, self.0) }
+    }
+
+    #[inline(always)]
+    unsafe fn next_x_scales<const T: usize>(p: &mut [*const u8; T]) -> [float32x4_t; 2] {
+        // SAFETY: the caller's promise.
+        unsafe { next_x_scales(p) }
     }
 
     #[inline(always)]
@@ -211,10 +239,19 @@ impl Layout for Q4Layout {
 }
 
 impl Layout for Q8Layout {
+    type Rows = Rows4;
+    type Scales = float32x4_t;
+
     #[inline(always)]
     unsafe fn next(&self, p: &mut [*const u8; 4]) -> Rows4 {
         // SAFETY: the caller's promise.
         unsafe { next_q8_0_rows(p) }
+    }
+
+    #[inline(always)]
+    unsafe fn next_x_scales<const T: usize>(p: &mut [*const u8; T]) -> [float32x4_t; 2] {
+        // SAFETY: the caller's promise.
+        unsafe { next_x_scales(p) }
     }
 
     #[inline(always)]
@@ -292,7 +329,7 @@ unsafe fn pass<L: Layout, const T: usize>(
     let mut acc = [unsafe { vdupq_n_f32(0.0) }; T];
     for _ in 0..n {
         // SAFETY: fewer than n calls: every cursor is at a whole block.
-        let (dx, b) = unsafe { (next_x_scales(&mut x), layout.next(&mut w)) };
+        let (dx, b) = unsafe { (L::next_x_scales(&mut x), layout.next(&mut w)) };
         unrolled::<T>(|t| {
             // SAFETY: x[t] is past the scale of a whole block: at its 32 values.
             let xq = unsafe { bytes32(&mut x[t]) };
@@ -309,12 +346,12 @@ unsafe fn pass<L: Layout, const T: usize>(
 }
 
 /// One product: w (rows, row_len) @ xs[t] (row_len) -> out[t] (rows).
-struct Product<'a, 'o, W> {
+struct Product<'a, 'o, W, X> {
     out: &'a mut [&'o mut [f32]],
     rows: usize,
     w: &'a [W],
     row_len: usize,
-    xs: &'a [&'a [BlockQ8_0]],
+    xs: &'a [&'a [X]],
 }
 
 /// Rows r0..r0+4 (clamped to the last row) x tokens t0..t0+T -> their outputs (rows <
@@ -324,9 +361,9 @@ struct Product<'a, 'o, W> {
 /// r0 < p.rows <= p.w.len() / p.row_len; tokens t0..t0+T are in `p.xs` and `p.out`, and
 /// each of their x has at least row_len blocks; the CPU has NEON.
 #[inline(always)]
-unsafe fn tile<W, const T: usize>(
+unsafe fn tile<W, X, const T: usize>(
     layout: &impl Layout,
-    p: &mut Product<'_, '_, W>,
+    p: &mut Product<'_, '_, W, X>,
     r0: usize,
     t0: usize,
 ) {
@@ -356,13 +393,13 @@ unsafe fn tile<W, const T: usize>(
 /// tokens. A batch with an x shorter than row_len (a shorter dot) runs `matvec` token by
 /// token.
 #[inline(always)]
-fn gemm_by_tiles<W>(
+pub(in crate::kernels::arm) fn gemm_by_tiles<W, X>(
     layout: &impl Layout,
-    matvec: MatvecFn<W, BlockQ8_0>,
+    matvec: MatvecFn<W, X>,
     out: &mut [&mut [f32]],
     w: &[W],
     row_len: usize,
-    xs: &[&[BlockQ8_0]],
+    xs: &[&[X]],
 ) {
     let n_tokens = out.len().min(xs.len());
     let (out, xs) = (&mut out[..n_tokens], &xs[..n_tokens]);
@@ -389,14 +426,14 @@ fn gemm_by_tiles<W>(
             // and the CPU has NEON (the kernels' target_feature).
             unsafe {
                 match (n_tokens - t0).min(TILE_TOKENS) {
-                    8 => tile::<W, 8>(layout, p, r0, t0),
-                    7 => tile::<W, 7>(layout, p, r0, t0),
-                    6 => tile::<W, 6>(layout, p, r0, t0),
-                    5 => tile::<W, 5>(layout, p, r0, t0),
-                    4 => tile::<W, 4>(layout, p, r0, t0),
-                    3 => tile::<W, 3>(layout, p, r0, t0),
-                    2 => tile::<W, 2>(layout, p, r0, t0),
-                    _ => tile::<W, 1>(layout, p, r0, t0),
+                    8 => tile::<W, X, 8>(layout, p, r0, t0),
+                    7 => tile::<W, X, 7>(layout, p, r0, t0),
+                    6 => tile::<W, X, 6>(layout, p, r0, t0),
+                    5 => tile::<W, X, 5>(layout, p, r0, t0),
+                    4 => tile::<W, X, 4>(layout, p, r0, t0),
+                    3 => tile::<W, X, 3>(layout, p, r0, t0),
+                    2 => tile::<W, X, 2>(layout, p, r0, t0),
+                    _ => tile::<W, X, 1>(layout, p, r0, t0),
                 }
             }
         }

@@ -40,26 +40,36 @@ pub(in crate::kernels::arm) fn q5_minus_16(
             vld1q_dup_u32(qh.as_ptr() as *const u32),
         )
     };
-    // The clear bits, so that one CMTST per half gives the mask where 0xF0 goes.
-    let clear = vmvnq_u8(vreinterpretq_u8_u32(qh));
-    const SPREAD: [[u8; 16]; 2] = [
-        [0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1],
-        [2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3],
-    ];
-    const BIT: [u8; 16] = [1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128];
-    // SAFETY: each constant has 16 bytes.
-    let (spread, bit) = unsafe {
-        (
+    q5_minus_16_of(qh, v)
+}
+
+/// `q5_minus_16` from registers: `qh` (the 4 bytes of fifth bits in every 32-bit lane, LD1R)
+/// and `v` (the 16 bytes of nibbles).
+#[inline(always)]
+pub(in crate::kernels::arm) fn q5_minus_16_of(
+    qh: uint32x4_t,
+    v: uint8x16_t,
+) -> (int8x16_t, int8x16_t) {
+    // SAFETY: baseline NEON (every caller enables it); the constants have 16 bytes each.
+    unsafe {
+        // The clear bits, so that one CMTST per half gives the mask where 0xF0 goes.
+        let clear = vmvnq_u8(vreinterpretq_u8_u32(qh));
+        const SPREAD: [[u8; 16]; 2] = [
+            [0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1],
+            [2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3],
+        ];
+        const BIT: [u8; 16] = [1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128];
+        let (spread, bit) = (
             [vld1q_u8(SPREAD[0].as_ptr()), vld1q_u8(SPREAD[1].as_ptr())],
             vld1q_u8(BIT.as_ptr()),
-        )
-    };
-    // Byte j of the 32 takes byte j / 8 of the clear bits, then tests bit j % 8.
-    let minus16 = |i: usize| vtstq_u8(vqtbl1q_u8(clear, spread[i]), bit);
-    // high four bits from the mask, low four from the nibble (BIF and SRI)
-    let low = vbslq_u8(vdupq_n_u8(0xF0), minus16(0), v);
-    let high = vsriq_n_u8::<4>(minus16(1), v);
-    (vreinterpretq_s8_u8(low), vreinterpretq_s8_u8(high))
+        );
+        // Byte j of the 32 takes byte j / 8 of the clear bits, then tests bit j % 8.
+        let minus16 = |i: usize| vtstq_u8(vqtbl1q_u8(clear, spread[i]), bit);
+        // high four bits from the mask, low four from the nibble (BIF and SRI)
+        let low = vbslq_u8(vdupq_n_u8(0xF0), minus16(0), v);
+        let high = vsriq_n_u8::<4>(minus16(1), v);
+        (vreinterpretq_s8_u8(low), vreinterpretq_s8_u8(high))
+    }
 }
 
 /// Groups of 4 rows per pass in the Q5 matvecs: one, not `PASS_GROUPS`' two. With two groups

@@ -1,0 +1,177 @@
+//! Prompt gemms for Q4_K and Q6_K (the K-quants of a q4_k_m file), shared by the NEON and
+//! dotprod tables like their dots (`k_quants::k_quant_dots`): a pass takes one row and a
+//! group of tokens, unpacks each sub-block of the row's super-block (nibbles, scales and
+//! minimums; Q6_K's low and high bits) once and accumulates it into every token's lanes with
+//! the table's own `$acc16` / `$acc32`. Per token the lanes, their f32 scaling and the final
+//! sum are the dot's, step for step, so each output is the bits of the table's dot (the
+//! `GemmFn` contract; the NEON and dotprod dots differ, and so do their gemms).
+
+use crate::kernels::dispatch::MatvecFn;
+
+/// Tokens per pass of the K-quant gemms: each holds 2 i32 lanes and 2 f32 running sums.
+/// (SmolLM2 Q4_K_M under qemu, M instructions per prompt token, A72 / A76: 43.7 / 43.0 with
+/// no K gemm, 39.1 / 29.7 with 4 tokens a pass, 38.8 / 29.9 with 8.)
+pub(in crate::kernels::arm) const K_GEMM_TOKENS: usize = 4;
+
+/// w (rows, row_len) @ xs[t] (row_len) -> out[t] (rows) for every token, rows =
+/// min(w.len() / row_len, every out[t].len()): per row, passes of T tokens (`pass`), the
+/// remainder one token at a time (`single`). A batch with an x shorter than row_len (a
+/// shorter dot) runs `matvec` token by token.
+#[inline(always)]
+pub(in crate::kernels::arm) fn gemm_by_token_groups<W, X, const T: usize>(
+    out: &mut [&mut [f32]],
+    w: &[W],
+    row_len: usize,
+    xs: &[&[X]],
+    matvec: MatvecFn<W, X>,
+    pass: impl Fn(&[W], [&[X]; T]) -> [f32; T],
+    single: impl Fn(&[W], [&[X]; 1]) -> [f32; 1],
+) {
+    let n_tokens = out.len().min(xs.len());
+    let (out, xs) = (&mut out[..n_tokens], &xs[..n_tokens]);
+    if row_len == 0 || xs.iter().any(|x| x.len() < row_len) {
+        for (o, x) in out.iter_mut().zip(xs) {
+            matvec(o, w, row_len, x);
+        }
+        return;
+    }
+    let outs_len = out.iter().map(|o| o.len()).min().unwrap_or(0);
+    let rows = outs_len.min(w.len() / row_len);
+    let whole = n_tokens - n_tokens % T;
+    for (r, row) in w.chunks_exact(row_len).take(rows).enumerate() {
+        for t0 in (0..whole).step_by(T) {
+            let x: [&[X]; T] = std::array::from_fn(|i| &xs[t0 + i][..row_len]);
+            for (o, v) in out[t0..t0 + T].iter_mut().zip(pass(row, x)) {
+                o[r] = v;
+            }
+        }
+        for t in whole..n_tokens {
+            out[t][r] = single(row, [&xs[t][..row_len]])[0];
+        }
+    }
+}
+
+/// The Q4_K and Q6_K gemms (`GemmFn`) of a table whose dots `k_quant_dots` made with the
+/// same `$acc16` / `$acc32`: each pass is the dot's loop with the tokens innermost.
+macro_rules! k_quant_gemms {
+    ($features:literal, $acc16:ident, $acc32:ident,
+     q4_k: $pass4:ident, $gemm4:ident, $matvec4:ident,
+     q6_k: $pass6:ident, $gemm6:ident, $matvec6:ident) => {
+        // Q4_K row (nb) . T tokens (nb) -> T f32: the Q4_K dot per token.
+        #[inline]
+        #[target_feature(enable = $features)]
+        fn $pass4<const T: usize>(
+            w: &[edge_formats::blocks::BlockQ4_K],
+            xs: [&[edge_formats::blocks::BlockQ8_K]; T],
+        ) -> [f32; T] {
+            use std::arch::aarch64::*;
+            use $crate::kernels::arm::neon::k_quants as kq;
+            let mut sums = [[vdupq_n_f32(0.0); 2]; T];
+            let mut sumf = [0.0f32; T];
+            for (i, a) in w.iter().enumerate() {
+                let b: [&edge_formats::blocks::BlockQ8_K; T] = std::array::from_fn(|t| &xs[t][i]);
+                let (scales, mins) = kq::scales_mins_k4(&a.scales);
+                let mut lanes = [kq::Lanes::zero(); T];
+                for c in 0..4 {
+                    let bits = [kq::load16(&a.qs, 32 * c), kq::load16(&a.qs, 32 * c + 16)];
+                    for k in 0..2 {
+                        let sub = 2 * c + k;
+                        let q = bits.map(|v| vreinterpretq_s8_u8(kq::nibbles(v, k)));
+                        for (l, b) in lanes.iter_mut().zip(&b) {
+                            let y = [kq::load_y(b, 32 * sub), kq::load_y(b, 32 * sub + 16)];
+                            *l = $acc32(*l, q, y, i16::from(scales[sub]));
+                        }
+                    }
+                }
+                let (d, dmin) = (kq::f16_to_f32(a.d), kq::f16_to_f32(a.dmin));
+                for t in 0..T {
+                    let summ = kq::min_sum_k4(&b[t].bsums, &mins);
+                    kq::scale_lanes(&mut sums[t], d * b[t].d, lanes[t]);
+                    sumf[t] -= (dmin * b[t].d) * summ as f32;
+                }
+            }
+            std::array::from_fn(|t| kq::finish(sumf[t], &sums[t]))
+        }
+
+        // Q6_K row (nb) . T tokens (nb) -> T f32: the Q6_K dot per token.
+        #[inline]
+        #[target_feature(enable = $features)]
+        fn $pass6<const T: usize>(
+            w: &[edge_formats::blocks::BlockQ6_K],
+            xs: [&[edge_formats::blocks::BlockQ8_K]; T],
+        ) -> [f32; T] {
+            use std::arch::aarch64::*;
+            use $crate::kernels::arm::neon::k_quants as kq;
+            let mut sums = [[vdupq_n_f32(0.0); 2]; T];
+            let m32 = vdupq_n_s8(32);
+            for (j, a) in w.iter().enumerate() {
+                let b: [&edge_formats::blocks::BlockQ8_K; T] = std::array::from_fn(|t| &xs[t][j]);
+                let mut lanes = [kq::Lanes::zero(); T];
+                for half in 0..2 {
+                    let low: [uint8x16_t; 4] =
+                        std::array::from_fn(|i| kq::load16(&a.ql, 64 * half + 16 * i));
+                    let high = [
+                        kq::load16(&a.qh, 32 * half),
+                        kq::load16(&a.qh, 32 * half + 16),
+                    ];
+                    for k in 0..4 {
+                        for i in 0..2 {
+                            let sub = 8 * half + 2 * k + i;
+                            let top = vshlq_n_u8::<4>(kq::two_bits(high[i], k));
+                            let q6 = vorrq_u8(kq::nibbles(low[2 * (k % 2) + i], k / 2), top);
+                            let q = vsubq_s8(vreinterpretq_s8_u8(q6), m32);
+                            let scale = i16::from(a.scales[sub]);
+                            for (l, b) in lanes.iter_mut().zip(&b) {
+                                *l = $acc16(*l, q, kq::load_y(b, 16 * sub), scale);
+                            }
+                        }
+                    }
+                }
+                let d = kq::f16_to_f32(a.d);
+                for t in 0..T {
+                    kq::scale_lanes(&mut sums[t], d * b[t].d, lanes[t]);
+                }
+            }
+            std::array::from_fn(|t| kq::finish(0.0, &sums[t]))
+        }
+
+        #[target_feature(enable = $features)]
+        fn $gemm4(
+            out: &mut [&mut [f32]],
+            w: &[edge_formats::blocks::BlockQ4_K],
+            row_len: usize,
+            xs: &[&[edge_formats::blocks::BlockQ8_K]],
+        ) {
+            use $crate::kernels::arm::neon::k_gemm::{gemm_by_token_groups, K_GEMM_TOKENS};
+            gemm_by_token_groups::<_, _, K_GEMM_TOKENS>(
+                out,
+                w,
+                row_len,
+                xs,
+                $matvec4,
+                |row, x| $pass4(row, x),
+                |row, x| $pass4(row, x),
+            )
+        }
+
+        #[target_feature(enable = $features)]
+        fn $gemm6(
+            out: &mut [&mut [f32]],
+            w: &[edge_formats::blocks::BlockQ6_K],
+            row_len: usize,
+            xs: &[&[edge_formats::blocks::BlockQ8_K]],
+        ) {
+            use $crate::kernels::arm::neon::k_gemm::{gemm_by_token_groups, K_GEMM_TOKENS};
+            gemm_by_token_groups::<_, _, K_GEMM_TOKENS>(
+                out,
+                w,
+                row_len,
+                xs,
+                $matvec6,
+                |row, x| $pass6(row, x),
+                |row, x| $pass6(row, x),
+            )
+        }
+    };
+}
+pub(in crate::kernels::arm) use k_quant_gemms;
