@@ -37,7 +37,7 @@ fn attend_one(
 fn attend_gives_each_query_the_bits_of_the_one_query_loop() {
     let mut rng = Rng(15);
     let bits = |x: &[f32]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
-    for hd in [1, 8, 16, 24, 32, 40, 64, 80, 128, 264] {
+    for hd in [1, 8, 16, 24, 32, 40, 64, 80, 96, 128, 264] {
         for n_keys in [1, 2, 7, 33] {
             for n_queries in [1, 3, 8] {
                 // values up to +-300: with up to 33 keys the f16 accumulator may overflow

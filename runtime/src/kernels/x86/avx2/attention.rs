@@ -23,7 +23,7 @@ safe_entry! {
     fn mad_f16(acc: &mut [f32], v: &[f16], w: f32) => mad_f16_avx2;
     fn scale_f16(acc: &mut [f32], s: f32) => scale_f16_avx2;
     fn round_f16(x: &mut [f32]) => round_f16_avx2;
-    fn attend_f16(keys: &[f16], values: &[f16], queries: &[&[f32]], scale: f32, max: &mut [f32], sum: &mut [f32], accs: &mut [&mut [f32]]) => attend_f16_avx2;
+    pub(in crate::kernels::x86) fn attend_f16(keys: &[f16], values: &[f16], queries: &[&[f32]], scale: f32, max: &mut [f32], sum: &mut [f32], accs: &mut [&mut [f32]]) => attend_f16_avx2;
     fn attend_f16_tiled(keys: &[f16], values: &[f16], queries: &[&[f32]], first_pos: usize, scale: f32, outs: &mut [&mut [f32]]) => attend_f16_tiled_avx2;
 }
 

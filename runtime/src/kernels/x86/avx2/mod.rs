@@ -28,7 +28,7 @@
 //! negate -128, exactly as in ggml).
 
 mod activation;
-mod attention;
+pub(super) mod attention;
 mod float;
 mod gemm;
 pub(super) mod k_quants;

@@ -1,6 +1,7 @@
 //! AVX-512 (F, BW, VL) + VNNI kernels on top of the AVX2 table: the Q4_0, Q5_0, Q5_1, Q8_0, Q4_K,
 //! Q5_K and Q6_K dots and matvecs, and the Q4_0, Q8_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K and Q6_K gemms,
-//! with `vpdpbusd`, and the tiled f16 attention on 16 lanes; every other entry is the AVX2 one.
+//! with `vpdpbusd`; the tiled f16 attention on 16 lanes, and the one-token f16 attention with
+//! each query's value sum in registers; every other entry is the AVX2 one.
 //! The K-quant gemms give the bits of AVX2's (llama.cpp's batch arithmetic, `gemm_k`).
 //!
 //! Each row's arithmetic is the AVX2 entry's to the bit (tests/kernels_generic.rs): a VNNI
@@ -12,6 +13,7 @@
 //! confirms every feature at run time, never from the build target.
 
 mod attention;
+mod attention_one;
 mod gemm;
 mod gemm_k;
 mod gemm_q4_1;
@@ -84,6 +86,7 @@ pub fn kernels() -> Option<Kernels> {
         .with_gemm(gemm_q8::gemm_q8_0),
         q4_1: base.q4_1.with_gemm(gemm_q4_1::gemm_q4_1),
         attention_f16: AttentionF16Kernels {
+            attend: attention_one::attend_f16,
             attend_tiled: attention::attend_f16_tiled,
             ..base.attention_f16
         },
