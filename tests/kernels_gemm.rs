@@ -674,10 +674,7 @@ fn k_quant_gemms_are_the_bits_of_the_batch_arithmetic_model() {
         for ty in K_TYPES {
             let (store, n_bytes) = k_matrix_store(&mut rng, ty, rows, nb * QK_K);
             for kern in Kernels::available() {
-                // Gemms that take any token give the bits of their dot (the ARM tables):
-                // `k_quant_gemms_taking_any_token_are_the_bits_of_their_dot`.
-                if kern.q4_k.gemm_takes == GemmTakes::Any && kern.q6_k.gemm_takes == GemmTakes::Any
-                {
+                if !k_gemms_take_batches(&kern) {
                     continue;
                 }
                 let xs: Vec<Vec<BlockQ8_K>> = (0..n_tok)
@@ -778,6 +775,13 @@ fn raw_bits<const N: usize>(rng: &mut Rng, i: usize) -> [u8; N] {
     }
 }
 
+/// True when the table's K gemms take tokens as llama.cpp's batch does (x86: the batch
+/// arithmetic the model checks); false for gemms that take any token and give the bits of their
+/// dot (the ARM tables, `k_quant_gemms_taking_any_token_are_the_bits_of_their_dot`).
+fn k_gemms_take_batches(kern: &Kernels) -> bool {
+    kern.q4_k.gemm_takes != GemmTakes::Any || kern.q6_k.gemm_takes != GemmTakes::Any
+}
+
 #[test]
 fn k_gemms_are_the_bits_of_the_model_on_raw_and_extreme_blocks() {
     let mut rng = Rng(0xED6E_5EED);
@@ -810,9 +814,7 @@ fn k_gemms_are_the_bits_of_the_model_on_raw_and_extreme_blocks() {
             .collect();
         let xs: Vec<Vec<BlockQ8_K>> = (0..n_tok).map(|_| q8_k_blocks(&mut rng, nb)).collect();
         for kern in Kernels::available() {
-            // Gemms that take any token give the bits of their dot (the ARM tables):
-            // `k_quant_gemms_taking_any_token_are_the_bits_of_their_dot`.
-            if kern.q4_k.gemm_takes == GemmTakes::Any && kern.q6_k.gemm_takes == GemmTakes::Any {
+            if !k_gemms_take_batches(&kern) {
                 continue;
             }
             let label = format!("{} {rows} rows, {nb} blocks, {n_tok} tokens", kern.name());
