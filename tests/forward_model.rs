@@ -392,3 +392,55 @@ fn long_context_decode_splits_the_keys_the_same_on_any_thread_count() {
         .fold(0.0f32, f32::max);
     assert!(worst <= LOGIT_TOLERANCE, "f16 split vs f32 cache: {worst}");
 }
+
+#[test]
+fn forward_outputs_gives_each_scored_position_the_logits_of_its_prefix() {
+    // llama-perplexity's request: one batch, logits from `first_out` on. On Q8_0 weights over
+    // an f32 cache every kernel of a batch gives its dot's bits, so the row at position p is
+    // the bits of the prompt [0, p]'s last logits. 600 tokens are two llama.cpp ubatches
+    // (512 + 88), and the outputs start inside a step of MAX_BATCH.
+    let path = common::shared_models().join("llama.cpp-made/tinystories-656k.q8_0.gguf");
+    let model = Arc::new(Model::open(&path).unwrap());
+    let prompt: Vec<u32> = (0..600u32).map(|i| (i * 53 + 5) % 2048).collect();
+    let params = SessionParams {
+        n_ctx: 640,
+        n_threads: 2,
+        kv_type: KvType::F32,
+        isa: None,
+    };
+    let mut s = Session::new(model.clone(), params).unwrap();
+    let same = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits());
+    for first_out in [500, prompt.len() - 1] {
+        s.reset();
+        let mut rows: Vec<(usize, Vec<f32>)> = Vec::new();
+        s.forward_outputs(&prompt, first_out, |p, logits| {
+            rows.push((p, logits.to_vec()))
+        })
+        .unwrap();
+        assert_eq!(s.pos(), prompt.len());
+        let positions: Vec<usize> = rows.iter().map(|(p, _)| *p).collect();
+        assert_eq!(positions, (first_out..prompt.len()).collect::<Vec<_>>());
+        for (p, logits) in rows.iter().filter(|(p, _)| {
+            [first_out, first_out + 1, 511, 512, 519, prompt.len() - 1].contains(p)
+        }) {
+            s.reset();
+            let prefix = s.forward_batch(&prompt[..=*p]).unwrap();
+            assert!(same(prefix, logits), "first_out {first_out}: position {p}");
+        }
+    }
+    // Nothing runs on a bad request.
+    s.reset();
+    let mut called = false;
+    let e = s.forward_outputs(&[], 0, |_, _| called = true).unwrap_err();
+    assert!(matches!(e, Error::InvalidArgument(_)), "{e}");
+    let e = s
+        .forward_outputs(&[1; 641], 0, |_, _| called = true)
+        .unwrap_err();
+    assert!(matches!(e, Error::ContextFull(_)), "{e}");
+    let e = s
+        .forward_outputs(&[1, 99999], 0, |_, _| called = true)
+        .unwrap_err();
+    assert!(matches!(e, Error::InvalidArgument(_)), "{e}");
+    assert!(!called);
+    assert_eq!(s.pos(), 0);
+}

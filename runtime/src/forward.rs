@@ -2,7 +2,7 @@
 //! allocated once (the idea of llama2.c's `RunState`): embedding rows -> per layer: RMSNorm ->
 //! quantize once -> Q, K, V -> RoPE -> KV cache -> GQA attention -> output projection ->
 //! residual -> RMSNorm -> quantize once -> gate, up -> SwiGLU -> quantize once -> down ->
-//! residual -> final RMSNorm -> logits of the last token.
+//! residual -> final RMSNorm -> logits of the tokens that want them ([`Outputs`]).
 //!
 //! The tokens of a batch share each weight chunk while it is in cache: the matrix products
 //! take row chunks as the outer loop and tokens as the inner one (`Kernels::matmul_in`: a
@@ -11,8 +11,9 @@
 //! the AVX2 K-quants, which follow llama.cpp's batch arithmetic on the tokens llama.cpp
 //! computes with it (the exception of `dispatch::GemmFn`): each step says where its tokens
 //! sit in llama.cpp's batch ([`LlamaBatch`]). Like llama.cpp, the last layer's feed-forward
-//! block runs on the token whose logits are wanted only (the others' results would only
-//! feed logits nobody reads).
+//! block runs on the tokens whose logits are wanted only (the others' results would only
+//! feed logits nobody reads): the last one of a prompt, or llama-perplexity's scored
+//! positions, so that `Session::forward_outputs` gives llama-perplexity's logits bit for bit.
 
 pub mod attention;
 pub mod kv_cache;
@@ -29,6 +30,35 @@ use attention::{
 };
 pub use kv_cache::{KvCache, KvShape, KvType};
 use ops::{add_in_place, rms_norm, RopeTable};
+
+/// Which tokens of a step want logits: `tokens[first..]`, sitting at `batch` among the rows
+/// llama.cpp computes logits for (its last layer's feed-forward block and the output matrix
+/// run on those rows only).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Outputs {
+    /// Index in the step of the first token whose logits are wanted (the step's length: none).
+    pub first: usize,
+    /// Where those tokens sit among llama.cpp's output rows.
+    pub batch: LlamaBatch,
+}
+
+impl Outputs {
+    /// No logits.
+    pub const fn none(n: usize) -> Outputs {
+        Outputs {
+            first: n,
+            batch: LlamaBatch::whole(0),
+        }
+    }
+
+    /// The logits of the last of n tokens, alone (a generation step or a prompt's end).
+    pub const fn last(n: usize) -> Outputs {
+        Outputs {
+            first: n.saturating_sub(1),
+            batch: LlamaBatch::whole(1),
+        }
+    }
+}
 
 /// Tokens one `step` takes at most (the session cuts longer prompts into batches).
 pub const MAX_BATCH: usize = 32;
@@ -66,6 +96,9 @@ pub struct RunState {
     pub act_ff: Vec<Activation>,
     /// logits of the last position computed (n_vocab)
     pub logits: Vec<f32>,
+    /// logits of every output token of the last step (batch, n_vocab); empty until a step
+    /// wants more than one
+    pub logits_rows: Vec<f32>,
     /// keys and values (n_layer, n_head_kv, n_ctx, head_dim) each
     pub kv: KvCache,
     pub kv_shape: KvShape,
@@ -114,6 +147,7 @@ impl RunState {
                 .map(|_| Activation::with_forms(cfg.n_ff, ff_forms))
                 .collect(),
             logits: alloc::zeroed("logits", cfg.n_vocab)?,
+            logits_rows: Vec::new(),
             kv: KvCache::new(kv_shape, kv_type)?,
             kv_shape,
             rope: RopeTable::new(n_ctx, cfg.n_rot, cfg.rope_freq_base)?,
@@ -180,6 +214,7 @@ impl RunState {
             + f(&self.gate)
             + f(&self.up)
             + f(&self.logits)
+            + f(&self.logits_rows)
             + act(&self.act)
             + act(&self.act_ff)
             + self.rope.n_bytes()
@@ -233,14 +268,15 @@ fn add_residual(st: &mut RunState, n: usize) {
 
 /// Runs `tokens` (1..=st.batch of them) at positions pos0.. (pos0 + len <= n_ctx, ids below
 /// n_vocab: the session checks all three) and stores their keys and values; computes the
-/// logits of the last one into `st.logits` when `want_logits`. `batch`: where the tokens sit
-/// in the batch llama.cpp would compute them in (it picks some kernels).
+/// logits of the `outputs` tokens: one into `st.logits`, several into `st.logits_rows` (which
+/// the caller sizes to (batch, n_vocab) first). `batch`: where the tokens sit in the batch
+/// llama.cpp would compute them in (it picks some kernels).
 pub fn step(
     cx: &mut StepContext<'_>,
     st: &mut RunState,
     tokens: &[u32],
     pos0: usize,
-    want_logits: bool,
+    outputs: Outputs,
     batch: LlamaBatch,
 ) -> Result<()> {
     let cfg = cx.cfg;
@@ -248,6 +284,13 @@ pub fn step(
     let kernels = cx.kernels;
     let eps = cfg.rms_eps;
     let n = tokens.len().min(st.batch);
+    let n_out = n - outputs.first.min(n);
+    if n_out > 1 && st.logits_rows.len() < n_out * st.logits.len() {
+        return Err(Error::InvalidArgument(format!(
+            "step: the logits of {n_out} tokens need logits_rows of {n_out} x {}",
+            st.logits.len()
+        )));
+    }
     let (d, qd, kvd, ff) = (cfg.n_embd, cfg.q_dim(), cfg.kv_dim(), cfg.n_ff);
     for (t, &token) in tokens[..n].iter().enumerate() {
         generic::dequantize_row(&w.token_embd, token as usize, row_mut(&mut st.x, d, t));
@@ -318,14 +361,13 @@ pub fn step(
         )?;
         add_residual(st, n);
 
-        // feed-forward block: on the last layer, the output token's alone (row 0 of the
-        // buffers, a llama.cpp batch of one), or nothing when no logits are wanted.
+        // feed-forward block: on the last layer, the output tokens' alone (rows 0.. of the
+        // buffers, at their place among llama.cpp's output rows), or nothing when no logits
+        // are wanted.
         let (first, ffn_batch) = if layer + 1 < w.layers.len() {
             (0, batch)
-        } else if want_logits && n > 0 {
-            (n - 1, LlamaBatch::whole(1))
         } else {
-            (n, batch)
+            (outputs.first.min(n), outputs.batch)
         };
         let m = n - first;
         if m == 0 {
@@ -361,16 +403,27 @@ pub fn step(
         }
     }
 
-    if want_logits && n > 0 {
-        let last = n - 1;
-        norm_and_quantize(st, kernels, &w.output_norm, eps, last, 0);
-        let n_vocab = st.logits.len();
+    let first = outputs.first.min(n);
+    let m = n - first;
+    for t in 0..m {
+        norm_and_quantize(st, kernels, &w.output_norm, eps, first + t, t);
+    }
+    let n_vocab = st.logits.len();
+    if m == 1 {
         par_matmuls(
             cx.pool,
             kernels,
             [(&mut st.logits, n_vocab, &w.output)],
             &st.act[..1],
-            LlamaBatch::whole(1),
+            outputs.batch,
+        )?;
+    } else if m > 1 {
+        par_matmuls(
+            cx.pool,
+            kernels,
+            [(&mut st.logits_rows, n_vocab, &w.output)],
+            &st.act[..m],
+            outputs.batch,
         )?;
     }
     Ok(())

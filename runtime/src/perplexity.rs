@@ -3,8 +3,11 @@
 //!
 //! - the whole text is tokenized once (BOS first where the tokenizer adds it; special-token
 //!   text is not parsed);
-//! - chunk c is tokens [c*n_ctx, (c+1)*n_ctx), evaluated from an empty cache; where the model
-//!   adds BOS, the chunk's first token is replaced by BOS (not shifted);
+//! - chunk c is tokens [c*n_ctx, (c+1)*n_ctx), evaluated from an empty cache as one batch
+//!   that wants the logits of positions n_ctx/2 on (`Session::forward_outputs`: llama.cpp's
+//!   batch arithmetic, so with the f16 cache llama-perplexity defaults to, its logits bit for
+//!   bit on x86); where the model adds BOS, the chunk's first token is replaced by BOS (not
+//!   shifted);
 //! - the logits at positions n_ctx/2 .. n_ctx-2 score the token after each, so every chunk
 //!   scores n_ctx/2 - 1 tokens (n_ctx - 1 - n_ctx/2);
 //! - PPL = exp(mean NLL); the error llama.cpp prints is PPL * sqrt(var(NLL) / (count - 1)),
@@ -158,13 +161,13 @@ pub fn run_tokens(
             chunk_tokens[0] = bos;
         }
         session.reset();
-        // Positions 0 .. first-1 only fill the cache.
-        session.forward_batch(&chunk_tokens[..first])?;
-        // Logits at position p score the token at p + 1, for p in first .. n_ctx-2.
-        for p in first..n_ctx - 1 {
-            let logits = session.forward(chunk_tokens[p])?;
-            sums.add(negative_log_likelihood(logits, chunk_tokens[p + 1]));
-        }
+        // One llama.cpp batch per chunk; the logits at position p score the token at p + 1,
+        // for p in first .. n_ctx-2 (llama-perplexity also asks for n_ctx-1's, unused).
+        session.forward_outputs(&chunk_tokens, first, |p, logits| {
+            if let Some(&next) = chunk_tokens.get(p + 1) {
+                sums.add(negative_log_likelihood(logits, next));
+            }
+        })?;
         progress(chunk, sums.ppl());
     }
 

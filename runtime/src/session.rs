@@ -4,7 +4,7 @@
 pub mod memory;
 
 pub use crate::forward::kv_cache::KvType;
-use crate::forward::{self, RunState, StepContext};
+use crate::forward::{self, Outputs, RunState, StepContext};
 use crate::kernels::{LlamaBatch, LLAMA_UBATCH};
 use crate::model::Model;
 use crate::threads::ThreadPool;
@@ -209,7 +209,7 @@ impl Session {
     pub fn forward(&mut self, token: u32) -> Result<&[f32]> {
         self.check_room(1)?;
         self.check_token(token)?;
-        self.step(&[token], true, LlamaBatch::whole(1))?;
+        self.step(&[token], Outputs::last(1), LlamaBatch::whole(1))?;
         Ok(&self.state.logits)
     }
 
@@ -238,10 +238,80 @@ impl Session {
                     len: ubatch.len(),
                     first: i * self.state.batch,
                 };
-                self.step(step, last_ubatch && i + 1 == n_steps, at)?;
+                let outputs = if last_ubatch && i + 1 == n_steps {
+                    Outputs::last(step.len())
+                } else {
+                    Outputs::none(step.len())
+                };
+                self.step(step, outputs, at)?;
             }
         }
         Ok(&self.state.logits)
+    }
+
+    /// Runs `tokens` at the next positions as llama.cpp runs one batch that wants the logits
+    /// of every token from index `first_out` on (llama-perplexity's request), and calls
+    /// `each(index, logits)` for those tokens in order. Each logit row has the bits
+    /// llama.cpp's batch gives it on x86: the kernels each of its ubatches of
+    /// [`LLAMA_UBATCH`] takes, and the last layer's feed-forward block and the output matrix
+    /// on the output rows only. All ids and the room needed are checked before anything
+    /// runs; an empty slice is an error. Allocates the (batch, n_vocab) logit rows on first
+    /// use.
+    pub fn forward_outputs(
+        &mut self,
+        tokens: &[u32],
+        first_out: usize,
+        mut each: impl FnMut(usize, &[f32]),
+    ) -> Result<()> {
+        if tokens.is_empty() {
+            return Err(Error::InvalidArgument(
+                "forward_outputs: no tokens given".to_string(),
+            ));
+        }
+        self.check_room(tokens.len())?;
+        for &t in tokens {
+            self.check_token(t)?;
+        }
+        let n_vocab = self.state.logits.len();
+        let rows_len = self.state.batch * n_vocab;
+        if self.state.logits_rows.len() < rows_len {
+            self.state.logits_rows = crate::alloc::zeroed("logits", rows_len)?;
+        }
+        let batch = self.state.batch;
+        for (u, ubatch) in tokens.chunks(LLAMA_UBATCH).enumerate() {
+            // This ubatch's outputs: its tokens from `out0` on, the last layer's batch.
+            let u0 = u * LLAMA_UBATCH;
+            let out0 = first_out.saturating_sub(u0).min(ubatch.len());
+            let n_out = ubatch.len() - out0;
+            for (i, step) in ubatch.chunks(batch).enumerate() {
+                let s0 = i * batch;
+                let first = out0.saturating_sub(s0).min(step.len());
+                let outputs = Outputs {
+                    first,
+                    batch: LlamaBatch {
+                        len: n_out,
+                        first: (s0 + first).saturating_sub(out0),
+                    },
+                };
+                let at = LlamaBatch {
+                    len: ubatch.len(),
+                    first: s0,
+                };
+                self.step(step, outputs, at)?;
+                let index = u0 + s0 + first;
+                match step.len() - first {
+                    0 => {}
+                    1 => each(index, &self.state.logits),
+                    m => {
+                        let rows = self.state.logits_rows.chunks_exact(n_vocab).take(m);
+                        for (t, row) in rows.enumerate() {
+                            each(index + t, row);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The logits of the last `forward` / `forward_batch` (n_vocab).
@@ -339,7 +409,7 @@ impl Session {
     }
 
     /// Runs 1..=batch tokens at the next positions, at `batch` in llama.cpp's batch.
-    fn step(&mut self, tokens: &[u32], want_logits: bool, batch: LlamaBatch) -> Result<()> {
+    fn step(&mut self, tokens: &[u32], outputs: Outputs, batch: LlamaBatch) -> Result<()> {
         let model = &*self.model;
         let mut cx = StepContext {
             cfg: model.config(),
@@ -347,14 +417,7 @@ impl Session {
             kernels: self.isa.kernels(),
             pool: &mut self.pool,
         };
-        forward::step(
-            &mut cx,
-            &mut self.state,
-            tokens,
-            self.pos,
-            want_logits,
-            batch,
-        )?;
+        forward::step(&mut cx, &mut self.state, tokens, self.pos, outputs, batch)?;
         self.pos += tokens.len();
         Ok(())
     }

@@ -19,30 +19,6 @@
 mod common;
 
 use common::greedy;
-use std::path::PathBuf;
-
-/// Our quantizer's `--type <file_type>` (with `--pure` when asked) of SmolLM2, written once
-/// into the process scratch folder.
-fn quantized_mix(file_type: &str, pure: bool) -> PathBuf {
-    let input = common::smollm2_folder();
-    let stem = if pure {
-        format!("smollm2-pure-{file_type}.gguf")
-    } else {
-        format!("smollm2-{file_type}.gguf")
-    };
-    let out = common::process_scratch().join(stem);
-    let opts = edge_quantize::Options {
-        input,
-        output: Some(out),
-        file_type: edge_quantize::plan::FileType::parse(file_type)
-            .unwrap_or_else(|| panic!("file type {file_type}")),
-        pure,
-        output_ty: None,
-        threads: None,
-        verbose: false,
-    };
-    edge_quantize::run(&opts).unwrap_or_else(|e| panic!("quantize {file_type}: {e}"))
-}
 
 /// Every public prompt through the library with the best kernels of this CPU.
 fn greedy_matches_llamacpp(file_type: &str, pure: bool) {
@@ -51,7 +27,7 @@ fn greedy_matches_llamacpp(file_type: &str, pure: bool) {
     } else {
         file_type.to_string()
     };
-    let model_path = quantized_mix(file_type, pure);
+    let model_path = common::quantized_mix(file_type, pure);
     greedy::check_all(
         &model_path,
         &format!("smollm2-135m-instruct-{label}"),

@@ -111,3 +111,64 @@ fn perplexity_of_a_missing_text_file_is_one_error_line() {
         "{stderr:?}"
     );
 }
+
+/// `run-edge perplexity` of SmolLM2 quantized by our quantizer (llama-quantize's bytes, see
+/// the manifests) with llama-perplexity's settings (`-c 512 --chunks 16`, f16 cache) against
+/// llama.cpp's figure on the same file (reference/llama.cpp). Each chunk runs as
+/// llama-perplexity's one batch in its x86 arithmetic (`Session::forward_outputs`), so on x86
+/// the figure and its error are llama.cpp's to every printed digit; elsewhere within 0.2%.
+fn smollm2_perplexity_is_llama_cpps(file_type: &str, pure: bool) {
+    let label = if pure {
+        format!("pure-{file_type}")
+    } else {
+        file_type.to_string()
+    };
+    let reference =
+        common::reference_json(&format!("llama.cpp/smollm2-135m-instruct-{label}.json"));
+    let expected = &reference["perplexity"];
+    assert_eq!(expected["args"], "-c 512 --chunks 16 -b 512");
+    let (want_ppl, want_err) = (
+        expected["ppl"].as_f64().unwrap(),
+        expected["error"].as_f64().unwrap(),
+    );
+    let model = common::quantized_mix(file_type, pure);
+    let out = common::run_edge()
+        .args(["perplexity", "-m"])
+        .arg(&model)
+        .arg("-f")
+        .arg(corpus())
+        .args(["--ctx", "512", "--chunks", "16"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (ppl, err) = parse_ppl(&stdout);
+    println!("{label}: PPL = {ppl} +/- {err}; llama.cpp {want_ppl} +/- {want_err}");
+    if cfg!(target_arch = "x86_64") && is_x86_feature_detected!("avx2") {
+        assert_eq!(
+            stdout.lines().last().unwrap(),
+            format!("Final estimate: PPL = {want_ppl:.4} +/- {want_err:.5}"),
+            "{label}: llama.cpp's figure to every printed digit"
+        );
+    } else {
+        assert!(
+            (ppl - want_ppl).abs() / want_ppl < 2e-3,
+            "{label}: PPL {ppl} vs llama.cpp's {want_ppl}"
+        );
+    }
+}
+
+#[test]
+fn smollm2_q4_k_m_perplexity_is_llama_cpps() {
+    smollm2_perplexity_is_llama_cpps("q4_k_m", false);
+}
+
+#[test]
+fn smollm2_pure_q2_k_perplexity_is_llama_cpps() {
+    // The most sensitive file: a per-token difference in the logits moves its figure most.
+    smollm2_perplexity_is_llama_cpps("q2_k", true);
+}

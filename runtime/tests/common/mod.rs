@@ -68,3 +68,26 @@ pub fn run_edge_limited(args: &[&str]) -> Output {
         .output()
         .expect("run run-edge")
 }
+
+/// Our quantizer's `--type <file_type>` (with `--pure` when asked) of SmolLM2, written once
+/// into the process scratch folder.
+pub fn quantized_mix(file_type: &str, pure: bool) -> PathBuf {
+    let input = smollm2_folder();
+    let stem = if pure {
+        format!("smollm2-pure-{file_type}.gguf")
+    } else {
+        format!("smollm2-{file_type}.gguf")
+    };
+    let out = process_scratch().join(stem);
+    let opts = edge_quantize::Options {
+        input,
+        output: Some(out),
+        file_type: edge_quantize::plan::FileType::parse(file_type)
+            .unwrap_or_else(|| panic!("file type {file_type}")),
+        pure,
+        output_ty: None,
+        threads: None,
+        verbose: false,
+    };
+    edge_quantize::run(&opts).unwrap_or_else(|e| panic!("quantize {file_type}: {e}"))
+}

@@ -182,8 +182,9 @@ pub struct PerplexityArgs {
     /// Chunks to evaluate (default: all).
     #[arg(long, value_parser = positive_usize)]
     pub chunks: Option<usize>,
-    /// KV cache element type: f32 or f16.
-    #[arg(long = "kv-type", default_value = "f32", value_parser = parse_kv_type)]
+    /// KV cache element type: f16 (llama-perplexity's default, with which the figure is
+    /// llama.cpp's on x86) or f32.
+    #[arg(long = "kv-type", default_value = "f16", value_parser = parse_kv_type)]
     pub kv_type: KvType,
 }
 
