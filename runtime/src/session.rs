@@ -217,18 +217,10 @@ impl Session {
     /// of the last one (the same bits as running them one by one, except on AVX2 for the
     /// K-quants, which follow llama.cpp's arithmetic for a prompt of these tokens: see
     /// `dispatch::GemmFn`; and over an f16 cache for 64+ tokens, which take ggml's tiled flash
-    /// attention as llama.cpp does: see `forward::attention`). All ids and the room needed are checked before anything runs; an
-    /// empty slice is an error.
+    /// attention as llama.cpp does: see `forward::attention`). All ids and the room needed are
+    /// checked before anything runs; an empty slice is an error.
     pub fn forward_batch(&mut self, tokens: &[u32]) -> Result<&[f32]> {
-        if tokens.is_empty() {
-            return Err(Error::InvalidArgument(
-                "forward_batch: no tokens given".to_string(),
-            ));
-        }
-        self.check_room(tokens.len())?;
-        for &t in tokens {
-            self.check_token(t)?;
-        }
+        self.check_tokens("forward_batch", tokens)?;
         // The tokens are one llama.cpp prompt: batches of LLAMA_UBATCH, each cut into steps.
         for (u, ubatch) in tokens.chunks(LLAMA_UBATCH).enumerate() {
             let last_ubatch = (u + 1) * LLAMA_UBATCH >= tokens.len();
@@ -263,15 +255,7 @@ impl Session {
         first_out: usize,
         mut each: impl FnMut(usize, &[f32]),
     ) -> Result<()> {
-        if tokens.is_empty() {
-            return Err(Error::InvalidArgument(
-                "forward_outputs: no tokens given".to_string(),
-            ));
-        }
-        self.check_room(tokens.len())?;
-        for &t in tokens {
-            self.check_token(t)?;
-        }
+        self.check_tokens("forward_outputs", tokens)?;
         let n_vocab = self.state.logits.len();
         let rows_len = self.state.batch * n_vocab;
         if self.state.logits_rows.len() < rows_len {
@@ -396,6 +380,15 @@ impl Session {
             )));
         }
         Ok(())
+    }
+
+    /// A batch's checks, before anything runs: not empty, room for it, every id in range.
+    fn check_tokens(&self, caller: &str, tokens: &[u32]) -> Result<()> {
+        if tokens.is_empty() {
+            return Err(Error::InvalidArgument(format!("{caller}: no tokens given")));
+        }
+        self.check_room(tokens.len())?;
+        tokens.iter().try_for_each(|&t| self.check_token(t))
     }
 
     fn check_token(&self, token: u32) -> Result<()> {
