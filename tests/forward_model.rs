@@ -409,6 +409,11 @@ fn forward_outputs_gives_each_scored_position_the_logits_of_its_prefix() {
         isa: None,
     };
     let mut s = Session::new(model.clone(), params).unwrap();
+    // The logit rows a batch scores count in the memory plan once reserved.
+    let before = s.memory_plan().scratch_bytes;
+    s.reserve_logit_rows().unwrap();
+    let rows_bytes = (edge::internals::MAX_BATCH * s.logits().len() * 4) as u64;
+    assert_eq!(s.memory_plan().scratch_bytes, before + rows_bytes);
     let same = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits());
     for first_out in [500, prompt.len() - 1] {
         s.reset();

@@ -248,7 +248,7 @@ impl Session {
     /// [`LLAMA_UBATCH`] takes, and the last layer's feed-forward block and the output matrix
     /// on the output rows only. All ids and the room needed are checked before anything
     /// runs; an empty slice is an error. Allocates the (batch, n_vocab) logit rows on first
-    /// use.
+    /// use ([`Self::reserve_logit_rows`]).
     pub fn forward_outputs(
         &mut self,
         tokens: &[u32],
@@ -256,11 +256,8 @@ impl Session {
         mut each: impl FnMut(usize, &[f32]),
     ) -> Result<()> {
         self.check_tokens("forward_outputs", tokens)?;
+        self.reserve_logit_rows()?;
         let n_vocab = self.state.logits.len();
-        let rows_len = self.state.batch * n_vocab;
-        if self.state.logits_rows.len() < rows_len {
-            self.state.logits_rows = crate::alloc::zeroed("logits", rows_len)?;
-        }
         let batch = self.state.batch;
         for (u, ubatch) in tokens.chunks(LLAMA_UBATCH).enumerate() {
             // This ubatch's outputs: its tokens from `out0` on, the last layer's batch.
@@ -294,6 +291,16 @@ impl Session {
                     }
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// Allocates the (batch, n_vocab) logit rows that [`Self::forward_outputs`] writes (it
+    /// does so itself on first use), so that [`Self::memory_plan`] counts them from now on.
+    pub fn reserve_logit_rows(&mut self) -> Result<()> {
+        let rows_len = self.state.batch * self.state.logits.len();
+        if self.state.logits_rows.len() < rows_len {
+            self.state.logits_rows = crate::alloc::zeroed("logits", rows_len)?;
         }
         Ok(())
     }

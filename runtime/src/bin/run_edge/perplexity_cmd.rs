@@ -28,6 +28,8 @@ pub fn run(args: &PerplexityArgs) -> Result<(), CliError> {
     let model = report::open_model(model_path, args.run.load.options())?;
     let params = report::session_params(&args.run, Some(args.ctx), args.kv_type);
     let mut session = Session::new(Arc::clone(model.model()), params)?;
+    // The rows of logits each batch scores, in the memory line below.
+    session.reserve_logit_rows()?;
     let load_time = load_start.elapsed();
     let start = Instant::now();
     let (tokens, bos) = perplexity::tokenize(model.tokenizer(), &text)?;
