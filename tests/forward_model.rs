@@ -145,7 +145,11 @@ fn all_tensor_problems_in_one_error() {
 }
 
 fn session(n_ctx: usize, n_threads: usize) -> Session {
-    let model = Arc::new(Model::open(&tinystories_f32()).unwrap());
+    session_of(&tinystories_f32(), n_ctx, n_threads)
+}
+
+fn session_of(path: &Path, n_ctx: usize, n_threads: usize) -> Session {
+    let model = Arc::new(Model::open(path).unwrap());
     Session::new(
         model,
         SessionParams {
@@ -191,6 +195,11 @@ fn context_full_and_bad_ids_are_clear_errors() {
 
 #[test]
 fn batch_single_steps_threads_and_truncate_agree_exactly() {
+    // Q8_0 weights: a batch gives the bits of its tokens one by one. (F32 weights do not on
+    // x86: a batch of 2+ tokens takes llama.cpp's batch arithmetic, `float_gemm`; see
+    // `f32_batches_stay_near_single_steps`.)
+    let q8 = common::shared_models().join("llama.cpp-made/tinystories-656k.q8_0.gguf");
+    let session = |n_ctx, n_threads| session_of(&q8, n_ctx, n_threads);
     let mut one = session(32, 1);
     let batch = one.forward_batch(&PROMPT).unwrap().to_vec();
     one.reset();
@@ -224,6 +233,39 @@ fn batch_single_steps_threads_and_truncate_agree_exactly() {
     );
     two.truncate(100);
     assert_eq!(two.pos(), PROMPT.len() + 1);
+}
+
+#[test]
+fn f32_batches_stay_near_single_steps() {
+    // On x86 a batch of F32 weights takes llama.cpp's batch order (one 8-lane accumulator per
+    // output, against the dot's 4 x 8): the same products summed in another order, so the
+    // logits move by f32 roundings only; 1 thread still gives the bits of 2.
+    let mut one = session(32, 1);
+    let batch = one.forward_batch(&PROMPT).unwrap().to_vec();
+    one.reset();
+    let mut single = Vec::new();
+    for &t in &PROMPT {
+        single = one.forward(t).unwrap().to_vec();
+    }
+    let worst = batch
+        .iter()
+        .zip(&single)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    let largest = single.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    assert!(
+        worst <= 1e-4 * largest,
+        "batch vs single steps: {worst} of {largest}"
+    );
+    let mut two = session(32, 2);
+    let same = two.forward_batch(&PROMPT).unwrap();
+    assert!(
+        batch
+            .iter()
+            .zip(same)
+            .all(|(a, b)| a.to_bits() == b.to_bits()),
+        "1 vs 2 threads"
+    );
 }
 
 #[test]

@@ -293,6 +293,9 @@ fn matmul_gives_the_bits_of_one_matvec_per_token() {
         edge_quantize::codec::quantize_row(ty, &w, bytes).unwrap();
         let m = Matrix::from_bytes(ty, bytes, rows, k_len).unwrap();
         for kern in Kernels::available() {
+            if float_batch_arithmetic(&kern, ty) {
+                continue; // tested below, against the model of llama.cpp's batch order
+            }
             for n_tok in [1, 2, 7, 32, 33] {
                 let acts: Vec<Activation> = (0..n_tok)
                     .map(|_| {
@@ -927,4 +930,101 @@ fn k_quant_gemms_taking_any_token_are_the_bits_of_their_dot() {
         }
     }
     eprintln!("K gemm cases checked against the dot: {checked}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// F32 and F16 on x86: llama.cpp's batch order (llamafile's tinyBLAS), another exception of
+// `GemmFn`: one 8-lane fma accumulator per output along k, summed as hsum_float_8; f16 weights
+// meet x rounded to f16.
+
+/// Whether this table's `ty` gemm follows llama.cpp's float batch order (x86 F32 and F16).
+fn float_batch_arithmetic(k: &Kernels, ty: GgmlType) -> bool {
+    match ty {
+        GgmlType::F32 => k.f32.gemm_takes != GemmTakes::Any,
+        GgmlType::F16 => k.f16.gemm_takes != GemmTakes::Any,
+        _ => false,
+    }
+}
+
+/// The model: w (k) . x (k) as tinyBLAS sums it, lane j taking the elements j mod 8.
+fn tinyblas_model(w: &[f32], x: &[f32]) -> f32 {
+    let mut lanes = [0f32; 8];
+    for (wc, xc) in w.chunks_exact(8).zip(x.chunks_exact(8)) {
+        for ((lane, a), b) in lanes.iter_mut().zip(wc).zip(xc) {
+            *lane = a.mul_add(*b, *lane);
+        }
+    }
+    let s4: [f32; 4] = std::array::from_fn(|i| lanes[i + 4] + lanes[i]);
+    (s4[0] + s4[2]) + (s4[1] + s4[3])
+}
+
+#[test]
+fn float_gemms_take_batches_of_two_in_llamacpp_s_order() {
+    let mut rng = Rng(0xF10A7);
+    let rows = 37; // not a multiple of the 4-row tile
+    for kern in Kernels::available() {
+        if !matches!(kern.name(), "avx2" | "avx512") {
+            continue;
+        }
+        for takes in [kern.f32.gemm_takes, kern.f16.gemm_takes] {
+            assert_eq!(takes, GemmTakes::BatchOfAtLeast(2), "{}", kern.name());
+        }
+        let (gemm_f32, gemm_f16) = (kern.f32.gemm.unwrap(), kern.f16.gemm.unwrap());
+        for k_len in [0, 8, 96, 20] {
+            let w: Vec<f32> = (0..rows * k_len).map(|_| rng.sym()).collect();
+            let w16: Vec<f16> = w.iter().map(|&v| f16::from_f32(v)).collect();
+            for n_tok in [1, 2, 3, 7, 33] {
+                let xs: Vec<Vec<f32>> = (0..n_tok)
+                    .map(|_| (0..k_len).map(|_| 8.0 * rng.sym()).collect())
+                    .collect();
+                let x_refs: Vec<&[f32]> = xs.iter().map(|x| x.as_slice()).collect();
+                for half in [false, true] {
+                    let mut got = outputs(rows, n_tok);
+                    {
+                        let mut outs: Vec<&mut [f32]> =
+                            got.iter_mut().map(|o| o.as_mut_slice()).collect();
+                        if half {
+                            gemm_f16(&mut outs, &w16, k_len, &x_refs);
+                        } else {
+                            gemm_f32(&mut outs, &w, k_len, &x_refs);
+                        }
+                    }
+                    let want: Vec<Vec<f32>> = xs
+                        .iter()
+                        .map(|x| {
+                            (0..rows)
+                                .map(|r| {
+                                    let range = r * k_len..(r + 1) * k_len;
+                                    if k_len % 8 != 0 {
+                                        // llama.cpp's dot, as the table's
+                                        return if half {
+                                            (kern.f16.dot)(&w16[range], x)
+                                        } else {
+                                            (kern.f32.dot)(&w[range], x)
+                                        };
+                                    }
+                                    if half {
+                                        let wr: Vec<f32> =
+                                            w16[range].iter().map(|v| v.to_f32()).collect();
+                                        let xr: Vec<f32> =
+                                            x.iter().map(|&v| f16::from_f32(v).to_f32()).collect();
+                                        tinyblas_model(&wr, &xr)
+                                    } else {
+                                        tinyblas_model(&w[range], x)
+                                    }
+                                })
+                                .collect()
+                        })
+                        .collect();
+                    assert_eq!(
+                        bits(&got),
+                        bits(&want),
+                        "{} {}: k {k_len}, {n_tok} tokens",
+                        kern.name(),
+                        if half { "f16" } else { "f32" }
+                    );
+                }
+            }
+        }
+    }
 }

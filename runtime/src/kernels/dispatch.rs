@@ -31,7 +31,9 @@ pub type MatvecFn<W, X> = fn(out: &mut [f32], w: &[W], row_len: usize, x: &[X]);
 /// that batch arithmetic instead: not the bits of their dot but within
 /// 4 (nb + 16) eps32 * sum_e |x_e| (|w_e| + 63 |dmin_w|) of it (the same exact integer sums,
 /// other f32 roundings), and the bits of a scalar model of the same arithmetic
-/// (tests/kernels_gemm.rs). Which tokens take
+/// (tests/kernels_gemm.rs). So do the AVX2 F32 and F16 gemms (llamafile's tinyBLAS order for
+/// batches of 2+ tokens: one 8-lane accumulator per output, x rounded to f16 for F16
+/// weights; `x86/avx2/float_gemm.rs`). Which tokens take
 /// such a gemm is llama.cpp's choice too, the entry's [`GemmTakes`]. Both ways, an output
 /// depends on its row and token only, never on the tiling or the thread count.
 pub type GemmFn<W, X> = fn(out: &mut [&mut [f32]], w: &[W], row_len: usize, xs: &[&[X]]);
@@ -45,7 +47,7 @@ pub enum GemmTakes {
     /// Every token of a batch of two or more (the gemm gives the bits of `dot`).
     Any,
     /// Every token of a [`LlamaBatch`] of at least this many tokens, none of a smaller one
-    /// (llama.cpp's tiled K-quant matmul).
+    /// (llama.cpp's tiled K-quant matmul from 8 tokens, its float tinyBLAS from 2).
     BatchOfAtLeast(usize),
     /// The tokens of the whole groups of this many, counted from the start of the
     /// [`LlamaBatch`] (llama.cpp's repacked Q4_K gemm; the remainder takes the gemv).

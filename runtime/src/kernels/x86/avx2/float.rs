@@ -1,14 +1,18 @@
 //! f32, f16 and bf16 weights against the f32 activation (ggml_vec_dot_f32 / _f16).
 
+use super::float_gemm::{gemm_f16, gemm_f32};
 use crate::kernels::isa_glue::{row_loop, safe_entry};
-use crate::kernels::{generic, TypeKernels};
+use crate::kernels::{generic, GemmTakes, TypeKernels};
 use half::{bf16, f16};
 use std::arch::x86_64::*;
 
-/// The AVX2 f32 entries.
-pub(super) const F32: TypeKernels<f32, f32> = TypeKernels::new(dot_f32, matvec_f32);
-/// The AVX2 f16 entries.
-pub(super) const F16: TypeKernels<f16, f32> = TypeKernels::new(dot_f16_f32, matvec_f16);
+/// The AVX2 f32 entries; a batch of 2+ tokens takes llama.cpp's batch arithmetic
+/// (`float_gemm`).
+pub(super) const F32: TypeKernels<f32, f32> =
+    TypeKernels::new(dot_f32, matvec_f32).with_batch_gemm(gemm_f32, GemmTakes::BatchOfAtLeast(2));
+/// The AVX2 f16 entries; a batch of 2+ tokens as F32's.
+pub(super) const F16: TypeKernels<f16, f32> = TypeKernels::new(dot_f16_f32, matvec_f16)
+    .with_batch_gemm(gemm_f16, GemmTakes::BatchOfAtLeast(2));
 /// The AVX2 bf16 entries.
 pub(super) const BF16: TypeKernels<bf16, f32> = TypeKernels::new(dot_bf16_f32, matvec_bf16);
 
@@ -48,7 +52,7 @@ fn hsum_f32x8_hadd(v: __m256) -> f32 {
 macro_rules! float_dot {
     ($name:ident, $wty:ty, |$w:ident, $i:ident| $load:expr, $widen:expr) => {
         #[target_feature(enable = "avx2,fma,f16c")]
-        fn $name($w: &[$wty], x: &[f32]) -> f32 {
+        pub(super) fn $name($w: &[$wty], x: &[f32]) -> f32 {
             let n = $w.len().min(x.len());
             let (wp, xp) = (&$w[..n], &x[..n]);
             let load_x = |i: usize| {

@@ -22,7 +22,8 @@
 //! - SwiGLU: bit-identical (`generic::expf_ggml` on 8 lanes).
 //! - f16 attention loops: bit-identical (F16C rounds to nearest even like `half`).
 //! - gemm (Q4_0, Q8_0): every output the bits of the type's AVX2 dot (tiles over rows and
-//!   tokens only; `gemm`).
+//!   tokens only; `gemm`). F32 and F16 (`float_gemm`): llama.cpp's batch order for 2+ tokens
+//!   (llamafile's tinyBLAS), not the dot's.
 //!
 //! Domain: q8 values in [-127, 127] (what every quantizer produces; `_mm256_sign_epi8` cannot
 //! negate -128, exactly as in ggml).
@@ -30,6 +31,7 @@
 mod activation;
 pub(super) mod attention;
 mod float;
+mod float_gemm;
 mod gemm;
 pub(super) mod k_quants;
 mod q4;
