@@ -894,7 +894,7 @@ fn check_any_token_k_gemm_of(
 #[test]
 fn k_quant_gemms_taking_any_token_are_the_bits_of_their_dot() {
     // The ARM K gemms (Q2_K ... Q6_K): ragged rows, every token count of a prompt step and
-    // past it (passes of 4 and their remainders), an output shorter than the matrix, a token
+    // past it (passes of 4 or 8 and their remainders), an output shorter than the matrix, a token
     // shorter than a row.
     let mut rng = Rng(0x4B47_454D);
     let mut checked = 0;

@@ -1,16 +1,12 @@
 //! Prompt gemms for the K-quants Q2_K ... Q6_K, shared by the NEON and dotprod tables like
 //! their dots (`k_quants::k_quant_dots`): a pass takes one row and a group of tokens, unpacks
 //! each sub-block of the row's super-block (its bits, scales and minimums) once and
-//! accumulates it into every token's lanes with the table's own `$acc16` / `$acc32`. Per token the lanes, their f32 scaling and the final
-//! sum are the dot's, step for step, so each output is the bits of the table's dot (the
-//! `GemmFn` contract; the NEON and dotprod dots differ, and so do their gemms).
+//! accumulates it into every token's lanes with the table's own `$acc16` / `$acc32`. Per
+//! token the lanes, their f32 scaling and the final sum are the dot's, step for step, so each
+//! output is the bits of the table's dot (the `GemmFn` contract; the NEON and dotprod dots
+//! differ, and so do their gemms).
 
 use crate::kernels::dispatch::MatvecFn;
-
-/// Tokens per pass of the K-quant gemms: each holds 2 i32 lanes and 2 f32 running sums.
-/// (SmolLM2 Q4_K_M under qemu, M instructions per prompt token, A72 / A76: 43.7 / 43.0 with
-/// no K gemm, 39.1 / 29.7 with 4 tokens a pass, 38.8 / 29.9 with 8.)
-pub(in crate::kernels::arm) const K_GEMM_TOKENS: usize = 4;
 
 /// w (rows, row_len) @ xs[t] (row_len) -> out[t] (rows) for every token, rows =
 /// min(w.len() / row_len, every out[t].len()): per row, passes of T tokens (`pass`), the
@@ -50,10 +46,10 @@ pub(in crate::kernels::arm) fn gemm_by_token_groups<W, X, const T: usize>(
     }
 }
 
-/// One K-quant gemm entry (`GemmFn`): `gemm_by_token_groups` over `$pass`, `$matvec` for a
-/// batch with a short token.
+/// One K-quant gemm entry (`GemmFn`): `gemm_by_token_groups` over `$pass` with `$tokens`
+/// tokens a pass, `$matvec` for a batch with a short token.
 macro_rules! k_gemm_entry {
-    ($features:literal, $gemm:ident, $pass:ident, $matvec:ident, $block:ident) => {
+    ($features:literal, $gemm:ident, $pass:ident, $matvec:ident, $block:ident, $tokens:literal) => {
         #[target_feature(enable = $features)]
         fn $gemm(
             out: &mut [&mut [f32]],
@@ -61,8 +57,8 @@ macro_rules! k_gemm_entry {
             row_len: usize,
             xs: &[&[edge_formats::blocks::BlockQ8_K]],
         ) {
-            use $crate::kernels::arm::neon::k_gemm::{gemm_by_token_groups, K_GEMM_TOKENS};
-            gemm_by_token_groups::<_, _, K_GEMM_TOKENS>(
+            use $crate::kernels::arm::neon::k_gemm::gemm_by_token_groups;
+            gemm_by_token_groups::<_, _, $tokens>(
                 out,
                 w,
                 row_len,
@@ -77,14 +73,16 @@ macro_rules! k_gemm_entry {
 pub(in crate::kernels::arm) use k_gemm_entry;
 
 /// The K-quant gemms (`GemmFn`) of a table whose dots `k_quant_dots` made with the same
-/// `$acc16` / `$acc32`: each pass is the dot's loop with the tokens innermost.
+/// `$acc16` / `$acc32`: each pass is the dot's loop with the tokens innermost, `$t*` tokens a
+/// pass (each token holds its i32 lanes and, but for Q2_K, its f32 running sums: more tokens
+/// share each unpacking, too many spill registers; chosen per table by instruction counts).
 macro_rules! k_quant_gemms {
     ($features:literal, $acc16:ident, $acc32:ident,
-     q2_k: $pass2:ident, $gemm2:ident, $matvec2:ident,
-     q3_k: $pass3:ident, $gemm3:ident, $matvec3:ident,
-     q4_k: $pass4:ident, $gemm4:ident, $matvec4:ident,
-     q5_k: $pass5:ident, $gemm5:ident, $matvec5:ident,
-     q6_k: $pass6:ident, $gemm6:ident, $matvec6:ident) => {
+     q2_k: $pass2:ident, $gemm2:ident, $matvec2:ident, $t2:literal,
+     q3_k: $pass3:ident, $gemm3:ident, $matvec3:ident, $t3:literal,
+     q4_k: $pass4:ident, $gemm4:ident, $matvec4:ident, $t4:literal,
+     q5_k: $pass5:ident, $gemm5:ident, $matvec5:ident, $t5:literal,
+     q6_k: $pass6:ident, $gemm6:ident, $matvec6:ident, $t6:literal) => {
         // Q2_K row (nb) . T tokens (nb) -> T f32: the Q2_K dot per token.
         #[inline]
         #[target_feature(enable = $features)]
@@ -288,19 +286,19 @@ macro_rules! k_quant_gemms {
         }
 
         $crate::kernels::arm::neon::k_gemm::k_gemm_entry!(
-            $features, $gemm2, $pass2, $matvec2, BlockQ2_K
+            $features, $gemm2, $pass2, $matvec2, BlockQ2_K, $t2
         );
         $crate::kernels::arm::neon::k_gemm::k_gemm_entry!(
-            $features, $gemm3, $pass3, $matvec3, BlockQ3_K
+            $features, $gemm3, $pass3, $matvec3, BlockQ3_K, $t3
         );
         $crate::kernels::arm::neon::k_gemm::k_gemm_entry!(
-            $features, $gemm4, $pass4, $matvec4, BlockQ4_K
+            $features, $gemm4, $pass4, $matvec4, BlockQ4_K, $t4
         );
         $crate::kernels::arm::neon::k_gemm::k_gemm_entry!(
-            $features, $gemm5, $pass5, $matvec5, BlockQ5_K
+            $features, $gemm5, $pass5, $matvec5, BlockQ5_K, $t5
         );
         $crate::kernels::arm::neon::k_gemm::k_gemm_entry!(
-            $features, $gemm6, $pass6, $matvec6, BlockQ6_K
+            $features, $gemm6, $pass6, $matvec6, BlockQ6_K, $t6
         );
     };
 }
