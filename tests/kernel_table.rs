@@ -3,8 +3,9 @@
 //! ISA does not specialize (DESIGN convention 3). A table built on another SIMD table takes
 //! that table's entries where it does not specialize: dotprod NEON's, avx512 AVX2's (the
 //! rule: an avx512 entry is its own for the types of `AVX512_OWN`, else exactly AVX2's).
-//! Runs natively (avx2, avx512 where the CPU has it) and under qemu for the Cortex-A72
-//! (neon) and A76 (dotprod) via `scripts/aarch64-test`.
+//! The ARM tables have a prompt gemm for every quantized type. Runs natively (avx2, avx512
+//! where the CPU has it) and under qemu for the Cortex-A72 (neon) and A76 (dotprod) via
+//! `scripts/aarch64-test`.
 
 use edge::internals::Kernels;
 mod common;
@@ -148,5 +149,33 @@ fn simd_activation_quantizers_are_their_isa_kernels() {
             "{} q8_1",
             k.name()
         );
+    }
+}
+
+/// Whether each quantized weight type has a prompt gemm, by name: Q4_0 and Q8_0 in the
+/// file's layout or in the four-row repacked one (which the dotprod table runs).
+fn gemms(k: &Kernels) -> Vec<(&'static str, bool)> {
+    macro_rules! by_type {
+        ($($ty:ident),*) => {
+            vec![$((stringify!($ty), k.$ty.gemm.is_some())),*]
+        };
+    }
+    let mut gemms = by_type!(q4_1, q5_0, q5_1, q2_k, q3_k, q4_k, q5_k, q6_k);
+    gemms.push(("q4_0", k.q4_0.gemm.is_some() || k.q4_0x4_gemm.is_some()));
+    gemms.push(("q8_0", k.q8_0.gemm.is_some() || k.q8_0x4_gemm.is_some()));
+    gemms
+}
+
+#[test]
+fn arm_tables_have_a_prompt_gemm_for_every_quantized_type() {
+    // A prompt of n tokens reads each weight once per gemm pass, not n times (one matvec
+    // per token).
+    for k in simd_tables() {
+        if !matches!(k.name(), "neon" | "dotprod") {
+            continue;
+        }
+        for (ty, has_gemm) in gemms(&k) {
+            assert!(has_gemm, "{} {ty}: no prompt gemm", k.name());
+        }
     }
 }

@@ -7,7 +7,9 @@
 //! arithmetic, so their outputs are checked against their dot within a stated tolerance, and
 //! `Kernels::matmul_in` against llama.cpp's choice of which tokens take them.
 
-use edge::internals::{generic, Activation, GemmTakes, Kernels, LlamaBatch, Matrix};
+use edge::internals::{
+    generic, Activation, GemmTakes, Kernels, LlamaBatch, Matrix, TypeKernels, MAX_BATCH,
+};
 use edge_formats::blocks::q2_k::unpack_2bit;
 use edge_formats::blocks::q3_k::unpack_q3_scales;
 use edge_formats::blocks::q4_k::{scale_min_k4, unpack_4bit_k};
@@ -853,27 +855,68 @@ fn k_gemms_are_the_bits_of_the_model_on_raw_and_extreme_blocks() {
     eprintln!("K gemm cases on raw blocks: {checked}");
 }
 
+/// Checks a K gemm that takes any token (the ARM tables) against its own dot, bit for bit;
+/// false when the entries have no such gemm.
+fn check_any_token_k_gemm<W>(
+    label: &str,
+    k: TypeKernels<W, BlockQ8_K>,
+    w: &[W],
+    nb: usize,
+    xs: &[Vec<BlockQ8_K>],
+    rows: usize,
+) -> bool {
+    match (k.gemm, k.gemm_takes) {
+        (Some(gemm), GemmTakes::Any) => {
+            check_gemm(label, gemm, k.dot, w, nb, xs, rows);
+            true
+        }
+        _ => false,
+    }
+}
+
+/// [`check_any_token_k_gemm`] for the `ty` entries of `kern`, on the blocks in `bytes`.
+fn check_any_token_k_gemm_of(
+    kern: &Kernels,
+    ty: GgmlType,
+    label: &str,
+    bytes: &[u8],
+    nb: usize,
+    xs: &[Vec<BlockQ8_K>],
+    rows: usize,
+) -> bool {
+    match ty {
+        GgmlType::Q2_K => check_any_token_k_gemm(label, kern.q2_k, cast(bytes), nb, xs, rows),
+        GgmlType::Q3_K => check_any_token_k_gemm(label, kern.q3_k, cast(bytes), nb, xs, rows),
+        GgmlType::Q4_K => check_any_token_k_gemm(label, kern.q4_k, cast(bytes), nb, xs, rows),
+        GgmlType::Q5_K => check_any_token_k_gemm(label, kern.q5_k, cast(bytes), nb, xs, rows),
+        GgmlType::Q6_K => check_any_token_k_gemm(label, kern.q6_k, cast(bytes), nb, xs, rows),
+        _ => unreachable!("not a K type"),
+    }
+}
+
 #[test]
 fn k_quant_gemms_taking_any_token_are_the_bits_of_their_dot() {
-    // The ARM K gemms (Q4_K, Q6_K): ragged rows and token counts, an output shorter than the
-    // matrix, a token shorter than a row.
+    // The ARM K gemms (Q2_K ... Q6_K): ragged rows, every token count of a prompt step and
+    // past it (passes of 4 or 8 and their remainders), an output shorter than the matrix, a token
+    // shorter than a row.
     let mut rng = Rng(0x4B47_454D);
     let mut checked = 0;
     for nb in [1, 2, 5] {
         for rows in [1, 3, 9] {
-            for ty in [GgmlType::Q4_K, GgmlType::Q6_K] {
+            for ty in K_TYPES {
                 let (store, n_bytes) = k_matrix_store(&mut rng, ty, rows, nb * QK_K);
                 let bytes = &bytemuck::cast_slice::<u32, u8>(&store)[..n_bytes];
                 for kern in Kernels::available() {
-                    for n_tok in [1, 2, 3, 4, 5, 9] {
-                        let mut xs: Vec<Vec<BlockQ8_K>> = (0..n_tok)
-                            .map(|_| {
-                                let x: Vec<f32> = (0..nb * QK_K).map(|_| rng.sym()).collect();
-                                let mut q = vec![bytemuck::Zeroable::zeroed(); nb];
-                                kern.quantize_q8_k(&x, &mut q);
-                                q
-                            })
-                            .collect();
+                    let tokens: Vec<Vec<BlockQ8_K>> = (0..MAX_BATCH + 3)
+                        .map(|_| {
+                            let x: Vec<f32> = (0..nb * QK_K).map(|_| rng.sym()).collect();
+                            let mut q = vec![bytemuck::Zeroable::zeroed(); nb];
+                            kern.quantize_q8_k(&x, &mut q);
+                            q
+                        })
+                        .collect();
+                    for n_tok in 1..=MAX_BATCH + 3 {
+                        let mut xs = tokens[..n_tok].to_vec();
                         let mut shapes = vec![("whole", rows)];
                         if rows > 1 {
                             shapes.push(("short out", rows - 1));
@@ -888,41 +931,9 @@ fn k_quant_gemms_taking_any_token_are_the_bits_of_their_dot() {
                                 kern.name(),
                                 ty.name()
                             );
-                            let k = &kern;
-                            match ty {
-                                GgmlType::Q4_K => {
-                                    if let (Some(g), GemmTakes::Any) =
-                                        (k.q4_k.gemm, k.q4_k.gemm_takes)
-                                    {
-                                        check_gemm(
-                                            &label,
-                                            g,
-                                            k.q4_k.dot,
-                                            cast(bytes),
-                                            nb,
-                                            &xs,
-                                            out_rows,
-                                        );
-                                        checked += 1;
-                                    }
-                                }
-                                _ => {
-                                    if let (Some(g), GemmTakes::Any) =
-                                        (k.q6_k.gemm, k.q6_k.gemm_takes)
-                                    {
-                                        check_gemm(
-                                            &label,
-                                            g,
-                                            k.q6_k.dot,
-                                            cast(bytes),
-                                            nb,
-                                            &xs,
-                                            out_rows,
-                                        );
-                                        checked += 1;
-                                    }
-                                }
-                            }
+                            checked += usize::from(check_any_token_k_gemm_of(
+                                &kern, ty, &label, bytes, nb, &xs, out_rows,
+                            ));
                         }
                     }
                 }
@@ -1027,4 +1038,102 @@ fn float_gemms_take_batches_of_two_in_llamacpp_s_order() {
             }
         }
     }
+}
+
+#[test]
+fn k_quant_gemms_taking_any_token_are_the_bits_of_their_dot_on_raw_and_extreme_blocks() {
+    // Raw block bits (every scale and minimum code, all-zero and all-ones blocks) against Q8_K
+    // blocks at the extremes, over 20 binary orders of scale.
+    let mut rng = Rng(0x4B47_5241);
+    let mut checked = 0;
+    for (rows, nb, n_tok) in [(1, 1, 1), (5, 4, 4), (17, 5, 9), (9, 9, 35), (15, 1, 8)] {
+        let w2: Vec<BlockQ2_K> = (0..rows * nb)
+            .map(|i| BlockQ2_K {
+                scales: raw_bits(&mut rng, i),
+                qs: raw_bits(&mut rng, i),
+                d: scale(&mut rng),
+                dmin: scale(&mut rng),
+            })
+            .collect();
+        let w3: Vec<BlockQ3_K> = (0..rows * nb)
+            .map(|i| BlockQ3_K {
+                hmask: raw_bits(&mut rng, i),
+                qs: raw_bits(&mut rng, i),
+                scales: raw_bits(&mut rng, i),
+                d: scale(&mut rng),
+            })
+            .collect();
+        let w4: Vec<BlockQ4_K> = (0..rows * nb)
+            .map(|i| BlockQ4_K {
+                d: scale(&mut rng),
+                dmin: scale(&mut rng),
+                scales: raw_bits(&mut rng, i),
+                qs: raw_bits(&mut rng, i),
+            })
+            .collect();
+        let w5: Vec<BlockQ5_K> = (0..rows * nb)
+            .map(|i| BlockQ5_K {
+                d: scale(&mut rng),
+                dmin: scale(&mut rng),
+                scales: raw_bits(&mut rng, i),
+                qh: raw_bits(&mut rng, i),
+                qs: raw_bits(&mut rng, i),
+            })
+            .collect();
+        let w6: Vec<BlockQ6_K> = (0..rows * nb)
+            .map(|i| BlockQ6_K {
+                ql: raw_bits(&mut rng, i),
+                qh: raw_bits(&mut rng, i),
+                scales: raw_bits::<16>(&mut rng, i).map(|b| b as i8),
+                d: scale(&mut rng),
+            })
+            .collect();
+        let xs: Vec<Vec<BlockQ8_K>> = (0..n_tok).map(|_| q8_k_blocks(&mut rng, nb)).collect();
+        for kern in Kernels::available() {
+            let label = |ty: &str| {
+                format!(
+                    "{} {ty}: {rows} rows, {nb} blocks, {n_tok} tokens",
+                    kern.name()
+                )
+            };
+            let (k, r) = (&kern, rows);
+            checked += usize::from(check_any_token_k_gemm(
+                &label("q2_k"),
+                k.q2_k,
+                &w2,
+                nb,
+                &xs,
+                r,
+            )) + usize::from(check_any_token_k_gemm(
+                &label("q3_k"),
+                k.q3_k,
+                &w3,
+                nb,
+                &xs,
+                r,
+            )) + usize::from(check_any_token_k_gemm(
+                &label("q4_k"),
+                k.q4_k,
+                &w4,
+                nb,
+                &xs,
+                r,
+            )) + usize::from(check_any_token_k_gemm(
+                &label("q5_k"),
+                k.q5_k,
+                &w5,
+                nb,
+                &xs,
+                r,
+            )) + usize::from(check_any_token_k_gemm(
+                &label("q6_k"),
+                k.q6_k,
+                &w6,
+                nb,
+                &xs,
+                r,
+            ));
+        }
+    }
+    eprintln!("K gemm cases on raw blocks checked against the dot: {checked}");
 }

@@ -1417,6 +1417,7 @@ fn same_bits(a: f32, b: f32) -> bool {
 
 /// `got`'s matvec of w (rows, nb blocks) @ x and its dot of each row are the bits of `want`'s
 /// (the AVX-512 entries against their AVX2 twins); `what` names the case in the panic.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 fn assert_twins<W, X>(
     what: &str,
     got: &TypeKernels<W, X>,

@@ -12,7 +12,7 @@
 
 use super::q5;
 use crate::kernels::arm::neon::gemm::q5::{
-    next_q5_0_rows, next_q5_1_rows, next_x_q8_1_scales, Rows5_1,
+    next_q5_0_rows, next_q5_1_rows, next_x_q8_1_scales, RowsWithMins,
 };
 use crate::kernels::arm::neon::gemm::{gemm_by_tiles, next_x_scales, Layout, Rows4};
 use crate::kernels::isa_glue::safe_entry;
@@ -26,12 +26,12 @@ safe_entry! {
 }
 
 /// One block of four rows interleaved by 4-byte groups (see the module doc), and the rows'
-/// scales (and for Q5_1 their minimums: `m`, else unused).
+/// scales (and for Q5_1 and Q4_1 their minimums: `m`, else unused).
 #[derive(Clone, Copy)]
-struct Interleaved {
-    w: [int8x16_t; 8],
-    d: float32x4_t,
-    m: float32x4_t,
+pub(super) struct Interleaved {
+    pub(super) w: [int8x16_t; 8],
+    pub(super) d: float32x4_t,
+    pub(super) m: float32x4_t,
 }
 
 /// Four rows' 16 values (one half of their block) -> four vectors, vector j holding row r's
@@ -57,15 +57,15 @@ fn transpose4(a: [int8x16_t; 4]) -> [int8x16_t; 4] {
 
 /// Four rows' values (0..16, 16..32 each) interleaved by 4-byte groups.
 #[inline(always)]
-fn interleave(q: &[(int8x16_t, int8x16_t); 4]) -> [int8x16_t; 8] {
+pub(super) fn interleave(q: &[(int8x16_t, int8x16_t); 4]) -> [int8x16_t; 8] {
     let [l0, l1, l2, l3] = transpose4([q[0].0, q[1].0, q[2].0, q[3].0]);
     let [h0, h1, h2, h3] = transpose4([q[0].1, q[1].1, q[2].1, q[3].1]);
     [l0, l1, l2, l3, h0, h1, h2, h3]
 }
 
-/// acc (4 rows of one token) + f(exact sums of the rows' block `w` . the token's block
-/// `x`), the f32 steps in `$float` (sums in `{s}`, the token's d lane in `{p1}` first). One
-/// asm block without `pure` (see `Layout::step`).
+/// acc (4 rows of one token) <- f(acc, exact sums of the rows' block `w` . the token's block
+/// `x`), the f32 steps in `$float` (sums in `{s}`, converted to f32). One asm block without
+/// `pure` (see `Layout::step`).
 macro_rules! sdot_step {
     ($acc:ident, $w:ident, $x:ident, $L:ident, [$($float:literal),*], $($operands:tt)*) => {
         // SAFETY: register-only NEON and dotprod instructions (the gemm's target_feature
@@ -84,7 +84,6 @@ macro_rules! sdot_step {
                 "sdot   {s:v}.4s, {w7:v}.16b, {xh:v}.4b[3]",
                 "scvtf  {s:v}.4s, {s:v}.4s",
                 $($float,)*
-                "fadd   {acc:v}.4s, {acc:v}.4s, {s:v}.4s",
                 acc = inout(vreg) $acc,
                 s = out(vreg) _,
                 w0 = in(vreg) $w.w[0], w1 = in(vreg) $w.w[1],
@@ -99,6 +98,7 @@ macro_rules! sdot_step {
         }
     };
 }
+pub(super) use sdot_step;
 
 /// Q5_0 against Q8_0: values minus 16 (signed i8) by SDOT.
 struct Q5_0Layout;
@@ -138,7 +138,8 @@ impl Layout for Q5_0Layout {
         let mut acc = acc;
         sdot_step!(acc, w, x, L, [
             "fmul   {p1:v}.4s, {dw:v}.4s, {dx:v}.s[{lane}]",
-            "fmul   {s:v}.4s, {p1:v}.4s, {s:v}.4s"
+            "fmul   {s:v}.4s, {p1:v}.4s, {s:v}.4s",
+            "fadd   {acc:v}.4s, {acc:v}.4s, {s:v}.4s"
         ], p1 = out(vreg) _, dw = in(vreg) w.d, dx = in(vreg) dx,);
         acc
     }
@@ -151,7 +152,7 @@ impl Layout for Q5_1Layout {
     #[inline(always)]
     unsafe fn next(&self, p: &mut [*const u8; 4]) -> Interleaved {
         // SAFETY: the caller's promise.
-        let Rows5_1 { q, d, m } = unsafe { next_q5_1_rows(p) };
+        let RowsWithMins { q, d, m } = unsafe { next_q5_1_rows(p) };
         // SAFETY: baseline NEON, enabled in every caller.
         let sixteen = unsafe { vdupq_n_s8(16) };
         let mut w = interleave(&q);
@@ -182,7 +183,8 @@ impl Layout for Q5_1Layout {
             "fmul   {p1:v}.4s, {dw:v}.4s, {dx:v}.s[{lane}]",
             "fmul   {p2:v}.4s, {mw:v}.4s, {sx:v}.s[{lane}]",
             "fmul   {s:v}.4s, {p1:v}.4s, {s:v}.4s",
-            "fadd   {s:v}.4s, {s:v}.4s, {p2:v}.4s"
+            "fadd   {s:v}.4s, {s:v}.4s, {p2:v}.4s",
+            "fadd   {acc:v}.4s, {acc:v}.4s, {s:v}.4s"
         ], p1 = out(vreg) _, p2 = out(vreg) _, dw = in(vreg) w.d, mw = in(vreg) w.m,
            dx = in(vreg) dx, sx = in(vreg) sx,);
         acc

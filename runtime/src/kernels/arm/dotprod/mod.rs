@@ -1,6 +1,7 @@
 //! NEON + dotprod (SDOT) kernels: the quantized kernels of `neon` with `vdotq_s32`, one file
 //! per type family; everything else is the NEON table.
 
+mod gemm_q4_1;
 mod gemm_q5;
 mod k_quants;
 mod q4;
@@ -20,7 +21,7 @@ pub fn kernels() -> Option<Kernels> {
     }
     Some(Kernels {
         q4_0: q4::Q4_0,
-        q4_1: q4::Q4_1,
+        q4_1: q4::Q4_1.with_gemm(gemm_q4_1::gemm_q4_1),
         q5_0: q5::Q5_0.with_gemm(gemm_q5::gemm_q5_0),
         q5_1: q5::Q5_1.with_gemm(gemm_q5::gemm_q5_1),
         q8_0: q8::Q8_0,

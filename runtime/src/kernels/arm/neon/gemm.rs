@@ -5,14 +5,16 @@
 //! an exact i32 block sum (here from signed nibbles, there from raw ones minus 8 * sum(x):
 //! the same integer), then acc = fma(f32(sumi), d_w * d_x, acc) (`scale_add`), block after
 //! block. So each output is the bits of the NEON dot (and matvec) of its row and token; only
-//! the tiling over rows and tokens differs (the `GemmFn` contract). The Q5 gemms (`q5`, and
-//! the dotprod table's) are other [`Layout`]s of the same passes.
+//! the tiling over rows and tokens differs (the `GemmFn` contract). The Q4_1 and Q5 gemms
+//! (`q4_1`, `q5`, and the dotprod table's) are other [`Layout`]s of the same passes.
 //!
 //! Per block of 4 rows x 8 tokens: Q4_0 229 instructions (28.6 per four rows and token; the
 //! matvec's 8-row pass: 47), Q8_0 269 (33.6; the matvec: 41.5).
 
+pub(in crate::kernels::arm) mod q4_1;
 pub(in crate::kernels::arm) mod q5;
 
+pub(in crate::kernels::arm) use q4_1::gemm_q4_1;
 pub(in crate::kernels::arm) use q5::{gemm_q5_0, gemm_q5_1};
 
 use super::{bytes32, first_f16, lane_f16, map4, next_q8_0_group, q4, q8};

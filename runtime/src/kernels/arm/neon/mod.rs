@@ -27,7 +27,7 @@ pub fn kernels() -> Option<Kernels> {
         quantize_q8_0: activation::quantize_q8_0,
         quantize_q8_1: activation::quantize_q8_1,
         q4_0: q4::Q4_0.with_gemm(gemm::gemm_q4_0),
-        q4_1: q4::Q4_1,
+        q4_1: q4::Q4_1.with_gemm(gemm::gemm_q4_1),
         q5_0: q5::Q5_0.with_gemm(gemm::gemm_q5_0),
         q5_1: q5::Q5_1.with_gemm(gemm::gemm_q5_1),
         q8_0: q8::Q8_0.with_gemm(gemm::gemm_q8_0),

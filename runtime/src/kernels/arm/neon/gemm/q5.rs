@@ -74,9 +74,10 @@ pub(in crate::kernels::arm) unsafe fn next_q5_0_rows(p: &mut [*const u8; 4]) -> 
     }
 }
 
-/// One Q5_1 block of four rows: values minus 16, scales and minimums.
+/// One block of four rows with minimums (Q5_1: values minus 16; Q4_1: nibbles), their scales
+/// and minimums.
 #[derive(Clone, Copy)]
-pub(in crate::kernels::arm) struct Rows5_1 {
+pub(in crate::kernels::arm) struct RowsWithMins {
     pub(in crate::kernels::arm) q: [(int8x16_t, int8x16_t); 4],
     pub(in crate::kernels::arm) d: float32x4_t,
     pub(in crate::kernels::arm) m: float32x4_t,
@@ -101,7 +102,7 @@ fn split_pairs(pairs: uint32x4_t) -> (float32x4_t, float32x4_t) {
 /// # Safety
 /// Each pointer is at a whole `BlockQ5_1`; the CPU has NEON.
 #[inline(always)]
-pub(in crate::kernels::arm) unsafe fn next_q5_1_rows(p: &mut [*const u8; 4]) -> Rows5_1 {
+pub(in crate::kernels::arm) unsafe fn next_q5_1_rows(p: &mut [*const u8; 4]) -> RowsWithMins {
     // SAFETY: each pointer is at a whole block: d and m, then qh and qs.
     let (dm, q) = unsafe {
         let dm = first_f16_pair(&mut p[0]);
@@ -115,7 +116,7 @@ pub(in crate::kernels::arm) unsafe fn next_q5_1_rows(p: &mut [*const u8; 4]) -> 
         (dm, [q0, q1, q2, q3])
     };
     let (d, m) = split_pairs(dm);
-    Rows5_1 { q, d, m }
+    RowsWithMins { q, d, m }
 }
 
 /// The scales (d, s) of the next Q8_1 block of each of T tokens as f32 lanes (tokens 0..4,
@@ -221,11 +222,11 @@ impl Layout for Q5_0Layout {
 }
 
 impl Layout for Q5_1Layout {
-    type Rows = Rows5_1;
+    type Rows = RowsWithMins;
     type Scales = (float32x4_t, float32x4_t);
 
     #[inline(always)]
-    unsafe fn next(&self, p: &mut [*const u8; 4]) -> Rows5_1 {
+    unsafe fn next(&self, p: &mut [*const u8; 4]) -> RowsWithMins {
         // SAFETY: the caller's promise.
         unsafe { next_q5_1_rows(p) }
     }
@@ -241,7 +242,7 @@ impl Layout for Q5_1Layout {
     #[inline(always)]
     fn step<const L: u32>(
         acc: float32x4_t,
-        w: &Rows5_1,
+        w: &RowsWithMins,
         x: (int8x16_t, int8x16_t),
         (dx, sx): (float32x4_t, float32x4_t),
     ) -> float32x4_t {
