@@ -10,6 +10,7 @@
 use edge::internals::{
     generic, Activation, GemmTakes, Kernels, LlamaBatch, Matrix, TypeKernels, MAX_BATCH,
 };
+use edge_formats::blocks::float::f32_to_bf16_bits;
 use edge_formats::blocks::q2_k::unpack_2bit;
 use edge_formats::blocks::q3_k::unpack_q3_scales;
 use edge_formats::blocks::q4_k::{scale_min_k4, unpack_4bit_k};
@@ -18,7 +19,7 @@ use edge_formats::blocks::{
     BlockQ2_K, BlockQ3_K, BlockQ4_K, BlockQ5_0, BlockQ5_1, BlockQ5_K, BlockQ6_K, BlockQ8_K, QK_K,
 };
 use edge_formats::{BlockQ4_0, BlockQ4_1, BlockQ8_0, BlockQ8_1, GgmlType};
-use half::f16;
+use half::{bf16, f16};
 mod common;
 use common::kernel_inputs::Rng;
 
@@ -948,11 +949,12 @@ fn k_quant_gemms_taking_any_token_are_the_bits_of_their_dot() {
 // `GemmFn`: one 8-lane fma accumulator per output along k, summed as hsum_float_8; f16 weights
 // meet x rounded to f16.
 
-/// Whether this table's `ty` gemm follows llama.cpp's float batch order (x86 F32 and F16).
+/// Whether this table's `ty` gemm follows llama.cpp's float batch order (x86 F32, F16, BF16).
 fn float_batch_arithmetic(k: &Kernels, ty: GgmlType) -> bool {
     match ty {
         GgmlType::F32 => k.f32.gemm_takes != GemmTakes::Any,
         GgmlType::F16 => k.f16.gemm_takes != GemmTakes::Any,
+        GgmlType::BF16 => k.bf16.gemm_takes != GemmTakes::Any,
         _ => false,
     }
 }
@@ -969,6 +971,20 @@ fn tinyblas_model(w: &[f32], x: &[f32]) -> f32 {
     (s4[0] + s4[2]) + (s4[1] + s4[3])
 }
 
+/// A float type's gemm over its matrix: (outputs, k, tokens).
+type FloatGemm<'a> = Box<dyn Fn(&mut [&mut [f32]], usize, &[&[f32]]) + 'a>;
+/// A float type's dot of one row's elements (a range of the matrix) with x.
+type FloatDot<'a> = Box<dyn Fn(std::ops::Range<usize>, &[f32]) -> f32 + 'a>;
+
+/// One float weight type's gemm, dot, weights widened to f32 and x as its product takes it.
+struct FloatCase<'a> {
+    name: &'static str,
+    gemm: FloatGemm<'a>,
+    dot: FloatDot<'a>,
+    widened: Vec<f32>,
+    round_x: fn(f32) -> f32,
+}
+
 #[test]
 fn float_gemms_take_batches_of_two_in_llamacpp_s_order() {
     let mut rng = Rng(0xF10A7);
@@ -977,51 +993,63 @@ fn float_gemms_take_batches_of_two_in_llamacpp_s_order() {
         if !matches!(kern.name(), "avx2" | "avx512") {
             continue;
         }
-        for takes in [kern.f32.gemm_takes, kern.f16.gemm_takes] {
+        for takes in [
+            kern.f32.gemm_takes,
+            kern.f16.gemm_takes,
+            kern.bf16.gemm_takes,
+        ] {
             assert_eq!(takes, GemmTakes::BatchOfAtLeast(2), "{}", kern.name());
         }
-        let (gemm_f32, gemm_f16) = (kern.f32.gemm.unwrap(), kern.f16.gemm.unwrap());
         for k_len in [0, 8, 96, 20] {
             let w: Vec<f32> = (0..rows * k_len).map(|_| rng.sym()).collect();
-            let w16: Vec<f16> = w.iter().map(|&v| f16::from_f32(v)).collect();
+            let wh: Vec<f16> = w.iter().map(|&v| f16::from_f32(v)).collect();
+            let wb: Vec<bf16> = w.iter().map(|&v| bf16::from_f32(v)).collect();
+            let cases = [
+                FloatCase {
+                    name: "f32",
+                    gemm: Box::new(|o, k, xs| kern.f32.gemm.unwrap()(o, &w, k, xs)),
+                    dot: Box::new(|r, x| (kern.f32.dot)(&w[r], x)),
+                    widened: w.clone(),
+                    round_x: |v| v,
+                },
+                FloatCase {
+                    name: "f16",
+                    gemm: Box::new(|o, k, xs| kern.f16.gemm.unwrap()(o, &wh, k, xs)),
+                    dot: Box::new(|r, x| (kern.f16.dot)(&wh[r], x)),
+                    widened: wh.iter().map(|v| v.to_f32()).collect(),
+                    round_x: |v| f16::from_f32(v).to_f32(),
+                },
+                FloatCase {
+                    name: "bf16",
+                    gemm: Box::new(|o, k, xs| kern.bf16.gemm.unwrap()(o, &wb, k, xs)),
+                    dot: Box::new(|r, x| (kern.bf16.dot)(&wb[r], x)),
+                    widened: wb.iter().map(|v| v.to_f32()).collect(),
+                    round_x: |v| f32::from_bits(u32::from(f32_to_bf16_bits(v)) << 16),
+                },
+            ];
             for n_tok in [1, 2, 3, 7, 33] {
                 let xs: Vec<Vec<f32>> = (0..n_tok)
                     .map(|_| (0..k_len).map(|_| 8.0 * rng.sym()).collect())
                     .collect();
                 let x_refs: Vec<&[f32]> = xs.iter().map(|x| x.as_slice()).collect();
-                for half in [false, true] {
+                for case in &cases {
                     let mut got = outputs(rows, n_tok);
                     {
                         let mut outs: Vec<&mut [f32]> =
                             got.iter_mut().map(|o| o.as_mut_slice()).collect();
-                        if half {
-                            gemm_f16(&mut outs, &w16, k_len, &x_refs);
-                        } else {
-                            gemm_f32(&mut outs, &w, k_len, &x_refs);
-                        }
+                        (case.gemm)(&mut outs, k_len, &x_refs);
                     }
                     let want: Vec<Vec<f32>> = xs
                         .iter()
                         .map(|x| {
+                            let xr: Vec<f32> = x.iter().map(|&v| (case.round_x)(v)).collect();
                             (0..rows)
                                 .map(|r| {
                                     let range = r * k_len..(r + 1) * k_len;
                                     if k_len % 8 != 0 {
-                                        // llama.cpp's dot, as the table's
-                                        return if half {
-                                            (kern.f16.dot)(&w16[range], x)
-                                        } else {
-                                            (kern.f32.dot)(&w[range], x)
-                                        };
-                                    }
-                                    if half {
-                                        let wr: Vec<f32> =
-                                            w16[range].iter().map(|v| v.to_f32()).collect();
-                                        let xr: Vec<f32> =
-                                            x.iter().map(|&v| f16::from_f32(v).to_f32()).collect();
-                                        tinyblas_model(&wr, &xr)
+                                        (case.dot)(range, x) // llama.cpp's dot, as the table's
                                     } else {
-                                        tinyblas_model(&w[range], x)
+                                        tinyblas_model(&case.widened[range], &xr)
                                     }
                                 })
                                 .collect()
@@ -1032,7 +1060,7 @@ fn float_gemms_take_batches_of_two_in_llamacpp_s_order() {
                         bits(&want),
                         "{} {}: k {k_len}, {n_tok} tokens",
                         kern.name(),
-                        if half { "f16" } else { "f32" }
+                        case.name
                     );
                 }
             }

@@ -19,6 +19,7 @@ use bytemuck::Zeroable;
 use edge::internals::{
     generic, Activation, ActivationForm, ActivationForms, Kernels, MatData, Matrix, TypeKernels,
 };
+use edge_formats::blocks::float::f32_to_bf16_bits;
 use edge_formats::blocks::{
     BlockQ2_K, BlockQ3_K, BlockQ4_K, BlockQ5_0, BlockQ5_1, BlockQ5_K, BlockQ6_K, BlockQ8_K, QK_K,
 };
@@ -447,10 +448,23 @@ fn float_dots_simd_vs_generic_and_float64() {
                 (terms.clone().sum(), terms.map(f64::abs).sum())
             };
             let (e32, a32) = exact(&|i| w[i] as f64);
-            let (e16, a16) = exact(&|i| wh[i].to_f64());
-            let (eb, ab) = exact(&|i| wb[i].to_f64());
             let tol = |a: f64| 2.0 * (n as f64 + 4.0) * EPS * a + 1e-45;
             for k in &tables {
+                // x86 takes x rounded to the weights' type for f16 and bf16, as ggml does.
+                let x_as = |round: fn(f32) -> f32| -> Vec<f32> {
+                    let rounds = matches!(k.name(), "avx2" | "avx512");
+                    x.iter()
+                        .map(|&v| if rounds { round(v) } else { v })
+                        .collect()
+                };
+                let x16 = x_as(|v| f16::from_f32(v).to_f32());
+                let xb = x_as(|v| f32::from_bits(u32::from(f32_to_bf16_bits(v)) << 16));
+                let exact = |ws: &dyn Fn(usize) -> f64, x: &[f32]| -> (f64, f64) {
+                    let terms = (0..n).map(|i| ws(i) * x[i] as f64);
+                    (terms.clone().sum(), terms.map(f64::abs).sum())
+                };
+                let (e16, a16) = exact(&|i| wh[i].to_f64(), &x16);
+                let (eb, ab) = exact(&|i| wb[i].to_f64(), &xb);
                 check(
                     &format!("{} f32 n={n}", k.name()),
                     (k.f32.dot)(&w, &x),
@@ -476,20 +490,53 @@ fn float_dots_simd_vs_generic_and_float64() {
                     g,
                     tol(a32),
                 );
-                let g = generic::dot_f16_f32(&wh, &x) as f64;
+                let g = generic::dot_f16_f32(&wh, &x16) as f64;
                 check(
                     &format!("{} f16 vs generic", k.name()),
                     (k.f16.dot)(&wh, &x),
                     g,
                     tol(a16),
                 );
-                let g = generic::dot_bf16_f32(&wb, &x) as f64;
+                let g = generic::dot_bf16_f32(&wb, &xb) as f64;
                 check(
                     &format!("{} bf16 vs generic", k.name()),
                     (k.bf16.dot)(&wb, &x),
                     g,
                     tol(ab),
                 );
+            }
+        }
+    }
+}
+
+#[test]
+fn x86_f16_and_bf16_dots_take_x_rounded_to_the_weights_type() {
+    // ggml converts the activation to the weights' type before its f16 / bf16 dot; a one-hot
+    // weight row reads back that rounding, in the vector loop (n = 32) and the tail (n = 7).
+    let values = [
+        1.0f32 + f32::EPSILON,
+        f32::from_bits(0x3f80_8000), // bf16 tie, to even (down)
+        f32::from_bits(0x3f81_8000), // bf16 tie, to even (up)
+        1.0 + 2f32.powi(-11),        // f16 tie
+        -3.000_001,
+        65519.0, // rounds to the largest f16
+        3.0e38,
+        1.0e-41,
+    ];
+    for k in Kernels::available().filter(|k| matches!(k.name(), "avx2" | "avx512")) {
+        for n in [32, 7] {
+            for (p, &v) in values.iter().enumerate() {
+                let p = p % n;
+                let mut x = vec![0.25f32; n];
+                x[p] = v;
+                let one_hot = |i: usize| if i == p { 1.0f32 } else { 0.0 };
+                let wh: Vec<f16> = (0..n).map(|i| f16::from_f32(one_hot(i))).collect();
+                let wb: Vec<bf16> = (0..n).map(|i| bf16::from_f32(one_hot(i))).collect();
+                let want16 = f16::from_f32(v).to_f32();
+                let wantb = f32::from_bits(u32::from(f32_to_bf16_bits(v)) << 16);
+                let name = k.name();
+                assert_eq!((k.f16.dot)(&wh, &x), want16, "{name} f16 n={n} x={v:e}");
+                assert_eq!((k.bf16.dot)(&wb, &x), wantb, "{name} bf16 n={n} x={v:e}");
             }
         }
     }
@@ -591,6 +638,28 @@ fn matvec_matches_scalar_on_every_isa(ty: GgmlType, m: &Matrix, x: &[f32], want:
             out[rows..].iter().all(|v| v.is_nan()),
             "matvec wrote past rows"
         );
+        // x86 rounds x to f16 / bf16 for those weights, as ggml does: the scalar matvec of
+        // that x is the reference there.
+        let rounded_want;
+        let want = match (kern.name(), ty) {
+            ("avx2" | "avx512", GgmlType::F16 | GgmlType::BF16) => {
+                let round = |v: f32| match ty {
+                    GgmlType::F16 => f16::from_f32(v).to_f32(),
+                    _ => f32::from_bits(u32::from(f32_to_bf16_bits(v)) << 16),
+                };
+                let xr: Vec<f32> = x.iter().map(|&v| round(v)).collect();
+                let scalar = Kernels::scalar();
+                let mut act = Activation::new(k);
+                act.prepare(&scalar, &xr);
+                rounded_want = {
+                    let mut w = vec![0.0f32; rows];
+                    scalar.matvec(&mut w, m, &act);
+                    w
+                };
+                &rounded_want[..]
+            }
+            _ => want,
+        };
         for r in 0..rows {
             let tol = 16.0 * (k as f64 + 4.0) * EPS * top;
             check(

@@ -20,20 +20,9 @@ pub fn f32_to_f16_bits(x: f32) -> u16 {
     f16::from_f32(x).to_bits()
 }
 
-/// f32 -> bf16 bits, ggml `ggml_compute_fp32_to_bf16`: a NaN keeps its upper 16 bits with the
-/// quiet bit (0x0040) set; everything else rounds the upper 16 bits to nearest, ties to even,
-/// by adding 0x7fff plus the lowest kept bit. Subnormals are not flushed; a value that rounds
-/// past the largest finite bf16 becomes infinity.
-#[inline]
-pub fn f32_to_bf16_bits(x: f32) -> u16 {
-    let bits = x.to_bits();
-    if bits & 0x7fff_ffff > 0x7f80_0000 {
-        return ((bits >> 16) | 0x0040) as u16;
-    }
-    let lowest_kept = (bits >> 16) & 1;
-    // Cannot overflow: the largest non-NaN magnitude 0x7f80_0000 (+ sign) plus 0x8000 fits.
-    (bits.wrapping_add(0x7fff + lowest_kept) >> 16) as u16
-}
+/// f32 -> bf16 bits, ggml's rounding (`edge_formats::blocks::float`, where the runtime's
+/// kernels take it from too).
+pub use edge_formats::blocks::float::f32_to_bf16_bits;
 
 /// src (n) -> dst (4n bytes): f32 as little-endian bytes. Caller checks the lengths.
 pub(super) fn write_f32_le(src: &[f32], dst: &mut [u8]) {

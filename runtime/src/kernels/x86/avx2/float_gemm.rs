@@ -1,17 +1,18 @@
-//! Batched products for f32 and f16 weights in llama.cpp's batch arithmetic: its x86 build
-//! multiplies 2+ tokens by an F32 or F16 matrix with llamafile's tinyBLAS (when k % 8 == 0),
+//! Batched products for f32, f16 and bf16 weights in llama.cpp's batch arithmetic: its x86
+//! build multiplies 2+ tokens by such a matrix with llamafile's tinyBLAS (when k % 8 == 0),
 //! not with the dot a single token takes. Per output, one accumulator of 8 lanes runs along
-//! k, acc = fma(w[l..l + 8], x[l..l + 8], acc), and is summed as ggml's hsum_float_8; f16
-//! weights meet x rounded to f16 (ggml first converts the batch to the weights' dot type).
+//! k, acc = fma(w[l..l + 8], x[l..l + 8], acc), and is summed as ggml's hsum_float_8; f16 and
+//! bf16 weights meet x rounded to their type (ggml first converts the batch to the weights'
+//! dot type).
 //! So these outputs are not the bits of the dot (4 x 8 accumulators, its tail in f64): the
 //! exception of `dispatch::GemmFn`, taken by batches of 2+ tokens (`GemmTakes`). A row
 //! length that is not a multiple of 8 runs the dot, as llama.cpp does.
 
-use super::float::{dot_f16_f32_avx2, dot_f32_avx2};
+use super::float::{dot_bf16_f32_avx2, dot_f16_f32_avx2, dot_f32_avx2, load_bf16, round_to_bf16};
 use super::gemm::rows_or_fallback;
 use super::hsum_f32x8;
 use crate::kernels::isa_glue::safe_entry;
-use half::f16;
+use half::{bf16, f16};
 use std::arch::x86_64::*;
 
 /// Rows and tokens of one tile: ROWS * TOKENS accumulators, ROWS weight vectors and one x
@@ -27,6 +28,8 @@ safe_entry! {
         => gemm_f32_avx2;
     pub(super) fn gemm_f16(out: &mut [&mut [f32]], w: &[f16], row_len: usize, xs: &[&[f32]])
         => gemm_f16_avx2;
+    pub(super) fn gemm_bf16(out: &mut [&mut [f32]], w: &[bf16], row_len: usize, xs: &[&[f32]])
+        => gemm_bf16_avx2;
 }
 
 /// One gemm per weight type: `$load_w(ptr)` gives 8 weights as f32, `$load_x(ptr)` 8
@@ -120,4 +123,12 @@ tinyblas_gemm!(
     |p| _mm256_cvtph_ps(_mm256_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(
         _mm256_loadu_ps(p)
     ))
+);
+tinyblas_gemm!(
+    gemm_bf16_avx2,
+    tile_bf16,
+    bf16,
+    dot_bf16_f32_avx2,
+    |p| load_bf16(p),
+    |p| round_to_bf16(_mm256_loadu_ps(p))
 );
