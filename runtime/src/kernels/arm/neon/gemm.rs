@@ -11,6 +11,37 @@
 //! Per block of 4 rows x 8 tokens: Q4_0 229 instructions (28.6 per four rows and token; the
 //! matvec's 8-row pass: 47), Q8_0 269 (33.6; the matvec: 41.5).
 
+/// The integer part of a file-layout step (`Layout::step`), shared by Q4_0, Q4_1, Q5_0 and
+/// Q5_1 as asm template lines: the four rows' products with x in i16 lanes (SMULL/SMLAL2 over
+/// both halves of x into p0..p3), ADDP twice, SADDLP: each row's exact block sum as an i32
+/// lane of p0. Each layout's f32 tail follows it.
+macro_rules! i16_row_sums {
+    () => {
+        concat!(
+            "smull  {p0:v}.8h, {a0:v}.8b,  {xl:v}.8b\n",
+            "smlal2 {p0:v}.8h, {a0:v}.16b, {xl:v}.16b\n",
+            "smlal  {p0:v}.8h, {b0:v}.8b,  {xh:v}.8b\n",
+            "smlal2 {p0:v}.8h, {b0:v}.16b, {xh:v}.16b\n",
+            "smull  {p1:v}.8h, {a1:v}.8b,  {xl:v}.8b\n",
+            "smlal2 {p1:v}.8h, {a1:v}.16b, {xl:v}.16b\n",
+            "smlal  {p1:v}.8h, {b1:v}.8b,  {xh:v}.8b\n",
+            "smlal2 {p1:v}.8h, {b1:v}.16b, {xh:v}.16b\n",
+            "smull  {p2:v}.8h, {a2:v}.8b,  {xl:v}.8b\n",
+            "smlal2 {p2:v}.8h, {a2:v}.16b, {xl:v}.16b\n",
+            "smlal  {p2:v}.8h, {b2:v}.8b,  {xh:v}.8b\n",
+            "smlal2 {p2:v}.8h, {b2:v}.16b, {xh:v}.16b\n",
+            "smull  {p3:v}.8h, {a3:v}.8b,  {xl:v}.8b\n",
+            "smlal2 {p3:v}.8h, {a3:v}.16b, {xl:v}.16b\n",
+            "smlal  {p3:v}.8h, {b3:v}.8b,  {xh:v}.8b\n",
+            "smlal2 {p3:v}.8h, {b3:v}.16b, {xh:v}.16b\n",
+            "addp   {p0:v}.8h, {p0:v}.8h, {p1:v}.8h\n",
+            "addp   {p2:v}.8h, {p2:v}.8h, {p3:v}.8h\n",
+            "addp   {p0:v}.8h, {p0:v}.8h, {p2:v}.8h\n",
+            "saddlp {p0:v}.4s, {p0:v}.8h",
+        )
+    };
+}
+
 pub(in crate::kernels::arm) mod q4_1;
 pub(in crate::kernels::arm) mod q5;
 
@@ -201,26 +232,7 @@ impl Layout for Q4Layout {
         // operands, so they share no register with the inputs.
         unsafe {
             std::arch::asm!(
-                "smull  {p0:v}.8h, {a0:v}.8b,  {xl:v}.8b",
-                "smlal2 {p0:v}.8h, {a0:v}.16b, {xl:v}.16b",
-                "smlal  {p0:v}.8h, {b0:v}.8b,  {xh:v}.8b",
-                "smlal2 {p0:v}.8h, {b0:v}.16b, {xh:v}.16b",
-                "smull  {p1:v}.8h, {a1:v}.8b,  {xl:v}.8b",
-                "smlal2 {p1:v}.8h, {a1:v}.16b, {xl:v}.16b",
-                "smlal  {p1:v}.8h, {b1:v}.8b,  {xh:v}.8b",
-                "smlal2 {p1:v}.8h, {b1:v}.16b, {xh:v}.16b",
-                "smull  {p2:v}.8h, {a2:v}.8b,  {xl:v}.8b",
-                "smlal2 {p2:v}.8h, {a2:v}.16b, {xl:v}.16b",
-                "smlal  {p2:v}.8h, {b2:v}.8b,  {xh:v}.8b",
-                "smlal2 {p2:v}.8h, {b2:v}.16b, {xh:v}.16b",
-                "smull  {p3:v}.8h, {a3:v}.8b,  {xl:v}.8b",
-                "smlal2 {p3:v}.8h, {a3:v}.16b, {xl:v}.16b",
-                "smlal  {p3:v}.8h, {b3:v}.8b,  {xh:v}.8b",
-                "smlal2 {p3:v}.8h, {b3:v}.16b, {xh:v}.16b",
-                "addp   {p0:v}.8h, {p0:v}.8h, {p1:v}.8h",
-                "addp   {p2:v}.8h, {p2:v}.8h, {p3:v}.8h",
-                "addp   {p0:v}.8h, {p0:v}.8h, {p2:v}.8h",
-                "saddlp {p0:v}.4s, {p0:v}.8h",
+                i16_row_sums!(),
                 "fmul   {p1:v}.4s, {dw:v}.4s, {dx:v}.s[{lane}]",
                 "scvtf  {p0:v}.4s, {p0:v}.4s",
                 "fmla   {acc:v}.4s, {p0:v}.4s, {p1:v}.4s",

@@ -48,13 +48,15 @@ fn hsum_f32x8_hadd(v: __m256) -> f32 {
     _mm_cvtss_f32(_mm_hadd_ps(s2, s2))
 }
 
-/// The float dots as ggml_vec_dot_f32 / ggml_vec_dot_f16 compute them: 4 x 8 lanes of fma
-/// accumulators over chunks of 32, reduced as (a0 + a2) + (a1 + a3) then across lanes; the
-/// tail (n % 32) is added in f64, one product at a time, and the sum rounded to f32 last.
-/// `load_w(i)` gives 8 weights as f32 starting at element i (< n - 7); `$round_x` /
-/// `$round_x1` give x as the dot takes it (8 lanes / one element).
+/// The float dots as ggml_vec_dot_f32 / _f16 / _bf16 compute them: 4 x 8 lanes of fma
+/// accumulators over chunks of 32 (for bf16 GCC fuses ggml's mul and add), reduced as
+/// (a0 + a2) + (a1 + a3), then across lanes by `$hsum` (the f32/f16 dots' horizontal adds,
+/// the bf16 dot's hsum_float_8); the tail (n % 32) is added in f64, one product at a time,
+/// and the sum rounded to f32 last. `load_w(i)` gives 8 weights as f32 starting at element i
+/// (< n - 7); `$round_x` / `$round_x1` give x as the dot takes it (8 lanes / one element).
 macro_rules! float_dot {
-    ($name:ident, $wty:ty, |$w:ident, $i:ident| $load:expr, $widen:expr, $round_x:expr, $round_x1:expr) => {
+    ($name:ident, $wty:ty, |$w:ident, $i:ident| $load:expr, $widen:expr, $round_x:expr,
+     $round_x1:expr, $hsum:path) => {
         #[target_feature(enable = "avx2,fma,f16c")]
         pub(super) fn $name($w: &[$wty], x: &[f32]) -> f32 {
             let n = $w.len().min(x.len());
@@ -78,7 +80,7 @@ macro_rules! float_dot {
                 i += 32;
             }
             let sum4 = _mm256_add_ps(_mm256_add_ps(acc[0], acc[2]), _mm256_add_ps(acc[1], acc[3]));
-            let mut sum = hsum_f32x8_hadd(sum4) as f64;
+            let mut sum = $hsum(sum4) as f64;
             let (widen, round_x1) = ($widen, $round_x1);
             for (a, b) in wp[i..].iter().zip(&xp[i..]) {
                 sum += (widen(*a) * round_x1(*b)) as f64;
@@ -94,7 +96,8 @@ float_dot!(
     |w, i| _mm256_loadu_ps(w.as_ptr().add(i)),
     |v: f32| v,
     |x: __m256| x,
-    |x: f32| x
+    |x: f32| x,
+    hsum_f32x8_hadd
 );
 // ggml converts x to f16 before its f16 dot (the weights' dot type): x rounded to nearest even.
 float_dot!(
@@ -103,7 +106,8 @@ float_dot!(
     |w, i| _mm256_cvtph_ps(_mm_loadu_si128(w.as_ptr().add(i) as *const __m128i)),
     |v: f16| v.to_f32(),
     |x: __m256| _mm256_cvtph_ps(_mm256_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(x)),
-    |x: f32| f16::from_f32(x).to_f32()
+    |x: f32| f16::from_f32(x).to_f32(),
+    hsum_f32x8_hadd
 );
 /// 8 f32 -> the f32 of their bf16 (ggml's `GGML_FP32_TO_BF16`: ties to even; a NaN keeps its
 /// upper half with the quiet bit set), as ggml converts x before its bf16 dot.
@@ -135,34 +139,13 @@ pub(super) unsafe fn load_bf16(p: *const bf16) -> __m256 {
     _mm256_castsi256_ps(_mm256_slli_epi32::<16>(_mm256_cvtepu16_epi32(raw)))
 }
 
-/// The bf16 dot as ggml_vec_dot_bf16's AVX2 loop computes it: x rounded to bf16 first, 4 x 8
-/// lanes over chunks of 32, each step acc = w * x + acc (GCC fuses ggml's mul and add into
-/// one fma), reduced as (a0 + a2) + (a1 + a3), then hsum_float_8; the tail in f64.
-#[target_feature(enable = "avx2,fma,f16c")]
-pub(super) fn dot_bf16_f32_avx2(w: &[bf16], x: &[f32]) -> f32 {
-    let n = w.len().min(x.len());
-    let (wp, xp) = (&w[..n], &x[..n]);
-    let load_w = |i: usize| {
-        // SAFETY: callers pass i + 8 <= n = wp.len().
-        unsafe { load_bf16(wp.as_ptr().add(i)) }
-    };
-    let load_x = |i: usize| {
-        // SAFETY: callers pass i + 8 <= n = xp.len().
-        round_to_bf16(unsafe { _mm256_loadu_ps(xp.as_ptr().add(i)) })
-    };
-    let mut acc = [_mm256_setzero_ps(); 4];
-    let mut i = 0;
-    while i + 32 <= n {
-        for (j, a) in acc.iter_mut().enumerate() {
-            *a = _mm256_fmadd_ps(load_w(i + 8 * j), load_x(i + 8 * j), *a);
-        }
-        i += 32;
-    }
-    let sum4 = _mm256_add_ps(_mm256_add_ps(acc[0], acc[2]), _mm256_add_ps(acc[1], acc[3]));
-    let mut sum = super::hsum_f32x8(sum4) as f64;
-    for (a, b) in wp[i..].iter().zip(&xp[i..]) {
-        let b = generic::bf16_to_f32(bf16::from_bits(f32_to_bf16_bits(*b)));
-        sum += (generic::bf16_to_f32(*a) * b) as f64;
-    }
-    sum as f32
-}
+// ggml converts x to bf16 before its bf16 dot, with its own rounding (`round_to_bf16`).
+float_dot!(
+    dot_bf16_f32_avx2,
+    bf16,
+    |w, i| load_bf16(w.as_ptr().add(i)),
+    generic::bf16_to_f32,
+    |x: __m256| round_to_bf16(x),
+    |x: f32| generic::bf16_to_f32(bf16::from_bits(f32_to_bf16_bits(x))),
+    super::hsum_f32x8
+);
