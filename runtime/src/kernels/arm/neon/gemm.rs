@@ -11,34 +11,49 @@
 //! Per block of 4 rows x 8 tokens: Q4_0 229 instructions (28.6 per four rows and token; the
 //! matvec's 8-row pass: 47), Q8_0 269 (33.6; the matvec: 41.5).
 
-/// The integer part of a file-layout step (`Layout::step`), shared by Q4_0, Q4_1, Q5_0 and
-/// Q5_1 as asm template lines: the four rows' products with x in i16 lanes (SMULL/SMLAL2 over
-/// both halves of x into p0..p3), ADDP twice, SADDLP: each row's exact block sum as an i32
-/// lane of p0. Each layout's f32 tail follows it.
-macro_rules! i16_row_sums {
-    () => {
-        concat!(
-            "smull  {p0:v}.8h, {a0:v}.8b,  {xl:v}.8b\n",
-            "smlal2 {p0:v}.8h, {a0:v}.16b, {xl:v}.16b\n",
-            "smlal  {p0:v}.8h, {b0:v}.8b,  {xh:v}.8b\n",
-            "smlal2 {p0:v}.8h, {b0:v}.16b, {xh:v}.16b\n",
-            "smull  {p1:v}.8h, {a1:v}.8b,  {xl:v}.8b\n",
-            "smlal2 {p1:v}.8h, {a1:v}.16b, {xl:v}.16b\n",
-            "smlal  {p1:v}.8h, {b1:v}.8b,  {xh:v}.8b\n",
-            "smlal2 {p1:v}.8h, {b1:v}.16b, {xh:v}.16b\n",
-            "smull  {p2:v}.8h, {a2:v}.8b,  {xl:v}.8b\n",
-            "smlal2 {p2:v}.8h, {a2:v}.16b, {xl:v}.16b\n",
-            "smlal  {p2:v}.8h, {b2:v}.8b,  {xh:v}.8b\n",
-            "smlal2 {p2:v}.8h, {b2:v}.16b, {xh:v}.16b\n",
-            "smull  {p3:v}.8h, {a3:v}.8b,  {xl:v}.8b\n",
-            "smlal2 {p3:v}.8h, {a3:v}.16b, {xl:v}.16b\n",
-            "smlal  {p3:v}.8h, {b3:v}.8b,  {xh:v}.8b\n",
-            "smlal2 {p3:v}.8h, {b3:v}.16b, {xh:v}.16b\n",
-            "addp   {p0:v}.8h, {p0:v}.8h, {p1:v}.8h\n",
-            "addp   {p2:v}.8h, {p2:v}.8h, {p3:v}.8h\n",
-            "addp   {p0:v}.8h, {p0:v}.8h, {p2:v}.8h\n",
-            "saddlp {p0:v}.4s, {p0:v}.8h",
-        )
+/// One file-layout step (`Layout::step`) of Q4_0, Q4_1, Q5_0 and Q5_1: the integer part they
+/// share, the four rows' products with x in i16 lanes (SMULL/SMLAL2 over both halves of x into
+/// p0..p3), ADDP twice and SADDLP, leaving each row's exact block sum as an i32 lane of p0;
+/// then the layout's own f32 lines (`[$float]`) with their extra operands. Temporaries p0..p3.
+macro_rules! smull_step {
+    ($acc:ident, $w:ident, $x:ident, $L:ident, [$($float:literal),*], $($operands:tt)*) => {
+        // SAFETY: register-only baseline NEON instructions. The temporaries are `out`
+        // operands, so they share no register with the inputs.
+        unsafe {
+            std::arch::asm!(
+                "smull  {p0:v}.8h, {a0:v}.8b,  {xl:v}.8b",
+                "smlal2 {p0:v}.8h, {a0:v}.16b, {xl:v}.16b",
+                "smlal  {p0:v}.8h, {b0:v}.8b,  {xh:v}.8b",
+                "smlal2 {p0:v}.8h, {b0:v}.16b, {xh:v}.16b",
+                "smull  {p1:v}.8h, {a1:v}.8b,  {xl:v}.8b",
+                "smlal2 {p1:v}.8h, {a1:v}.16b, {xl:v}.16b",
+                "smlal  {p1:v}.8h, {b1:v}.8b,  {xh:v}.8b",
+                "smlal2 {p1:v}.8h, {b1:v}.16b, {xh:v}.16b",
+                "smull  {p2:v}.8h, {a2:v}.8b,  {xl:v}.8b",
+                "smlal2 {p2:v}.8h, {a2:v}.16b, {xl:v}.16b",
+                "smlal  {p2:v}.8h, {b2:v}.8b,  {xh:v}.8b",
+                "smlal2 {p2:v}.8h, {b2:v}.16b, {xh:v}.16b",
+                "smull  {p3:v}.8h, {a3:v}.8b,  {xl:v}.8b",
+                "smlal2 {p3:v}.8h, {a3:v}.16b, {xl:v}.16b",
+                "smlal  {p3:v}.8h, {b3:v}.8b,  {xh:v}.8b",
+                "smlal2 {p3:v}.8h, {b3:v}.16b, {xh:v}.16b",
+                "addp   {p0:v}.8h, {p0:v}.8h, {p1:v}.8h",
+                "addp   {p2:v}.8h, {p2:v}.8h, {p3:v}.8h",
+                "addp   {p0:v}.8h, {p0:v}.8h, {p2:v}.8h",
+                "saddlp {p0:v}.4s, {p0:v}.8h",
+                $($float,)*
+                acc = inout(vreg) $acc,
+                p0 = out(vreg) _, p1 = out(vreg) _, p2 = out(vreg) _, p3 = out(vreg) _,
+                a0 = in(vreg) $w.q[0].0, b0 = in(vreg) $w.q[0].1,
+                a1 = in(vreg) $w.q[1].0, b1 = in(vreg) $w.q[1].1,
+                a2 = in(vreg) $w.q[2].0, b2 = in(vreg) $w.q[2].1,
+                a3 = in(vreg) $w.q[3].0, b3 = in(vreg) $w.q[3].1,
+                xl = in(vreg) $x.0, xh = in(vreg) $x.1,
+                $($operands)*
+                lane = const $L,
+                options(nomem, nostack, preserves_flags)
+            );
+        }
     };
 }
 
@@ -51,6 +66,7 @@ pub(in crate::kernels::arm) use q5::{gemm_q5_0, gemm_q5_1};
 use super::{bytes32, first_f16, lane_f16, map4, next_q8_0_group, q4, q8};
 use crate::kernels::arm::f16::f16x4_to_f32;
 use crate::kernels::dispatch::MatvecFn;
+use crate::kernels::generic::gemm_rows_or_matvecs;
 use crate::kernels::isa_glue::safe_entry;
 use edge_formats::{BlockQ4_0, BlockQ8_0};
 use std::arch::aarch64::*;
@@ -228,26 +244,11 @@ impl Layout for Q4Layout {
         dx: float32x4_t,
     ) -> float32x4_t {
         let mut acc = acc;
-        // SAFETY: register-only baseline NEON instructions. The temporaries are `out`
-        // operands, so they share no register with the inputs.
-        unsafe {
-            std::arch::asm!(
-                i16_row_sums!(),
-                "fmul   {p1:v}.4s, {dw:v}.4s, {dx:v}.s[{lane}]",
-                "scvtf  {p0:v}.4s, {p0:v}.4s",
-                "fmla   {acc:v}.4s, {p0:v}.4s, {p1:v}.4s",
-                acc = inout(vreg) acc,
-                p0 = out(vreg) _, p1 = out(vreg) _, p2 = out(vreg) _, p3 = out(vreg) _,
-                a0 = in(vreg) w.q[0].0, b0 = in(vreg) w.q[0].1,
-                a1 = in(vreg) w.q[1].0, b1 = in(vreg) w.q[1].1,
-                a2 = in(vreg) w.q[2].0, b2 = in(vreg) w.q[2].1,
-                a3 = in(vreg) w.q[3].0, b3 = in(vreg) w.q[3].1,
-                xl = in(vreg) x.0, xh = in(vreg) x.1,
-                dw = in(vreg) w.d, dx = in(vreg) dx,
-                lane = const L,
-                options(nomem, nostack, preserves_flags)
-            );
-        }
+        smull_step!(acc, w, x, L, [
+            "fmul   {p1:v}.4s, {dw:v}.4s, {dx:v}.s[{lane}]",
+            "scvtf  {p0:v}.4s, {p0:v}.4s",
+            "fmla   {acc:v}.4s, {p0:v}.4s, {p1:v}.4s"
+        ], dw = in(vreg) w.d, dx = in(vreg) dx,);
         acc
     }
 }
@@ -417,14 +418,9 @@ pub(in crate::kernels::arm) fn gemm_by_tiles<W, X>(
 ) {
     let n_tokens = out.len().min(xs.len());
     let (out, xs) = (&mut out[..n_tokens], &xs[..n_tokens]);
-    if row_len == 0 || xs.iter().any(|x| x.len() < row_len) {
-        for (o, x) in out.iter_mut().zip(xs) {
-            matvec(o, w, row_len, x);
-        }
+    let Some(rows) = gemm_rows_or_matvecs(out, w, row_len, xs, matvec) else {
         return;
-    }
-    let outs_len = out.iter().map(|o| o.len()).min().unwrap_or(0);
-    let rows = outs_len.min(w.len() / row_len);
+    };
     let mut p = Product {
         out,
         rows,

@@ -7,6 +7,7 @@
 //! differ, and so do their gemms).
 
 use crate::kernels::dispatch::MatvecFn;
+use crate::kernels::generic::gemm_rows_or_matvecs;
 
 /// w (rows, row_len) @ xs[t] (row_len) -> out[t] (rows) for every token, rows =
 /// min(w.len() / row_len, every out[t].len()): per row, passes of T tokens (`pass`), the
@@ -24,14 +25,9 @@ pub(in crate::kernels::arm) fn gemm_by_token_groups<W, X, const T: usize>(
 ) {
     let n_tokens = out.len().min(xs.len());
     let (out, xs) = (&mut out[..n_tokens], &xs[..n_tokens]);
-    if row_len == 0 || xs.iter().any(|x| x.len() < row_len) {
-        for (o, x) in out.iter_mut().zip(xs) {
-            matvec(o, w, row_len, x);
-        }
+    let Some(rows) = gemm_rows_or_matvecs(out, w, row_len, xs, matvec) else {
         return;
-    }
-    let outs_len = out.iter().map(|o| o.len()).min().unwrap_or(0);
-    let rows = outs_len.min(w.len() / row_len);
+    };
     let whole = n_tokens - n_tokens % T;
     for (r, row) in w.chunks_exact(row_len).take(rows).enumerate() {
         for t0 in (0..whole).step_by(T) {

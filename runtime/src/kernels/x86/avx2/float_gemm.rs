@@ -9,8 +9,8 @@
 //! length that is not a multiple of 8 runs the dot, as llama.cpp does.
 
 use super::float::{dot_bf16_f32_avx2, dot_f16_f32_avx2, dot_f32_avx2, load_bf16, round_to_bf16};
-use super::gemm::rows_or_fallback;
 use super::hsum_f32x8;
+use crate::kernels::generic::{gemm_by, gemm_rows_or_dots};
 use crate::kernels::isa_glue::safe_entry;
 use half::{bf16, f16};
 use std::arch::x86_64::*;
@@ -40,9 +40,9 @@ macro_rules! tinyblas_gemm {
         #[target_feature(enable = "avx2,fma,f16c")]
         fn $name(out: &mut [&mut [f32]], w: &[$wty], k: usize, xs: &[&[f32]]) {
             if k % LANES != 0 {
-                return crate::kernels::generic::gemm_by(out, w, k, xs, |r, x| $dot(r, x));
+                return gemm_by(out, w, k, xs, |r, x| $dot(r, x));
             }
-            let Some(rows) = rows_or_fallback(out, w, k, xs, |r, x| $dot(r, x)) else {
+            let Some(rows) = gemm_rows_or_dots(out, w, k, xs, |r, x| $dot(r, x)) else {
                 return;
             };
             let n_tok = out.len().min(xs.len());

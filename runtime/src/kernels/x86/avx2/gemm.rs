@@ -9,7 +9,7 @@ use super::q4::{dot_q4_0_q8_0_avx2, q4_0_offset_sum};
 use super::q8::dot_q8_0_q8_0_avx2;
 use super::{f16_to_f32, hsum_f32x8, load_q8};
 use crate::kernels::dispatch::GEMM_TOKENS;
-use crate::kernels::generic::gemm_by;
+use crate::kernels::generic::gemm_rows_or_dots;
 use crate::kernels::isa_glue::safe_entry;
 use crate::kernels::x86::prefetch;
 use edge_formats::{BlockQ4_0, BlockQ8_0};
@@ -23,25 +23,6 @@ const Q4_0_BLOCKS: usize = 16;
 /// registers: slower).
 const Q8_0_ROWS: usize = 2;
 const Q8_0_TOKENS: usize = 2;
-
-/// The shared prologue: the number of rows every output takes, or None when the call is
-/// handled (row_len 0, or a token whose activation is shorter than a row: such calls go
-/// through `dot` output by output, which is what the contract asks).
-pub(super) fn rows_or_fallback<W, X>(
-    out: &mut [&mut [f32]],
-    w: &[W],
-    nb: usize,
-    xs: &[&[X]],
-    dot: impl Fn(&[W], &[X]) -> f32,
-) -> Option<usize> {
-    let n = out.len().min(xs.len());
-    if nb == 0 || xs[..n].iter().any(|x| x.len() < nb) {
-        gemm_by(out, w, nb, xs, dot);
-        return None;
-    }
-    let rows = out[..n].iter().map(|o| o.len()).min().unwrap_or(0);
-    Some(rows.min(w.len() / nb))
-}
 
 /// 4 bytes of a q8 block as one i32 (elements 4m..4m+4), broadcast to the 8 lanes.
 #[inline]
@@ -122,7 +103,7 @@ safe_entry! {
 // running sums live in `out` between chunks. Leftover rows go through the dot.
 #[target_feature(enable = "avx2,fma,f16c")]
 fn gemm_q4_0_avx2(out: &mut [&mut [f32]], w: &[BlockQ4_0], nb: usize, xs: &[&[BlockQ8_0]]) {
-    let Some(rows) = rows_or_fallback(out, w, nb, xs, |w, x| dot_q4_0_q8_0_avx2(w, x)) else {
+    let Some(rows) = gemm_rows_or_dots(out, w, nb, xs, |w, x| dot_q4_0_q8_0_avx2(w, x)) else {
         return;
     };
     let n = out.len().min(xs.len());
@@ -196,7 +177,7 @@ fn gemm_q4_0_avx2(out: &mut [&mut [f32]], w: &[BlockQ4_0], nb: usize, xs: &[&[Bl
 // block as in `dot_q8_0_q8_0_avx2`, and the same final horizontal sum.
 #[target_feature(enable = "avx2,fma,f16c")]
 fn gemm_q8_0_avx2(out: &mut [&mut [f32]], w: &[BlockQ8_0], nb: usize, xs: &[&[BlockQ8_0]]) {
-    let Some(rows) = rows_or_fallback(out, w, nb, xs, |w, x| dot_q8_0_q8_0_avx2(w, x)) else {
+    let Some(rows) = gemm_rows_or_dots(out, w, nb, xs, |w, x| dot_q8_0_q8_0_avx2(w, x)) else {
         return;
     };
     const R: usize = Q8_0_ROWS;

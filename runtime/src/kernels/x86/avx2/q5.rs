@@ -233,7 +233,8 @@ macro_rules! tiled_gemm {
         // w (rows, nb) @ xs[t] (nb) -> out[t] (rows), each output the bits of `$dot`.
         #[target_feature(enable = "avx2,fma,f16c")]
         fn $name(out: &mut [&mut [f32]], w: &[$w], nb: usize, xs: &[&[$x]]) {
-            let Some(rows) = super::gemm::rows_or_fallback(out, w, nb, xs, |w, x| $dot(w, x))
+            let Some(rows) =
+                crate::kernels::generic::gemm_rows_or_dots(out, w, nb, xs, |w, x| $dot(w, x))
             else {
                 return;
             };

@@ -7,7 +7,7 @@
 use super::super::avx2::{f16_to_f32, load_q8};
 use super::q4::{dot_q4_0_q8_0_avx512, offset_sum};
 use crate::kernels::dispatch::GEMM_TOKENS;
-use crate::kernels::generic::gemm_by;
+use crate::kernels::generic::gemm_rows_or_dots;
 use crate::kernels::isa_glue::safe_entry;
 use crate::kernels::x86::prefetch;
 use edge_formats::{BlockQ4_0, BlockQ8_0};
@@ -101,12 +101,9 @@ fn tile_sums(tile: &Tile, qs: &[i8; 32], start: __m512i) -> __m512i {
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
 fn gemm_q4_0_avx512(out: &mut [&mut [f32]], w: &[BlockQ4_0], nb: usize, xs: &[&[BlockQ8_0]]) {
     let n = out.len().min(xs.len());
-    if nb == 0 || xs[..n].iter().any(|x| x.len() < nb) {
-        gemm_by(out, w, nb, xs, |w, x| dot_q4_0_q8_0_avx512(w, x));
+    let Some(rows) = gemm_rows_or_dots(out, w, nb, xs, |w, x| dot_q4_0_q8_0_avx512(w, x)) else {
         return;
-    }
-    let rows = out[..n].iter().map(|o| o.len()).min().unwrap_or(0);
-    let rows = rows.min(w.len() / nb);
+    };
     for (out, xs) in out[..n]
         .chunks_mut(GEMM_TOKENS)
         .zip(xs[..n].chunks(GEMM_TOKENS))

@@ -17,6 +17,7 @@ mod nibble;
 mod q6_k;
 
 use crate::kernels::dispatch::GEMM_TOKENS;
+use crate::kernels::generic::gemm_rows;
 use crate::kernels::isa_glue::safe_entry;
 use crate::kernels::x86::prefetch;
 use edge_formats::blocks::{BlockQ4_K, BlockQ5_K, BlockQ6_K, BlockQ8_K};
@@ -82,12 +83,9 @@ fn gemm_q6_k_avx512(out: &mut [&mut [f32]], w: &[BlockQ6_K], nb: usize, xs: &[&[
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
 fn gemm_k<K: KGemm>(out: &mut [&mut [f32]], w: &[K::W], nb: usize, xs: &[&[BlockQ8_K]]) {
     let n = out.len().min(xs.len());
-    if nb == 0 || xs[..n].iter().any(|x| x.len() < nb) {
-        K::fallback(out, w, nb, xs);
+    let Some(rows) = gemm_rows(out, w, nb, xs, K::fallback) else {
         return;
-    }
-    let rows = out[..n].iter().map(|o| o.len()).min().unwrap_or(0);
-    let rows = rows.min(w.len() / nb);
+    };
     if rows == 0 {
         return;
     }

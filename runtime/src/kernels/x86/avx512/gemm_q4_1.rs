@@ -10,7 +10,7 @@
 
 use super::super::avx2::{f16_to_f32, hsum_f32x8, load_q8};
 use crate::kernels::dispatch::GEMM_TOKENS;
-use crate::kernels::generic::gemm_by;
+use crate::kernels::generic::gemm_rows_or_dots;
 use crate::kernels::isa_glue::safe_entry;
 use crate::kernels::x86::prefetch;
 use edge_formats::{BlockQ4_1, BlockQ8_1};
@@ -54,12 +54,9 @@ struct Sums {
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
 fn gemm_q4_1_avx512(out: &mut [&mut [f32]], w: &[BlockQ4_1], nb: usize, xs: &[&[BlockQ8_1]]) {
     let n = out.len().min(xs.len());
-    if nb == 0 || xs[..n].iter().any(|x| x.len() < nb) {
-        gemm_by(out, w, nb, xs, |w, x| dot(w, x));
+    let Some(rows) = gemm_rows_or_dots(out, w, nb, xs, |w, x| dot(w, x)) else {
         return;
-    }
-    let rows = out[..n].iter().map(|o| o.len()).min().unwrap_or(0);
-    let rows = rows.min(w.len() / nb);
+    };
     if rows == 0 {
         return;
     }

@@ -15,7 +15,7 @@ use super::super::avx2::{f16_to_f32, load_q8};
 use super::gemm_k::transpose;
 use super::q5::{dot_q5_0_q8_0, dot_q5_1_q8_1, q5_values_x2, Q5Block};
 use crate::kernels::dispatch::GEMM_TOKENS;
-use crate::kernels::generic::gemm_by;
+use crate::kernels::generic::gemm_rows_or_dots;
 use crate::kernels::isa_glue::safe_entry;
 use crate::kernels::x86::prefetch;
 use edge_formats::blocks::{BlockQ5_0, BlockQ5_1};
@@ -149,12 +149,9 @@ fn gemm_q5_1_avx512(out: &mut [&mut [f32]], w: &[BlockQ5_1], nb: usize, xs: &[&[
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
 fn gemm_q5<K: Q5Gemm>(out: &mut [&mut [f32]], w: &[K::W], nb: usize, xs: &[&[K::X]]) {
     let n = out.len().min(xs.len());
-    if nb == 0 || xs[..n].iter().any(|x| x.len() < nb) {
-        gemm_by(out, w, nb, xs, K::dot);
+    let Some(rows) = gemm_rows_or_dots(out, w, nb, xs, K::dot) else {
         return;
-    }
-    let rows = out[..n].iter().map(|o| o.len()).min().unwrap_or(0);
-    let rows = rows.min(w.len() / nb);
+    };
     if rows == 0 {
         return;
     }

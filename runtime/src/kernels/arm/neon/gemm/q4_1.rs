@@ -63,27 +63,12 @@ impl Layout for Q4_1Layout {
         (dx, sx): (float32x4_t, float32x4_t),
     ) -> float32x4_t {
         let mut acc = acc;
-        // SAFETY: register-only baseline NEON instructions. The temporaries are `out`
-        // operands, so they share no register with the inputs.
-        unsafe {
-            std::arch::asm!(
-                i16_row_sums!(),
-                "fmul   {p1:v}.4s, {dw:v}.4s, {dx:v}.s[{lane}]",
-                "scvtf  {p0:v}.4s, {p0:v}.4s",
-                "fmla   {acc:v}.4s, {p0:v}.4s, {p1:v}.4s",
-                "fmla   {acc:v}.4s, {mw:v}.4s, {sx:v}.s[{lane}]",
-                acc = inout(vreg) acc,
-                p0 = out(vreg) _, p1 = out(vreg) _, p2 = out(vreg) _, p3 = out(vreg) _,
-                a0 = in(vreg) w.q[0].0, b0 = in(vreg) w.q[0].1,
-                a1 = in(vreg) w.q[1].0, b1 = in(vreg) w.q[1].1,
-                a2 = in(vreg) w.q[2].0, b2 = in(vreg) w.q[2].1,
-                a3 = in(vreg) w.q[3].0, b3 = in(vreg) w.q[3].1,
-                xl = in(vreg) x.0, xh = in(vreg) x.1,
-                dw = in(vreg) w.d, mw = in(vreg) w.m, dx = in(vreg) dx, sx = in(vreg) sx,
-                lane = const L,
-                options(nomem, nostack, preserves_flags)
-            );
-        }
+        smull_step!(acc, w, x, L, [
+            "fmul   {p1:v}.4s, {dw:v}.4s, {dx:v}.s[{lane}]",
+            "scvtf  {p0:v}.4s, {p0:v}.4s",
+            "fmla   {acc:v}.4s, {p0:v}.4s, {p1:v}.4s",
+            "fmla   {acc:v}.4s, {mw:v}.4s, {sx:v}.s[{lane}]"
+        ], dw = in(vreg) w.d, mw = in(vreg) w.m, dx = in(vreg) dx, sx = in(vreg) sx,);
         acc
     }
 }
