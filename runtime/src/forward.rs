@@ -43,14 +43,6 @@ pub struct Outputs {
 }
 
 impl Outputs {
-    /// No logits.
-    pub const fn none(n: usize) -> Outputs {
-        Outputs {
-            first: n,
-            batch: LlamaBatch::whole(0),
-        }
-    }
-
     /// The logits of the last of n tokens, alone (a generation step or a prompt's end).
     pub const fn last(n: usize) -> Outputs {
         Outputs {
@@ -284,7 +276,9 @@ pub fn step(
     let kernels = cx.kernels;
     let eps = cfg.rms_eps;
     let n = tokens.len().min(st.batch);
-    let n_out = n - outputs.first.min(n);
+    // tokens[out_first..n] want logits.
+    let out_first = outputs.first.min(n);
+    let n_out = n - out_first;
     if n_out > 1 && st.logits_rows.len() < n_out * st.logits.len() {
         return Err(Error::InvalidArgument(format!(
             "step: the logits of {n_out} tokens need logits_rows of {n_out} x {}",
@@ -367,7 +361,7 @@ pub fn step(
         let (first, ffn_batch) = if layer + 1 < w.layers.len() {
             (0, batch)
         } else {
-            (outputs.first.min(n), outputs.batch)
+            (out_first, outputs.batch)
         };
         let m = n - first;
         if m == 0 {
@@ -403,29 +397,25 @@ pub fn step(
         }
     }
 
-    let first = outputs.first.min(n);
-    let m = n - first;
-    for t in 0..m {
-        norm_and_quantize(st, kernels, &w.output_norm, eps, first + t, t);
+    if n_out == 0 {
+        return Ok(());
+    }
+    for t in 0..n_out {
+        norm_and_quantize(st, kernels, &w.output_norm, eps, out_first + t, t);
     }
     let n_vocab = st.logits.len();
-    if m == 1 {
-        par_matmuls(
-            cx.pool,
-            kernels,
-            [(&mut st.logits, n_vocab, &w.output)],
-            &st.act[..1],
-            outputs.batch,
-        )?;
-    } else if m > 1 {
-        par_matmuls(
-            cx.pool,
-            kernels,
-            [(&mut st.logits_rows, n_vocab, &w.output)],
-            &st.act[..m],
-            outputs.batch,
-        )?;
-    }
+    let logits = if n_out == 1 {
+        &mut st.logits
+    } else {
+        &mut st.logits_rows
+    };
+    par_matmuls(
+        cx.pool,
+        kernels,
+        [(logits, n_vocab, &w.output)],
+        &st.act[..n_out],
+        outputs.batch,
+    )?;
     Ok(())
 }
 

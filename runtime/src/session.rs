@@ -220,24 +220,13 @@ impl Session {
     /// attention as llama.cpp does: see `forward::attention`). All ids and the room needed are
     /// checked before anything runs; an empty slice is an error.
     pub fn forward_batch(&mut self, tokens: &[u32]) -> Result<&[f32]> {
-        self.check_tokens("forward_batch", tokens)?;
-        // The tokens are one llama.cpp prompt: batches of LLAMA_UBATCH, each cut into steps.
-        for (u, ubatch) in tokens.chunks(LLAMA_UBATCH).enumerate() {
-            let last_ubatch = (u + 1) * LLAMA_UBATCH >= tokens.len();
-            let n_steps = ubatch.len().div_ceil(self.state.batch);
-            for (i, step) in ubatch.chunks(self.state.batch).enumerate() {
-                let at = LlamaBatch {
-                    len: ubatch.len(),
-                    first: i * self.state.batch,
-                };
-                let outputs = if last_ubatch && i + 1 == n_steps {
-                    Outputs::last(step.len())
-                } else {
-                    Outputs::none(step.len())
-                };
-                self.step(step, outputs, at)?;
-            }
-        }
+        // One llama.cpp prompt that wants the last token's logits.
+        self.run_batch(
+            "forward_batch",
+            tokens,
+            tokens.len().saturating_sub(1),
+            |_, _| {},
+        )?;
         Ok(&self.state.logits)
     }
 
@@ -248,15 +237,30 @@ impl Session {
     /// [`LLAMA_UBATCH`] takes, and the last layer's feed-forward block and the output matrix
     /// on the output rows only. All ids and the room needed are checked before anything
     /// runs; an empty slice is an error. Allocates the (batch, n_vocab) logit rows on first
-    /// use ([`Self::reserve_logit_rows`]).
+    /// use when more than one token wants logits ([`Self::reserve_logit_rows`]).
     pub fn forward_outputs(
         &mut self,
         tokens: &[u32],
         first_out: usize,
+        each: impl FnMut(usize, &[f32]),
+    ) -> Result<()> {
+        self.run_batch("forward_outputs", tokens, first_out, each)
+    }
+
+    /// `tokens` as one llama.cpp batch (ubatches of [`LLAMA_UBATCH`], each cut into steps that
+    /// know where they sit in it) that wants the logits of the tokens from index `first_out`
+    /// on; `each(index, logits)` receives them in order. Checks everything first.
+    fn run_batch(
+        &mut self,
+        caller: &str,
+        tokens: &[u32],
+        first_out: usize,
         mut each: impl FnMut(usize, &[f32]),
     ) -> Result<()> {
-        self.check_tokens("forward_outputs", tokens)?;
-        self.reserve_logit_rows()?;
+        self.check_tokens(caller, tokens)?;
+        if tokens.len().saturating_sub(first_out) > 1 {
+            self.reserve_logit_rows()?;
+        }
         let n_vocab = self.state.logits.len();
         let batch = self.state.batch;
         for (u, ubatch) in tokens.chunks(LLAMA_UBATCH).enumerate() {
